@@ -1,2 +1,135 @@
-def main():
-    raise SystemExit("not yet")
+"""The `vrdl` command: `train` one run exactly as a workflow job does, `prepare` a data set,
+`describe` a model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from vrdl.data import DATASETS, DataError, dataset_info, prepare
+from vrdl.models import MODELS, build_model, count_batchnorm, count_parameters
+from vrdl.optim import OPTIMIZERS
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, choices=MODELS)
+    p.add_argument("--bn", action=argparse.BooleanOptionalAction, default=False,
+                   help="batch norm after every conv/dense layer (ResNets: the paper's default is --bn)")
+    p.add_argument("--width", type=_positive_float, default=1.0,
+                   help="channel width multiplier of the ResNets (1.0 = the paper's)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vrdl", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train one run; writes RUN.csv and RUN.json")
+    t.add_argument("--dataset", required=True, choices=list(DATASETS))
+    _add_model_args(t)
+    t.add_argument("--optimizer", required=True, choices=OPTIMIZERS)
+    t.add_argument("--lr", type=_positive_float, help="learning rate (sgd, adam, adagrad, svrg)")
+    t.add_argument("--storm-k", type=_positive_float, default=0.1)
+    t.add_argument("--storm-c", type=_positive_float, default=100.0)
+    t.add_argument("--storm-w", type=_positive_float, default=0.1)
+    t.add_argument("--snapshot-every", type=_positive_int, default=1, metavar="EPOCHS",
+                   help="SVRG: epochs between snapshots (default 1)")
+    t.add_argument("--epochs", type=_positive_int, required=True)
+    t.add_argument("--batch-size", type=_positive_int, required=True)
+    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--folds", type=_positive_int, help="K of K-fold cross-validation (with --fold)")
+    t.add_argument("--fold", type=int, help="which fold (0-based) is the validation fold")
+    t.add_argument("--val-fraction", type=_positive_float, help="hold out this fraction of train for validation")
+    t.add_argument("--train-subset", type=_positive_int, metavar="N", help="train on N samples of the training portion")
+    t.add_argument("--eval-subset", type=_positive_int, metavar="N", help="evaluate on N samples of the eval portion")
+    t.add_argument("--augment", choices=("auto", "on", "off"), default="auto",
+                   help="pad-4 random crop + flip; auto: for CIFAR only")
+    t.add_argument("--transform-locking", action=argparse.BooleanOptionalAction, default=True,
+                   help="both gradients of an SVRG/STORM step see the same augmentation (default on)")
+    t.add_argument("--metainit", action="store_true", help="MetaInit the weights before training")
+    t.add_argument("--metainit-steps", type=_positive_int, default=200)
+    t.add_argument("--metainit-lr", type=_positive_float, default=0.1)
+    t.add_argument("--metainit-momentum", type=float, default=0.9)
+    t.add_argument("--metainit-eps", type=_positive_float, default=1e-5)
+    t.add_argument("--metainit-data", choices=("random", "train"), default="random")
+    t.add_argument("--data-dir", default="data")
+    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    t.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+    t.add_argument("--checkpoint", help="per-epoch checkpoint (default: RUN.ckpt beside RUN.csv)")
+    t.add_argument("--out", required=True, metavar="RUN.csv")
+
+    p = sub.add_parser("prepare", help="turn a data set into uint8 tensors in --data-dir")
+    p.add_argument("--dataset", required=True, choices=list(DATASETS))
+    p.add_argument("--data-dir", default="data")
+    p.add_argument("--source-dir", metavar="RAW_DIR", help="directory with the data set's original files")
+
+    d = sub.add_parser("describe", help="print a model's size as JSON")
+    _add_model_args(d)
+    d.add_argument("--num-classes", type=_positive_int, default=10)
+    d.add_argument("--in-channels", type=_positive_int, default=3)
+    d.add_argument("--image-size", type=_positive_int, default=32)
+    return parser
+
+
+def _train(args: argparse.Namespace, argv: list[str]) -> None:
+    import torch
+
+    from vrdl.train import RunConfig, run
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = RunConfig(
+        dataset=args.dataset, model=args.model, optimizer=args.optimizer, epochs=args.epochs,
+        batch_size=args.batch_size, bn=args.bn, width=args.width,
+        lr=args.lr if args.optimizer != "storm" else None,
+        storm_k=args.storm_k, storm_c=args.storm_c, storm_w=args.storm_w,
+        snapshot_every=args.snapshot_every, seed=args.seed, folds=args.folds, fold=args.fold,
+        val_fraction=args.val_fraction, train_subset=args.train_subset, eval_subset=args.eval_subset,
+        augment=args.augment, transform_locking=args.transform_locking, metainit=args.metainit,
+        metainit_steps=args.metainit_steps, metainit_lr=args.metainit_lr,
+        metainit_momentum=args.metainit_momentum, metainit_eps=args.metainit_eps,
+        metainit_data=args.metainit_data,
+    )
+    run(cfg, out=args.out, data_dir=args.data_dir, device=args.device, checkpoint=args.checkpoint,
+        command=["vrdl", *argv])
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            if args.optimizer != "storm" and args.lr is None:
+                parser.error(f"--lr is required for --optimizer {args.optimizer}")
+            if args.optimizer == "storm" and args.lr is not None:
+                parser.error("--optimizer storm takes --storm-k/--storm-c/--storm-w, not --lr")
+            _train(args, argv)
+        elif args.command == "prepare":
+            print(prepare(args.dataset, args.data_dir, args.source_dir))
+        else:
+            model = build_model(args.model, num_classes=args.num_classes, in_channels=args.in_channels,
+                                image_size=args.image_size, bn=args.bn, width=args.width)
+            print(json.dumps(dict(model=args.model, bn=args.bn, width=args.width,
+                                  num_classes=args.num_classes, n_params=count_parameters(model),
+                                  n_batchnorm=count_batchnorm(model))))
+    except (ValueError, DataError) as err:
+        print(f"vrdl {args.command}: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+__all__ = ["main", "build_parser", "dataset_info"]

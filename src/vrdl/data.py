@@ -1,0 +1,332 @@
+"""Data sets as uint8 tensors on the device: prepare once, split, batch, augment and normalise.
+
+A prepared data set is one file `DATA_DIR/NAME.pt` holding `train_x`, `train_y`, `test_x`,
+`test_y` (images uint8 [N, C, H, W], labels int64). Training keeps a whole split on the device;
+every epoch is a permutation plus per-sample crop offsets and flips drawn up front (so SVRG's
+snapshot pass and its steps can see the same augmented data set), applied as batched tensor ops.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+class DataError(RuntimeError):
+    """A data set that cannot be found or read; the message says how to provide it."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    channels: int
+    image_size: int
+    num_classes: int
+    torchvision_class: str
+    raw_files: str  # what `--source-dir` must contain, for error messages
+
+
+DATASETS = {
+    "mnist": DatasetInfo(1, 28, 10, "MNIST", "train-images-idx3-ubyte[.gz] and friends"),
+    "fashion_mnist": DatasetInfo(1, 28, 10, "FashionMNIST", "train-images-idx3-ubyte[.gz] and friends"),
+    "cifar10": DatasetInfo(3, 32, 10, "CIFAR10", "cifar-10-batches-py/ (data_batch_1..5, test_batch)"),
+    "cifar100": DatasetInfo(3, 32, 100, "CIFAR100", "cifar-100-python/ (train, test)"),
+}
+
+CROP_PADDING = 4
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+# ---------------------------------------------------------------------------- raw formats
+
+
+def _find(root: Path, names: list[str]) -> Path | None:
+    """The first of `names` under root, looking in root and up to three levels below it."""
+    for depth in range(4):
+        for name in names:
+            hits = sorted(root.glob("/".join(["*"] * depth + [name])))
+            if hits:
+                return hits[0]
+    return None
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    zero, dtype_code, ndim = data[0] * 256 + data[1], data[2], data[3]
+    if zero != 0 or dtype_code != 0x08:
+        raise DataError(f"{path} is not an IDX file of unsigned bytes")
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _read_mnist_format(root: Path) -> dict[str, torch.Tensor] | None:
+    parts = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        images = _find(root, [f"{prefix}-images-idx3-ubyte", f"{prefix}-images-idx3-ubyte.gz"])
+        labels = _find(root, [f"{prefix}-labels-idx1-ubyte", f"{prefix}-labels-idx1-ubyte.gz"])
+        if images is None or labels is None:
+            return None
+        parts[f"{split}_x"] = torch.from_numpy(_read_idx(images).copy()).unsqueeze(1)
+        parts[f"{split}_y"] = torch.from_numpy(_read_idx(labels).astype(np.int64))
+    return parts
+
+
+def _read_cifar_format(root: Path, folder: str, train: list[str], test: str, label_key: bytes):
+    base = root if root.name == folder else _find(root, [folder])
+    if base is None or not all((base / f).is_file() for f in [*train, test]):
+        return None
+    parts = {}
+    for split, files in (("train", train), ("test", [test])):
+        xs, ys = [], []
+        for f in files:
+            with open(base / f, "rb") as fh:
+                batch = pickle.load(fh, encoding="bytes")
+            xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(batch[label_key], dtype=np.int64))
+        parts[f"{split}_x"] = torch.from_numpy(np.concatenate(xs))
+        parts[f"{split}_y"] = torch.from_numpy(np.concatenate(ys))
+    return parts
+
+
+def read_raw(name: str, root: Path) -> dict[str, torch.Tensor] | None:
+    """The data set read from its original files under `root`, or None if they are not there."""
+    if not root.is_dir():
+        return None
+    if name in ("mnist", "fashion_mnist"):
+        return _read_mnist_format(root)
+    if name == "cifar10":
+        train = [f"data_batch_{i}" for i in range(1, 6)]
+        return _read_cifar_format(root, "cifar-10-batches-py", train, "test_batch", b"labels")
+    return _read_cifar_format(root, "cifar-100-python", ["train"], "test", b"fine_labels")
+
+
+def _download(name: str, root: Path) -> dict[str, torch.Tensor]:
+    """Fetch the original files with torchvision into `root`, then read them like a source dir."""
+    import torchvision.datasets
+
+    cls = getattr(torchvision.datasets, dataset_info(name).torchvision_class)
+    for train in (True, False):
+        cls(str(root), train=train, download=True)
+    parts = read_raw(name, root)
+    if parts is None:
+        raise DataError(f"torchvision downloaded {name} into {root} but its files are not readable")
+    return parts
+
+
+# ---------------------------------------------------------------------------- prepare / load
+
+
+def prepared_path(name: str, data_dir: str | Path) -> Path:
+    return Path(data_dir) / f"{name}.pt"
+
+
+def _check(name: str, parts: dict[str, torch.Tensor]) -> None:
+    info = dataset_info(name)
+    for split in ("train", "test"):
+        x, y = parts[f"{split}_x"], parts[f"{split}_y"]
+        expected = (info.channels, info.image_size, info.image_size)
+        if x.dtype != torch.uint8 or tuple(x.shape[1:]) != expected or len(x) != len(y):
+            raise DataError(f"{name} {split} images have shape {tuple(x.shape)}, expected [N, {expected}]")
+        if int(y.min()) < 0 or int(y.max()) >= info.num_classes:
+            raise DataError(f"{name} {split} labels fall outside 0..{info.num_classes - 1}")
+
+
+def save_atomic(obj, path: Path) -> None:
+    """torch.save through a temporary file and a rename, so a kill never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def prepare(name: str, data_dir: str | Path, source_dir: str | Path | None = None) -> Path:
+    """Make `DATA_DIR/NAME.pt`: already prepared, else the raw files in source_dir, else download."""
+    info = dataset_info(name)
+    target = prepared_path(name, data_dir)
+    if target.is_file():
+        return target
+    parts = read_raw(name, Path(source_dir)) if source_dir else None
+    if parts is None:
+        download_dir = Path(tempfile.mkdtemp(prefix=f"{name}-download-"))
+        try:
+            parts = _download(name, download_dir)
+        except Exception as err:
+            where = f"no raw files in --source-dir {source_dir}" if source_dir else "no --source-dir given"
+            raise DataError(
+                f"cannot find data set {name}: no prepared file {target}, {where}, and the download "
+                f"failed ({type(err).__name__}: {err}).\nFix: put the original files "
+                f"({info.raw_files}) in a directory and pass it as --source-dir (the workflow's "
+                f"config key `data.source_dirs.{name}`), or run `vrdl prepare --dataset {name}` on "
+                f"a machine with internet and copy {target.name} into {Path(data_dir)}."
+            ) from None
+        finally:
+            shutil.rmtree(download_dir, ignore_errors=True)
+    _check(name, parts)
+    save_atomic({k: v.contiguous() for k, v in parts.items()}, target)
+    return target
+
+
+def load(name: str, data_dir: str | Path) -> dict[str, torch.Tensor]:
+    path = prepared_path(name, data_dir)
+    if not path.is_file():
+        raise DataError(
+            f"data set {name} is not prepared: {path} does not exist.\n"
+            f"Fix: run `vrdl prepare --dataset {name} --data-dir {data_dir} [--source-dir RAW_DIR]`."
+        )
+    parts = torch.load(path, weights_only=True)
+    _check(name, parts)
+    return parts
+
+
+# ---------------------------------------------------------------------------- splits
+
+
+def generator(seed: int, *stream: int) -> torch.Generator:
+    """An independent, reproducible random stream for (seed, *stream)."""
+    state = np.random.SeedSequence([seed, *stream]).generate_state(2, dtype=np.uint64)
+    return torch.Generator().manual_seed(int(state[0] >> np.uint64(1)))
+
+
+# stream ids, so that every random choice has its own reproducible generator
+SPLIT_STREAM, TRAIN_SUBSET_STREAM, EVAL_SUBSET_STREAM, EPOCH_STREAM, METAINIT_STREAM = 1, 2, 3, 4, 5
+
+
+def kfold_indices(n: int, folds: int, seed: int) -> list[torch.Tensor]:
+    """K disjoint, sorted index sets that together cover range(n) exactly once."""
+    if folds < 2 or folds > n:
+        raise ValueError(f"folds must be between 2 and {n}, got {folds}")
+    perm = torch.randperm(n, generator=generator(seed, SPLIT_STREAM))
+    return [part.sort().values for part in torch.tensor_split(perm, folds)]
+
+
+def split_indices(
+    n: int, seed: int, *, folds: int | None = None, fold: int | None = None,
+    val_fraction: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(training portion, validation portion) of range(n); no validation part: (all, None)."""
+    if folds is not None:
+        if fold is None or not 0 <= fold < folds:
+            raise ValueError(f"fold must be in 0..{folds - 1}, got {fold}")
+        parts = kfold_indices(n, folds, seed)
+        train = torch.cat([p for i, p in enumerate(parts) if i != fold]).sort().values
+        return train, parts[fold]
+    if val_fraction is not None:
+        n_val = round(n * val_fraction)
+        if not 0 < n_val < n:
+            raise ValueError(f"val_fraction {val_fraction} leaves no validation or no training data")
+        perm = torch.randperm(n, generator=generator(seed, SPLIT_STREAM))
+        return perm[n_val:].sort().values, perm[:n_val].sort().values
+    return torch.arange(n), None
+
+
+def subset(indices: torch.Tensor, size: int | None, seed: int, stream: int) -> torch.Tensor:
+    """A reproducible random subset of `size` of the indices (all of them if size is None)."""
+    if size is None or size >= len(indices):
+        return indices
+    if size < 1:
+        raise ValueError(f"subset size must be positive, got {size}")
+    keep = torch.randperm(len(indices), generator=generator(seed, stream))[:size]
+    return indices[keep.sort().values]
+
+
+# ---------------------------------------------------------------------------- on the device
+
+
+@dataclass
+class EpochPlan:
+    """One epoch's minibatch order and augmentation, drawn before any gradient of the epoch."""
+
+    order: torch.Tensor  # permutation of the training portion
+    shifts: torch.Tensor | None  # [n, 2] crop offsets in 0..2*CROP_PADDING, by position in order
+    flips: torch.Tensor | None  # [n] horizontal flip, by position in order
+
+
+def channel_stats(x: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of uint8 images scaled to [0, 1], in float64, chunked."""
+    total = torch.zeros(x.shape[1], dtype=torch.float64, device=x.device)
+    total_sq = torch.zeros_like(total)
+    for start in range(0, len(x), chunk):
+        part = x[start : start + chunk].to(torch.float64) / 255
+        total += part.sum(dim=(0, 2, 3))
+        total_sq += part.square().sum(dim=(0, 2, 3))
+    count = len(x) * x.shape[2] * x.shape[3]
+    mean = total / count
+    std = (total_sq / count - mean.square()).clamp_min(0).sqrt()
+    return mean, std
+
+
+def crop_and_flip(x: torch.Tensor, shifts: torch.Tensor, flips: torch.Tensor, pad: int) -> torch.Tensor:
+    """Per-sample random crop (zero padding `pad`) and horizontal flip, as one batched gather."""
+    b, c, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    rows = shifts[:, :1] + torch.arange(h, device=x.device)  # [B, H]
+    cols = shifts[:, 1:] + torch.arange(w, device=x.device)  # [B, W]
+    cols = torch.where(flips[:, None], cols.flip(1), cols)
+    batch = torch.arange(b, device=x.device)[:, None, None, None]
+    channel = torch.arange(c, device=x.device)[None, :, None, None]
+    return padded[batch, channel, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+class DeviceSplit:
+    """One portion of a data set on the device with the normaliser of the training portion."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
+                 *, augment: bool = False, dtype: torch.dtype = torch.float32):
+        self.x, self.y, self.augment = x, y, augment
+        std = torch.where(std > 0, std, torch.ones_like(std))
+        # (x/255 - mean)/std == x * scale + shift, in the training dtype
+        self.scale = (1 / (255 * std)).to(dtype).view(1, -1, 1, 1)
+        self.shift = (-mean / std).to(dtype).view(1, -1, 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.shift, x.to(self.scale.dtype), self.scale)
+
+    def epoch_plan(self, seed: int, epoch: int, augmentation_stream: int = 0) -> EpochPlan:
+        """The epoch's order and augmentation; another augmentation_stream redraws only the
+        augmentation of the same order (for the transform-locking ablation)."""
+        n, device = len(self), self.x.device
+        order = torch.randperm(n, generator=generator(seed, EPOCH_STREAM, epoch)).to(device)
+        if not self.augment:
+            return EpochPlan(order, None, None)
+        g = generator(seed, EPOCH_STREAM, epoch, 1 + augmentation_stream)
+        shifts = torch.randint(0, 2 * CROP_PADDING + 1, (n, 2), generator=g).to(device)
+        flips = (torch.rand(n, generator=g) < 0.5).to(device)
+        return EpochPlan(order, shifts, flips)
+
+    def batches(self, plan: EpochPlan, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The epoch's minibatches (the last one may be smaller), augmented and normalised."""
+        for start in range(0, len(plan.order), batch_size):
+            idx = plan.order[start : start + batch_size]
+            x = self.x[idx]
+            if plan.shifts is not None:
+                stop = start + len(idx)
+                x = crop_and_flip(x, plan.shifts[start:stop], plan.flips[start:stop], CROP_PADDING)
+            yield self.normalise(x), self.y[idx]
+
+    def eval_batches(self, batch_size: int = 1000) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for start in range(0, len(self), batch_size):
+            yield self.normalise(self.x[start : start + batch_size]), self.y[start : start + batch_size]

@@ -1,0 +1,399 @@
+"""One training run: data split, model, optimizer, the epoch loop, checkpoints and outputs.
+
+Every run writes RUN.csv (one row per epoch, row 0 before any update) and RUN.json (what ran).
+The x-axis `grad_evals` counts per-sample gradient evaluations as the loop does them: a backward
+pass over B samples adds B, SVRG's full-gradient pass adds n, STORM's and SVRG's second gradient
+of a step adds B again.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import vrdl
+from vrdl import data as datasets
+from vrdl.metainit import metainit
+from vrdl.models import build_model, count_parameters
+from vrdl.optim import STORM, SVRG, build_optimizer, current_step_size, hyperparameters
+
+COLUMNS = ("epoch", "grad_evals", "wall_s", "lr", "train_loss", "train_acc", "eval_loss", "eval_acc")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides a run's numbers (and nothing that does not, like paths)."""
+
+    dataset: str
+    model: str
+    optimizer: str
+    epochs: int
+    batch_size: int
+    bn: bool = False
+    width: float = 1.0
+    lr: float | None = None
+    storm_k: float = 0.1
+    storm_c: float = 100.0
+    storm_w: float = 0.1
+    snapshot_every: int = 1
+    seed: int = 1
+    folds: int | None = None
+    fold: int | None = None
+    val_fraction: float | None = None
+    train_subset: int | None = None
+    eval_subset: int | None = None
+    augment: str = "auto"  # auto: crop + flip for CIFAR only
+    transform_locking: bool = True
+    metainit: bool = False
+    metainit_steps: int = 200
+    metainit_lr: float = 0.1
+    metainit_momentum: float = 0.9
+    metainit_eps: float = 1e-5
+    metainit_data: str = "random"  # random N(0,1) inputs with random labels, or "train" batches
+
+    def __post_init__(self):
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"learning rate must be positive, got {self.lr}")
+        if (self.folds is None) != (self.fold is None):
+            raise ValueError("--folds and --fold go together")
+        if self.folds is not None and self.val_fraction is not None:
+            raise ValueError("give either --folds/--fold or --val-fraction, not both")
+        if self.folds is not None and self.folds < 2:
+            raise ValueError(f"folds must be >= 2, got {self.folds}")
+        if self.val_fraction is not None and not 0 < self.val_fraction < 1:
+            raise ValueError(f"val fraction must be in (0, 1), got {self.val_fraction}")
+        if self.augment not in ("auto", "on", "off"):
+            raise ValueError(f"augment must be auto, on or off, got {self.augment!r}")
+        if self.metainit_data not in ("random", "train"):
+            raise ValueError(f"metainit data must be random or train, got {self.metainit_data!r}")
+        if self.optimizer != "storm" and self.lr is None:
+            raise ValueError(f"optimizer {self.optimizer} needs a learning rate (--lr)")
+
+    @property
+    def eval_split(self) -> str:
+        return "test" if self.folds is None and self.val_fraction is None else "val"
+
+
+# ---------------------------------------------------------------------------- outputs
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file and a rename: a kill never leaves a complete-looking file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def rows_to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def json_path(csv_path: Path) -> Path:
+    return csv_path.with_suffix(".json")
+
+
+# ---------------------------------------------------------------------------- pieces of a run
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA device is available")
+    return torch.device(name)
+
+
+def load_splits(cfg: RunConfig, data_dir: str | Path, device: torch.device):
+    """(training portion, eval portion) on the device, both normalised with the training stats."""
+    info = datasets.dataset_info(cfg.dataset)
+    parts = datasets.load(cfg.dataset, data_dir)
+    train_idx, val_idx = datasets.split_indices(
+        len(parts["train_y"]), cfg.seed, folds=cfg.folds, fold=cfg.fold, val_fraction=cfg.val_fraction
+    )
+    train_idx = datasets.subset(train_idx, cfg.train_subset, cfg.seed, datasets.TRAIN_SUBSET_STREAM)
+    if val_idx is None:
+        eval_x, eval_y = parts["test_x"], parts["test_y"]
+    else:
+        eval_x, eval_y = parts["train_x"][val_idx], parts["train_y"][val_idx]
+    eval_idx = datasets.subset(torch.arange(len(eval_y)), cfg.eval_subset, cfg.seed, datasets.EVAL_SUBSET_STREAM)
+    train_x = parts["train_x"][train_idx].to(device)
+    mean, std = datasets.channel_stats(train_x)  # the training portion only
+    augment = cfg.augment == "on" or (cfg.augment == "auto" and info.channels == 3)
+    train = datasets.DeviceSplit(train_x, parts["train_y"][train_idx].to(device), mean, std, augment=augment)
+    evaluation = datasets.DeviceSplit(eval_x[eval_idx].to(device), eval_y[eval_idx].to(device), mean, std)
+    return train, evaluation
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: datasets.DeviceSplit) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over a split, in eval mode (BN running statistics)."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=split.x.device)
+    correct = torch.zeros((), dtype=torch.int64, device=split.x.device)
+    for x, y in split.eval_batches():
+        logits = model(x)
+        loss_sum += F.cross_entropy(logits, y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+    model.train(was_training)
+    return float(loss_sum) / len(split), int(correct) / len(split)
+
+
+def minibatch_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Backward of the minibatch's mean loss into model .grad; returns the logits (detached)."""
+    model.zero_grad(set_to_none=True)
+    logits = model(x)
+    F.cross_entropy(logits, y).backward()
+    return logits.detach()
+
+
+def full_gradient(model: nn.Module, batches) -> tuple[list[torch.Tensor], int]:
+    """(1/n) sum_i grad f_i over the given minibatches: sum-reduced losses, gradients zeroed
+    first, divided by n at the end. Returns (mu, n)."""
+    model.zero_grad(set_to_none=True)
+    n = 0
+    for x, y in batches:
+        F.cross_entropy(model(x), y, reduction="sum").backward()
+        n += len(y)
+    mu = [p.grad / n for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    return mu, n
+
+
+class ReferenceGradients:
+    """Gradients at the optimizer's reference point (SVRG's snapshot, STORM's previous iterate),
+    taken with a separate copy of the model so that the trained model's BN running statistics
+    never see these passes (the copy's buffers are thrown away)."""
+
+    def __init__(self, model: nn.Module):
+        self.model = copy.deepcopy(model)
+        self.params = list(self.model.parameters())
+
+    @torch.no_grad()
+    def load(self, params: list[torch.Tensor]) -> None:
+        torch._foreach_copy_(self.params, params)
+
+    def at(self, params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+        self.load(params)
+        minibatch_gradient(self.model, x, y)
+        return [p.grad for p in self.params]
+
+    def full(self, params: list[torch.Tensor], batches) -> tuple[list[torch.Tensor], int]:
+        self.load(params)
+        return full_gradient(self.model, batches)
+
+
+def metainit_batches(cfg: RunConfig, train: datasets.DeviceSplit, num_classes: int):
+    """MetaInit's batch of each step: N(0,1) inputs with random labels as in the reference code,
+    or the first epoch's training minibatches."""
+    if cfg.metainit_data == "train":
+        batches = list(train.batches(train.epoch_plan(cfg.seed, 0), cfg.batch_size))
+        return lambda step: batches[step % len(batches)]
+    g = datasets.generator(cfg.seed, datasets.METAINIT_STREAM)
+    shape, device = (cfg.batch_size, *train.x.shape[1:]), train.x.device
+
+    def random_batch(step):
+        x = torch.randn(shape, generator=g).to(device)
+        return x, torch.randint(0, num_classes, (cfg.batch_size,), generator=g).to(device)
+
+    return random_batch
+
+
+# ---------------------------------------------------------------------------- the run
+
+
+def run(
+    cfg: RunConfig, *, out: str | Path, data_dir: str | Path = "data", device: str = "auto",
+    checkpoint: str | Path | None = None, command: list[str] | None = None, log=sys.stderr,
+) -> dict:
+    """Train as `cfg` says; write out (CSV) and its JSON; resume from `checkpoint` if present."""
+    out = Path(out)
+    checkpoint = Path(checkpoint) if checkpoint else out.with_suffix(".ckpt")
+    dev = resolve_device(device)
+    info = datasets.dataset_info(cfg.dataset)
+    train, evaluation = load_splits(cfg, data_dir, dev)
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, num_classes=info.num_classes, in_channels=info.channels,
+                        image_size=info.image_size, bn=cfg.bn, width=cfg.width).to(dev)
+    optimizer = build_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, storm_k=cfg.storm_k,
+                                storm_c=cfg.storm_c, storm_w=cfg.storm_w, snapshot_every=cfg.snapshot_every,
+                                foreach=True)
+    reference = ReferenceGradients(model) if isinstance(optimizer, SVRG | STORM) else None
+
+    state = _resume(checkpoint, cfg, model, optimizer, dev, log)
+    if state is None:
+        meta = None
+        if cfg.metainit:
+            meta = metainit(model, metainit_batches(cfg, train, info.num_classes), steps=cfg.metainit_steps,
+                            lr=cfg.metainit_lr, momentum=cfg.metainit_momentum, eps=cfg.metainit_eps)
+            meta["data"] = cfg.metainit_data
+            print(f"metainit: GQ {meta['gq_before']:.4f} -> {meta['gq_after']:.4f}", file=log)
+        train_loss, train_acc = evaluate(model, train)
+        eval_loss, eval_acc = evaluate(model, evaluation)
+        row0 = dict(epoch=0, grad_evals=0, wall_s=0.0, lr=current_step_size(optimizer),
+                    train_loss=train_loss, train_acc=train_acc, eval_loss=eval_loss, eval_acc=eval_acc)
+        state = dict(rows=[row0], grad_evals=0, wall_s=0.0, metainit=meta, diverged_epoch=None)
+
+    rows = state["rows"]
+    start_epoch = rows[-1]["epoch"] + 1
+    session_start = time.perf_counter()
+    started = session_start - state["wall_s"]
+    model.train()
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        if state["diverged_epoch"] is not None:
+            break
+        grad_evals, loss_sum, correct, steps = _train_epoch(cfg, epoch, model, optimizer, reference, train)
+        state["grad_evals"] += grad_evals
+        train_loss, train_acc = float(loss_sum) / steps, int(correct) / len(train)
+        eval_loss, eval_acc = evaluate(model, evaluation)
+        wall = time.perf_counter() - started
+        rows.append(dict(epoch=epoch, grad_evals=state["grad_evals"], wall_s=round(wall, 3),
+                         lr=current_step_size(optimizer), train_loss=train_loss, train_acc=train_acc,
+                         eval_loss=eval_loss, eval_acc=eval_acc))
+        state["wall_s"] = wall
+        if not (math.isfinite(train_loss) and math.isfinite(eval_loss)):
+            state["diverged_epoch"] = epoch
+            print(f"epoch {epoch}: loss is not finite (train {train_loss}, eval {eval_loss}); "
+                  "the run diverged: stopping and recording it as diverged", file=log)
+        else:
+            per_epoch = (time.perf_counter() - session_start) / (epoch - start_epoch + 1)
+            eta = per_epoch * (cfg.epochs - epoch)
+            print(f"epoch {epoch}/{cfg.epochs}  grad_evals {state['grad_evals']:,}  "
+                  f"train_loss {train_loss:.4f}  eval_loss {eval_loss:.4f}  eval_acc {eval_acc:.4f}  "
+                  f"elapsed {wall:.1f}s  eta {eta:.1f}s", file=log, flush=True)
+        if epoch < cfg.epochs and state["diverged_epoch"] is None:
+            _save_checkpoint(checkpoint, cfg, model, optimizer, state)
+
+    summary = _summary(cfg, state, optimizer, model, train, evaluation, dev, command)
+    write_atomic(out, rows_to_csv(rows))
+    write_atomic(json_path(out), json.dumps(summary, indent=2) + "\n")
+    checkpoint.unlink(missing_ok=True)
+    return summary
+
+
+def _train_epoch(cfg, epoch, model, optimizer, reference, train):
+    """One epoch of steps. Loss and accuracy are summed on the device: no host sync per step."""
+    plan = train.epoch_plan(cfg.seed, epoch)
+    grad_evals = 0
+    if isinstance(optimizer, SVRG) and optimizer.snapshot_due(epoch):
+        optimizer.take_snapshot()
+        # mu over the same augmented data set the epoch's steps will see
+        mu, n = reference.full(optimizer.reference_params(), train.batches(plan, cfg.batch_size))
+        optimizer.set_full_gradient(mu)
+        grad_evals += n
+    batches = train.batches(plan, cfg.batch_size)
+    if reference is not None and not cfg.transform_locking:
+        # ablation: the reference gradient sees the same samples under a fresh augmentation
+        other = train.epoch_plan(cfg.seed, epoch, augmentation_stream=1)
+        batches = ((x, y, x_other) for (x, y), (x_other, _) in zip(batches, train.batches(other, cfg.batch_size)))
+    else:
+        batches = ((x, y, x) for x, y in batches)
+    device = train.x.device
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    steps = 0
+    for x, y, x_reference in batches:
+        model.zero_grad(set_to_none=True)
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        loss.backward()
+        grad_evals += len(y)
+        if reference is None:
+            optimizer.step()
+        else:
+            params = optimizer.reference_params()
+            reference_grads = None
+            if params is not None:
+                reference_grads = reference.at(params, x_reference, y)
+                grad_evals += len(y)
+            optimizer.step(reference_grads)
+        loss_sum += loss.detach()
+        correct += (logits.detach().argmax(1) == y).sum()
+        steps += 1
+    return grad_evals, loss_sum, correct, steps
+
+
+# ---------------------------------------------------------------------------- checkpoints
+
+
+def _config_key(cfg: RunConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def _save_checkpoint(path: Path, cfg, model, optimizer, state) -> None:
+    datasets.save_atomic(dict(config=_config_key(cfg), model=model.state_dict(),
+                              optimizer=optimizer.state_dict(), rng=torch.get_rng_state(), state=state), path)
+
+
+def _resume(path: Path, cfg, model, optimizer, device, log) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # a checkpoint we cannot read is worth nothing: start over
+        print(f"ignoring unreadable checkpoint {path} ({err}); starting from epoch 1", file=log)
+        return None
+    if saved["config"] != _config_key(cfg):
+        print(f"ignoring checkpoint {path}: it belongs to a run with other settings", file=log)
+        return None
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    torch.set_rng_state(saved["rng"].cpu())
+    state = saved["state"]
+    print(f"resuming from checkpoint {path} after epoch {state['rows'][-1]['epoch']}", file=log)
+    return state
+
+
+def _summary(cfg, state, optimizer, model, train, evaluation, device, command) -> dict:
+    last = state["rows"][-1]
+    return dict(
+        command=command,
+        # the optimizer's and MetaInit's settings appear as read back, under hparams and metainit
+        **{k: v for k, v in dataclasses.asdict(cfg).items()
+           if not k.startswith(("lr", "storm_", "snapshot_", "metainit"))},
+        hparams=hyperparameters(optimizer),
+        eval_split=cfg.eval_split,
+        n_train=len(train),
+        n_eval=len(evaluation),
+        n_params=count_parameters(model),
+        device=str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+        versions=dict(vrdl=vrdl.__version__, torch=torch.__version__, python=platform.python_version()),
+        diverged=state["diverged_epoch"] is not None,
+        diverged_epoch=state["diverged_epoch"],
+        epochs_run=last["epoch"],
+        grad_evals=last["grad_evals"],
+        final_eval_loss=last["eval_loss"],
+        final_eval_acc=last["eval_acc"],
+        metainit=state["metainit"],
+    )
