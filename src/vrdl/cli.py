@@ -133,3 +133,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 __all__ = ["main", "build_parser", "dataset_info"]
+
+
+if __name__ == "__main__":
+    main()

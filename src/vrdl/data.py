@@ -263,17 +263,16 @@ class EpochPlan:
 
 
 def channel_stats(x: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and std of uint8 images scaled to [0, 1], in float64, chunked."""
-    total = torch.zeros(x.shape[1], dtype=torch.float64, device=x.device)
-    total_sq = torch.zeros_like(total)
-    for start in range(0, len(x), chunk):
-        part = x[start : start + chunk].to(torch.float64) / 255
-        total += part.sum(dim=(0, 2, 3))
-        total_sq += part.square().sum(dim=(0, 2, 3))
+    """Per-channel mean and std of uint8 images scaled to [0, 1]: float64, two passes, chunked."""
     count = len(x) * x.shape[2] * x.shape[3]
-    mean = total / count
-    std = (total_sq / count - mean.square()).clamp_min(0).sqrt()
-    return mean, std
+
+    def chunks():
+        for start in range(0, len(x), chunk):
+            yield x[start : start + chunk].to(torch.float64) / 255
+
+    mean = sum(part.sum(dim=(0, 2, 3)) for part in chunks()) / count
+    var = sum((part - mean.view(1, -1, 1, 1)).square().sum(dim=(0, 2, 3)) for part in chunks()) / count
+    return mean, var.sqrt()
 
 
 def crop_and_flip(x: torch.Tensor, shifts: torch.Tensor, flips: torch.Tensor, pad: int) -> torch.Tensor:
@@ -294,7 +293,7 @@ class DeviceSplit:
     def __init__(self, x: torch.Tensor, y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
                  *, augment: bool = False, dtype: torch.dtype = torch.float32):
         self.x, self.y, self.augment = x, y, augment
-        std = torch.where(std > 0, std, torch.ones_like(std))
+        std = torch.where(std > 1e-6, std, torch.ones_like(std))  # a constant channel
         # (x/255 - mean)/std == x * scale + shift, in the training dtype
         self.scale = (1 / (255 * std)).to(dtype).view(1, -1, 1, 1)
         self.shift = (-mean / std).to(dtype).view(1, -1, 1, 1)

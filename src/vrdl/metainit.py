@@ -36,7 +36,7 @@ def metainit(
     weights = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     velocity = [0.0] * len(weights)
     probe = make_batch(0)
-    gq_before = float(gradient_quotient(model, *probe, eps))
+    gq_before = float(gradient_quotient(model, *probe, eps).detach())
     for step in range(steps):
         gq = gradient_quotient(model, *make_batch(step), eps)
         grads = torch.autograd.grad(gq, weights)
@@ -47,6 +47,6 @@ def metainit(
                 direction = torch.sign((p * g).sum() / norm)
                 velocity[i] = momentum * velocity[i] - lr * float(direction)
                 p.mul_((norm + velocity[i]) / norm)
-    gq_after = float(gradient_quotient(model, *probe, eps))
+    gq_after = float(gradient_quotient(model, *probe, eps).detach())
     model.train(was_training)
     return dict(steps=steps, lr=lr, momentum=momentum, eps=eps, gq_before=gq_before, gq_after=gq_after)

@@ -234,9 +234,10 @@ def metainit_batches(cfg: RunConfig, train: datasets.DeviceSplit, num_classes: i
 
 def run(
     cfg: RunConfig, *, out: str | Path, data_dir: str | Path = "data", device: str = "auto",
-    checkpoint: str | Path | None = None, command: list[str] | None = None, log=sys.stderr,
+    checkpoint: str | Path | None = None, command: list[str] | None = None, log=None,
 ) -> dict:
     """Train as `cfg` says; write out (CSV) and its JSON; resume from `checkpoint` if present."""
+    log = log or sys.stderr
     out = Path(out)
     checkpoint = Path(checkpoint) if checkpoint else out.with_suffix(".ckpt")
     dev = resolve_device(device)
