@@ -276,23 +276,24 @@ def channel_stats(x: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, tor
 
 
 def crop_and_flip(x: torch.Tensor, shifts: torch.Tensor, flips: torch.Tensor, pad: int) -> torch.Tensor:
-    """Per-sample random crop (zero padding `pad`) and horizontal flip, as one batched gather."""
+    """Per-sample random crop (zero padding `pad`) then horizontal flip, as two batched gathers:
+    rows first, then columns (a flip is a reversed column index)."""
     b, c, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))
-    rows = shifts[:, :1] + torch.arange(h, device=x.device)  # [B, H]
-    cols = shifts[:, 1:] + torch.arange(w, device=x.device)  # [B, W]
-    cols = torch.where(flips[:, None], cols.flip(1), cols)
-    batch = torch.arange(b, device=x.device)[:, None, None, None]
-    channel = torch.arange(c, device=x.device)[None, :, None, None]
-    return padded[batch, channel, rows[:, None, :, None], cols[:, None, None, :]]
+    rows = (shifts[:, :1] + torch.arange(h, device=x.device)).view(b, 1, h, 1)
+    padded = padded.gather(2, rows.expand(b, c, h, w + 2 * pad))
+    cols = shifts[:, 1:] + torch.arange(w, device=x.device)
+    cols = torch.where(flips[:, None], cols.flip(1), cols).view(b, 1, 1, w)
+    return padded.gather(3, cols.expand(b, c, h, w))
 
 
 class DeviceSplit:
     """One portion of a data set on the device with the normaliser of the training portion."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
-                 *, augment: bool = False, dtype: torch.dtype = torch.float32):
-        self.x, self.y, self.augment = x, y, augment
+                 *, augment: bool = False, dtype: torch.dtype = torch.float32,
+                 memory_format: torch.memory_format = torch.contiguous_format):
+        self.x, self.y, self.augment, self.memory_format = x, y, augment, memory_format
         std = torch.where(std > 1e-6, std, torch.ones_like(std))  # a constant channel
         # (x/255 - mean)/std == x * scale + shift, in the training dtype
         self.scale = (1 / (255 * std)).to(dtype).view(1, -1, 1, 1)
@@ -302,7 +303,8 @@ class DeviceSplit:
         return len(self.y)
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(self.shift, x.to(self.scale.dtype), self.scale)
+        x = torch.addcmul(self.shift, x.to(self.scale.dtype), self.scale)
+        return x.contiguous(memory_format=self.memory_format)
 
     def epoch_plan(self, seed: int, epoch: int, augmentation_stream: int = 0) -> EpochPlan:
         """The epoch's order and augmentation; another augmentation_stream redraws only the

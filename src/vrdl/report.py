@@ -42,11 +42,17 @@ def fmt_number(value, digits: int = 4) -> str:
 def fmt_hparams(hparams: Mapping | None) -> str:
     if not hparams:
         return "–"
-    return ", ".join(f"{key}={float(value):g}" for key, value in sorted(hparams.items()))
+    return ", ".join(f"{key}={_fmt_value(value)}" for key, value in sorted(hparams.items()))
+
+
+def _fmt_value(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:g}"
 
 
 def _same_hparams(ours: Mapping, paper: Mapping) -> bool:
-    return all(key in ours and float(ours[key]) == float(value) for key, value in paper.items())
+    return all(key in ours and ours[key] == value for key, value in paper.items())
 
 
 def _table(header: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:

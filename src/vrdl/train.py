@@ -32,6 +32,7 @@ from vrdl.metainit import metainit
 from vrdl.models import build_model, count_parameters
 from vrdl.optim import STORM, SVRG, build_optimizer, current_step_size, hyperparameters
 
+SNAPSHOT_CACHE_LIMIT_BYTES = 8 * 2**30
 COLUMNS = ("epoch", "grad_evals", "wall_s", "lr", "train_loss", "train_acc", "eval_loss", "eval_acc")
 
 
@@ -59,6 +60,11 @@ class RunConfig:
     eval_subset: int | None = None
     augment: str = "auto"  # auto: crop + flip for CIFAR only
     transform_locking: bool = True
+    cache_snapshot_grads: bool = False  # SVRG fast path: reuse the snapshot pass's batch gradients
+    # speed options (GPU mostly); bf16 changes the numbers, so it is recorded with the run
+    precision: str = "fp32"  # or "bf16": autocast of forward passes
+    channels_last: bool = False
+    compile: bool = False
     metainit: bool = False
     metainit_steps: int = 200
     metainit_lr: float = 0.1
@@ -83,8 +89,12 @@ class RunConfig:
             raise ValueError(f"val fraction must be in (0, 1), got {self.val_fraction}")
         if self.augment not in ("auto", "on", "off"):
             raise ValueError(f"augment must be auto, on or off, got {self.augment!r}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
         if self.metainit_data not in ("random", "train"):
             raise ValueError(f"metainit data must be random or train, got {self.metainit_data!r}")
+        if self.cache_snapshot_grads and (self.optimizer != "svrg" or not self.transform_locking):
+            raise ValueError("--cache-snapshot-grads is for SVRG with transform locking only")
         if self.optimizer != "storm" and self.lr is None:
             raise ValueError(f"optimizer {self.optimizer} needs a learning rate (--lr)")
 
@@ -149,8 +159,11 @@ def load_splits(cfg: RunConfig, data_dir: str | Path, device: torch.device):
     train_x = parts["train_x"][train_idx].to(device)
     mean, std = datasets.channel_stats(train_x)  # the training portion only
     augment = cfg.augment == "on" or (cfg.augment == "auto" and info.channels == 3)
-    train = datasets.DeviceSplit(train_x, parts["train_y"][train_idx].to(device), mean, std, augment=augment)
-    evaluation = datasets.DeviceSplit(eval_x[eval_idx].to(device), eval_y[eval_idx].to(device), mean, std)
+    layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    train = datasets.DeviceSplit(train_x, parts["train_y"][train_idx].to(device), mean, std, augment=augment,
+                                 memory_format=layout)
+    evaluation = datasets.DeviceSplit(eval_x[eval_idx].to(device), eval_y[eval_idx].to(device), mean, std,
+                                      memory_format=layout)
     return train, evaluation
 
 
@@ -195,9 +208,10 @@ class ReferenceGradients:
     taken with a separate copy of the model so that the trained model's BN running statistics
     never see these passes (the copy's buffers are thrown away)."""
 
-    def __init__(self, model: nn.Module):
-        self.model = copy.deepcopy(model)
-        self.params = list(self.model.parameters())
+    def __init__(self, model: nn.Module, compile: bool = False):
+        copied = copy.deepcopy(model)
+        self.params = list(copied.parameters())
+        self.model = torch.compile(copied) if compile else copied
 
     @torch.no_grad()
     def load(self, params: list[torch.Tensor]) -> None:
@@ -211,6 +225,32 @@ class ReferenceGradients:
     def full(self, params: list[torch.Tensor], batches) -> tuple[list[torch.Tensor], int]:
         self.load(params)
         return full_gradient(self.model, batches)
+
+    def full_and_per_batch(self, params: list[torch.Tensor], batches, n_batches: int):
+        """Like `full`, and keep every minibatch's (mean-loss) gradient: SVRG's steps in the
+        snapshot epoch see exactly these batches, so g_B(w~) need not be computed twice.
+        Returns (mu, n, per_batch) with per_batch[j] the gradient list of batch j."""
+        self.load(params)
+        sizes = [p.numel() for p in self.params]
+        needed = n_batches * sum(sizes) * self.params[0].element_size()
+        if needed > SNAPSHOT_CACHE_LIMIT_BYTES:
+            raise ValueError(f"--cache-snapshot-grads would keep {needed / 2**30:.1f} GiB of gradients "
+                             f"(limit {SNAPSHOT_CACHE_LIMIT_BYTES / 2**30:.0f} GiB): drop the option for this model")
+        table = torch.empty(n_batches, sum(sizes), dtype=self.params[0].dtype, device=self.params[0].device)
+        total = torch.zeros(sum(sizes), dtype=table.dtype, device=table.device)
+        n = 0
+        for j, (x, y) in enumerate(batches):
+            minibatch_gradient(self.model, x, y)
+            torch.cat([p.grad.flatten() for p in self.params], out=table[j])
+            total.add_(table[j], alpha=len(y))
+            n += len(y)
+        self.model.zero_grad(set_to_none=True)
+        shapes = [p.shape for p in self.params]
+
+        def unflatten(flat):
+            return [part.view(shape) for part, shape in zip(flat.split(sizes), shapes, strict=True)]
+
+        return unflatten(total / n), n, [unflatten(row) for row in table]
 
 
 def metainit_batches(cfg: RunConfig, train: datasets.DeviceSplit, num_classes: int):
@@ -247,10 +287,16 @@ def run(
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, num_classes=info.num_classes, in_channels=info.channels,
                         image_size=info.image_size, bn=cfg.bn, width=cfg.width).to(dev)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, storm_k=cfg.storm_k,
                                 storm_c=cfg.storm_c, storm_w=cfg.storm_w, snapshot_every=cfg.snapshot_every,
                                 foreach=True)
-    reference = ReferenceGradients(model) if isinstance(optimizer, SVRG | STORM) else None
+    reference = ReferenceGradients(model, cfg.compile) if isinstance(optimizer, SVRG | STORM) else None
+    net = torch.compile(model) if cfg.compile else model  # same parameters; `model` keeps plain state dicts
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
 
     state = _resume(checkpoint, cfg, model, optimizer, dev, log)
     if state is None:
@@ -260,8 +306,9 @@ def run(
                             lr=cfg.metainit_lr, momentum=cfg.metainit_momentum, eps=cfg.metainit_eps)
             meta["data"] = cfg.metainit_data
             print(f"metainit: GQ {meta['gq_before']:.4f} -> {meta['gq_after']:.4f}", file=log)
-        train_loss, train_acc = evaluate(model, train)
-        eval_loss, eval_acc = evaluate(model, evaluation)
+        with autocast:
+            train_loss, train_acc = evaluate(net, train)
+            eval_loss, eval_acc = evaluate(net, evaluation)
         row0 = dict(epoch=0, grad_evals=0, wall_s=0.0, lr=current_step_size(optimizer),
                     train_loss=train_loss, train_acc=train_acc, eval_loss=eval_loss, eval_acc=eval_acc)
         state = dict(rows=[row0], grad_evals=0, wall_s=0.0, metainit=meta, diverged_epoch=None)
@@ -274,10 +321,11 @@ def run(
     for epoch in range(start_epoch, cfg.epochs + 1):
         if state["diverged_epoch"] is not None:
             break
-        grad_evals, loss_sum, correct, steps = _train_epoch(cfg, epoch, model, optimizer, reference, train)
+        with autocast:
+            grad_evals, loss_sum, correct, steps = _train_epoch(cfg, epoch, net, optimizer, reference, train)
+            eval_loss, eval_acc = evaluate(net, evaluation)
         state["grad_evals"] += grad_evals
         train_loss, train_acc = float(loss_sum) / steps, int(correct) / len(train)
-        eval_loss, eval_acc = evaluate(model, evaluation)
         wall = time.perf_counter() - started
         rows.append(dict(epoch=epoch, grad_evals=state["grad_evals"], wall_s=round(wall, 3),
                          lr=current_step_size(optimizer), train_loss=train_loss, train_acc=train_acc,
@@ -307,10 +355,16 @@ def _train_epoch(cfg, epoch, model, optimizer, reference, train):
     """One epoch of steps. Loss and accuracy are summed on the device: no host sync per step."""
     plan = train.epoch_plan(cfg.seed, epoch)
     grad_evals = 0
+    snapshot_grads = None  # per-batch g_B(w~), when cached
     if isinstance(optimizer, SVRG) and optimizer.snapshot_due(epoch):
         optimizer.take_snapshot()
         # mu over the same augmented data set the epoch's steps will see
-        mu, n = reference.full(optimizer.reference_params(), train.batches(plan, cfg.batch_size))
+        batches = train.batches(plan, cfg.batch_size)
+        if cfg.cache_snapshot_grads:
+            n_batches = -(-len(train) // cfg.batch_size)
+            mu, n, snapshot_grads = reference.full_and_per_batch(optimizer.reference_params(), batches, n_batches)
+        else:
+            mu, n = reference.full(optimizer.reference_params(), batches)
         optimizer.set_full_gradient(mu)
         grad_evals += n
     batches = train.batches(plan, cfg.batch_size)
@@ -335,9 +389,12 @@ def _train_epoch(cfg, epoch, model, optimizer, reference, train):
         else:
             params = optimizer.reference_params()
             reference_grads = None
-            if params is not None:
+            if snapshot_grads is not None:
+                reference_grads = snapshot_grads[steps]
+            elif params is not None:
                 reference_grads = reference.at(params, x_reference, y)
-                grad_evals += len(y)
+            if reference_grads is not None:
+                grad_evals += len(y)  # the algorithm's count, whether computed now or cached
             optimizer.step(reference_grads)
         loss_sum += loss.detach()
         correct += (logits.detach().argmax(1) == y).sum()

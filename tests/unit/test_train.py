@@ -296,3 +296,16 @@ def test_the_module_runs_as_a_command(fashion_mnist_dir, tmp_path):
     done = subprocess.run([Path(sys.executable).parent / "vrdl", "describe", "--model", "lenet",
                            "--in-channels", "1", "--image-size", "28"], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout)["n_params"] == 61706
+
+
+@pytest.mark.parametrize("snapshot_every", [1, 2])
+def test_cached_snapshot_gradients_give_the_plain_svrg_curves(fashion_mnist_dir, tmp_path, snapshot_every):
+    plain, cached = tmp_path / "plain.csv", tmp_path / "cached.csv"
+    options = dict(optimizer="svrg", bn=True, epochs=3, snapshot_every=snapshot_every, augment="on")
+    run_cli(train_args(fashion_mnist_dir, plain, **options))
+    run_cli(train_args(fashion_mnist_dir, cached, cache_snapshot_grads=True, **options))
+    a, b = read_csv(plain), read_csv(cached)
+    assert [r["grad_evals"] for r in a] == [r["grad_evals"] for r in b]
+    for column in ("train_loss", "eval_loss", "train_acc", "eval_acc"):
+        assert [float(r[column]) for r in b] == pytest.approx([float(r[column]) for r in a], rel=1e-4, abs=1e-6)
+    assert float(a[-1]["eval_loss"]) != float(a[1]["eval_loss"])  # the runs did train

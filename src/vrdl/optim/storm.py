@@ -42,19 +42,20 @@ class STORM(Optimizer):
         params = group["params"]
         grads = [p.grad for p in params]
         if glob["steps"] == 0:
-            directions = [g.clone() for g in grads]  # d_1 = g_1(w_1)
-        else:
-            if reference_grads is None:
-                raise RuntimeError("STORM.step after the first needs g_{t+1}(w_t), the reference gradient")
-            # d_{t+1} = g_{t+1}(w_{t+1}) + (1 - a_{t+1}) (d_t - g_{t+1}(w_t))
-            directions = torch._foreach_sub([self.state[p]["direction"] for p in params], reference_grads)
+            for p, g in zip(params, grads, strict=True):  # d_1 = g_1(w_1)
+                self.state[p]["direction"] = g.clone()
+                self.state[p]["previous"] = torch.empty_like(p)
+        elif reference_grads is None:
+            raise RuntimeError("STORM.step after the first needs g_{t+1}(w_t), the reference gradient")
+        directions = [self.state[p]["direction"] for p in params]
+        if glob["steps"] > 0:
+            # d_{t+1} = g_{t+1}(w_{t+1}) + (1 - a_{t+1}) (d_t - g_{t+1}(w_t)), in place
+            torch._foreach_sub_(directions, reference_grads)
             torch._foreach_mul_(directions, 1 - glob["a"])
             torch._foreach_add_(directions, grads)
         sum_sq_grad = glob["sum_sq_grad"] + torch.stack(torch._foreach_norm(grads)).square().sum()
         eta = group["k"] / (group["w"] + sum_sq_grad) ** (1 / 3)
-        for p, d in zip(params, directions, strict=True):
-            self.state[p]["previous"] = p.detach().clone()
-            self.state[p]["direction"] = d
+        torch._foreach_copy_([self.state[p]["previous"] for p in params], params)
         torch._foreach_sub_(params, torch._foreach_mul(directions, eta))
         glob.update(steps=glob["steps"] + 1, sum_sq_grad=sum_sq_grad, eta=eta,
                     a=torch.clamp(group["c"] * eta**2, max=1.0))
