@@ -20,7 +20,7 @@ def conventional(dataset, batch_size, device, max_batches):
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=0)
     n = 0
     for i, (x, y) in enumerate(loader):
-        x, y = x.to(device), y.to(device)
+        x, y = x.to(device), y.to(device)  # noqa: B007 (the copy is part of the pipeline)
         n += len(y)
         if i + 1 == max_batches:
             break
@@ -29,7 +29,7 @@ def conventional(dataset, batch_size, device, max_batches):
 
 def ours(split, batch_size, max_batches):
     n = 0
-    for i, (x, y) in enumerate(split.batches(split.epoch_plan(1, 1), batch_size)):
+    for i, (_, y) in enumerate(split.batches(split.epoch_plan(1, 1), batch_size)):
         n += len(y)
         if i + 1 == max_batches:
             break

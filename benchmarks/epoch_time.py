@@ -5,7 +5,6 @@ loop written the usual way (torchvision dataset, DataLoader, per-sample ToTensor
 import copy
 
 import torch
-import torch.nn.functional as F
 import torchvision
 import torchvision.transforms as T
 from _common import headline, parser, setup, timed, torchvision_fashion_mnist_root, vrdl_data_dir
@@ -54,8 +53,9 @@ def main():
 
     optimizer = vrdl_train.build_optimizer("sgd", model_ours.parameters(), lr=0.01, foreach=True)
     result = {}
-    ours_s = timed(lambda: result.update(out=vrdl_train._train_epoch(cfg, 1, model_ours, optimizer, None, train)),
-                   device)
+    objective = vrdl_train.Objective()
+    ours_s = timed(lambda: result.update(
+        out=vrdl_train._train_epoch(cfg, 1, model_ours, objective, optimizer, None, train)), device)
     _, loss_sum, _, n_steps = result["out"]
     assert n_steps == steps and torch.isfinite(loss_sum)
     print(f"{steps} steps of batch 32 on {device} (threads {torch.get_num_threads()})")

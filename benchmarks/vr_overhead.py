@@ -19,7 +19,8 @@ def epoch_seconds(cfg, train, device, repeats):
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, foreach=True)
     reference = vrdl_train.ReferenceGradients(model) if cfg.optimizer in ("svrg", "storm") else None
     # epoch 1 warms up (and gives STORM its first step); then the best of `repeats` epochs
-    times = [timed(lambda e=e: vrdl_train._train_epoch(cfg, e, model, optimizer, reference, train), device)
+    objective = vrdl_train.Objective()
+    times = [timed(lambda e=e: vrdl_train._train_epoch(cfg, e, model, objective, optimizer, reference, train), device)
              for e in range(1, repeats + 2)]
     return min(times[1:])
 

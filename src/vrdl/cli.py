@@ -26,6 +26,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _epoch_list(text: str) -> tuple[int, ...]:
+    try:
+        epochs = tuple(sorted({int(e) for e in text.split(",") if e.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated epochs like 1,5,10, got {text!r}") from None
+    if not epochs or epochs[0] < 1:
+        raise argparse.ArgumentTypeError(f"epochs must be >= 1, got {text!r}")
+    return epochs
+
+
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, choices=MODELS)
     p.add_argument("--bn", action=argparse.BooleanOptionalAction, default=False,
@@ -63,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--cache-snapshot-grads", action="store_true",
                    help="SVRG fast path: keep each minibatch's snapshot gradient from the full-gradient pass "
                         "instead of recomputing it in the steps of the snapshot epoch (same curves, ~1/3 less work)")
+    t.add_argument("--l2", type=float, default=0.0, help="add (l2/2)||W||^2 to the loss (default 0)")
+    t.add_argument("--track-objective", action="store_true",
+                   help="add column train_objective: the full training objective at each epoch's iterate")
+    t.add_argument("--variance-epochs", type=_epoch_list, default=(), metavar="E1,E2,...",
+                   help="after these epochs write gradient-variance diagnostics to RUN.variance.csv")
+    t.add_argument("--variance-batches", type=_positive_int, default=32,
+                   help="minibatches per variance estimate (default 32)")
     t.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="bf16: autocast forward passes (faster on GPUs; changes the numbers, recorded in RUN.json)")
     t.add_argument("--channels-last", action="store_true", help="NHWC layout for convolutions (GPU speed)")
@@ -107,7 +124,8 @@ def _train(args: argparse.Namespace, argv: list[str]) -> None:
         snapshot_every=args.snapshot_every, seed=args.seed, folds=args.folds, fold=args.fold,
         val_fraction=args.val_fraction, train_subset=args.train_subset, eval_subset=args.eval_subset,
         augment=args.augment, transform_locking=args.transform_locking,
-        cache_snapshot_grads=args.cache_snapshot_grads, precision=args.precision,
+        cache_snapshot_grads=args.cache_snapshot_grads, l2=args.l2, track_objective=args.track_objective,
+        variance_epochs=args.variance_epochs, variance_batches=args.variance_batches, precision=args.precision,
         channels_last=args.channels_last, compile=args.compile, metainit=args.metainit,
         metainit_steps=args.metainit_steps, metainit_lr=args.metainit_lr,
         metainit_momentum=args.metainit_momentum, metainit_eps=args.metainit_eps,

@@ -209,7 +209,7 @@ def generator(seed: int, *stream: int) -> torch.Generator:
 
 
 # stream ids, so that every random choice has its own reproducible generator
-SPLIT_STREAM, TRAIN_SUBSET_STREAM, EVAL_SUBSET_STREAM, EPOCH_STREAM, METAINIT_STREAM = 1, 2, 3, 4, 5
+SPLIT_STREAM, TRAIN_SUBSET_STREAM, EVAL_SUBSET_STREAM, EPOCH_STREAM, METAINIT_STREAM, VARIANCE_STREAM = range(1, 7)
 
 
 def kfold_indices(n: int, folds: int, seed: int) -> list[torch.Tensor]:
@@ -306,14 +306,15 @@ class DeviceSplit:
         x = torch.addcmul(self.shift, x.to(self.scale.dtype), self.scale)
         return x.contiguous(memory_format=self.memory_format)
 
-    def epoch_plan(self, seed: int, epoch: int, augmentation_stream: int = 0) -> EpochPlan:
+    def epoch_plan(self, seed: int, epoch: int, augmentation_stream: int = 0,
+                   order_stream: int = EPOCH_STREAM) -> EpochPlan:
         """The epoch's order and augmentation; another augmentation_stream redraws only the
         augmentation of the same order (for the transform-locking ablation)."""
         n, device = len(self), self.x.device
-        order = torch.randperm(n, generator=generator(seed, EPOCH_STREAM, epoch)).to(device)
+        order = torch.randperm(n, generator=generator(seed, order_stream, epoch)).to(device)
         if not self.augment:
             return EpochPlan(order, None, None)
-        g = generator(seed, EPOCH_STREAM, epoch, 1 + augmentation_stream)
+        g = generator(seed, order_stream, epoch, 1 + augmentation_stream)
         shifts = torch.randint(0, 2 * CROP_PADDING + 1, (n, 2), generator=g).to(device)
         flips = (torch.rand(n, generator=g) < 0.5).to(device)
         return EpochPlan(order, shifts, flips)

@@ -8,7 +8,6 @@ of a step adds B again.
 
 from __future__ import annotations
 
-import copy
 import csv
 import dataclasses
 import io
@@ -23,16 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 import vrdl
 from vrdl import data as datasets
+from vrdl import variance
+from vrdl.gradients import Objective, ReferenceGradients, evaluate, minibatch_gradient
 from vrdl.metainit import metainit
 from vrdl.models import build_model, count_parameters
 from vrdl.optim import STORM, SVRG, build_optimizer, current_step_size, hyperparameters
 
-SNAPSHOT_CACHE_LIMIT_BYTES = 8 * 2**30
 COLUMNS = ("epoch", "grad_evals", "wall_s", "lr", "train_loss", "train_acc", "eval_loss", "eval_acc")
 
 
@@ -61,6 +59,10 @@ class RunConfig:
     augment: str = "auto"  # auto: crop + flip for CIFAR only
     transform_locking: bool = True
     cache_snapshot_grads: bool = False  # SVRG fast path: reuse the snapshot pass's batch gradients
+    l2: float = 0.0  # (l2/2) ||W||^2 added to the loss (the convex study)
+    track_objective: bool = False  # add the full training objective at each epoch's iterate
+    variance_epochs: tuple[int, ...] = ()  # gradient-variance diagnostics after these epochs
+    variance_batches: int = 32
     # speed options (GPU mostly); bf16 changes the numbers, so it is recorded with the run
     precision: str = "fp32"  # or "bf16": autocast of forward passes
     channels_last: bool = False
@@ -89,6 +91,12 @@ class RunConfig:
             raise ValueError(f"val fraction must be in (0, 1), got {self.val_fraction}")
         if self.augment not in ("auto", "on", "off"):
             raise ValueError(f"augment must be auto, on or off, got {self.augment!r}")
+        if self.l2 < 0:
+            raise ValueError(f"l2 must be >= 0, got {self.l2}")
+        if any(e < 1 or e > self.epochs for e in self.variance_epochs):
+            raise ValueError(f"variance epochs must lie in 1..{self.epochs}, got {list(self.variance_epochs)}")
+        if self.variance_batches < 2:
+            raise ValueError(f"variance batches must be >= 2, got {self.variance_batches}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
         if self.metainit_data not in ("random", "train"):
@@ -119,9 +127,9 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def rows_to_csv(rows: list[dict]) -> str:
+def rows_to_csv(rows: list[dict], columns: tuple[str, ...]) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
@@ -130,6 +138,10 @@ def rows_to_csv(rows: list[dict]) -> str:
 
 def json_path(csv_path: Path) -> Path:
     return csv_path.with_suffix(".json")
+
+
+def variance_path(csv_path: Path) -> Path:
+    return csv_path.with_suffix(".variance.csv")
 
 
 # ---------------------------------------------------------------------------- pieces of a run
@@ -165,92 +177,6 @@ def load_splits(cfg: RunConfig, data_dir: str | Path, device: torch.device):
     evaluation = datasets.DeviceSplit(eval_x[eval_idx].to(device), eval_y[eval_idx].to(device), mean, std,
                                       memory_format=layout)
     return train, evaluation
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, split: datasets.DeviceSplit) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy over a split, in eval mode (BN running statistics)."""
-    was_training = model.training
-    model.eval()
-    loss_sum = torch.zeros((), dtype=torch.float64, device=split.x.device)
-    correct = torch.zeros((), dtype=torch.int64, device=split.x.device)
-    for x, y in split.eval_batches():
-        logits = model(x)
-        loss_sum += F.cross_entropy(logits, y, reduction="sum")
-        correct += (logits.argmax(1) == y).sum()
-    model.train(was_training)
-    return float(loss_sum) / len(split), int(correct) / len(split)
-
-
-def minibatch_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Backward of the minibatch's mean loss into model .grad; returns the logits (detached)."""
-    model.zero_grad(set_to_none=True)
-    logits = model(x)
-    F.cross_entropy(logits, y).backward()
-    return logits.detach()
-
-
-def full_gradient(model: nn.Module, batches) -> tuple[list[torch.Tensor], int]:
-    """(1/n) sum_i grad f_i over the given minibatches: sum-reduced losses, gradients zeroed
-    first, divided by n at the end. Returns (mu, n)."""
-    model.zero_grad(set_to_none=True)
-    n = 0
-    for x, y in batches:
-        F.cross_entropy(model(x), y, reduction="sum").backward()
-        n += len(y)
-    mu = [p.grad / n for p in model.parameters()]
-    model.zero_grad(set_to_none=True)
-    return mu, n
-
-
-class ReferenceGradients:
-    """Gradients at the optimizer's reference point (SVRG's snapshot, STORM's previous iterate),
-    taken with a separate copy of the model so that the trained model's BN running statistics
-    never see these passes (the copy's buffers are thrown away)."""
-
-    def __init__(self, model: nn.Module, compile: bool = False):
-        copied = copy.deepcopy(model)
-        self.params = list(copied.parameters())
-        self.model = torch.compile(copied) if compile else copied
-
-    @torch.no_grad()
-    def load(self, params: list[torch.Tensor]) -> None:
-        torch._foreach_copy_(self.params, params)
-
-    def at(self, params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
-        self.load(params)
-        minibatch_gradient(self.model, x, y)
-        return [p.grad for p in self.params]
-
-    def full(self, params: list[torch.Tensor], batches) -> tuple[list[torch.Tensor], int]:
-        self.load(params)
-        return full_gradient(self.model, batches)
-
-    def full_and_per_batch(self, params: list[torch.Tensor], batches, n_batches: int):
-        """Like `full`, and keep every minibatch's (mean-loss) gradient: SVRG's steps in the
-        snapshot epoch see exactly these batches, so g_B(w~) need not be computed twice.
-        Returns (mu, n, per_batch) with per_batch[j] the gradient list of batch j."""
-        self.load(params)
-        sizes = [p.numel() for p in self.params]
-        needed = n_batches * sum(sizes) * self.params[0].element_size()
-        if needed > SNAPSHOT_CACHE_LIMIT_BYTES:
-            raise ValueError(f"--cache-snapshot-grads would keep {needed / 2**30:.1f} GiB of gradients "
-                             f"(limit {SNAPSHOT_CACHE_LIMIT_BYTES / 2**30:.0f} GiB): drop the option for this model")
-        table = torch.empty(n_batches, sum(sizes), dtype=self.params[0].dtype, device=self.params[0].device)
-        total = torch.zeros(sum(sizes), dtype=table.dtype, device=table.device)
-        n = 0
-        for j, (x, y) in enumerate(batches):
-            minibatch_gradient(self.model, x, y)
-            torch.cat([p.grad.flatten() for p in self.params], out=table[j])
-            total.add_(table[j], alpha=len(y))
-            n += len(y)
-        self.model.zero_grad(set_to_none=True)
-        shapes = [p.shape for p in self.params]
-
-        def unflatten(flat):
-            return [part.view(shape) for part, shape in zip(flat.split(sizes), shapes, strict=True)]
-
-        return unflatten(total / n), n, [unflatten(row) for row in table]
 
 
 def metainit_batches(cfg: RunConfig, train: datasets.DeviceSplit, num_classes: int):
@@ -292,11 +218,22 @@ def run(
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, storm_k=cfg.storm_k,
                                 storm_c=cfg.storm_c, storm_w=cfg.storm_w, snapshot_every=cfg.snapshot_every,
                                 foreach=True)
-    reference = ReferenceGradients(model, cfg.compile) if isinstance(optimizer, SVRG | STORM) else None
+    objective = Objective(cfg.l2)
+    needs_reference = isinstance(optimizer, SVRG | STORM) or cfg.variance_epochs
+    reference = ReferenceGradients(model, objective, cfg.compile) if needs_reference else None
     net = torch.compile(model) if cfg.compile else model  # same parameters; `model` keeps plain state dicts
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+
+    def measure(epoch: int, grad_evals: int, wall: float, train_loss: float, train_acc: float) -> dict:
+        with autocast:
+            eval_loss, eval_acc = evaluate(net, evaluation)
+            row = dict(epoch=epoch, grad_evals=grad_evals, wall_s=round(wall, 3), lr=current_step_size(optimizer),
+                       train_loss=train_loss, train_acc=train_acc, eval_loss=eval_loss, eval_acc=eval_acc)
+            if cfg.track_objective:
+                row["train_objective"] = evaluate(net, train, objective)[0]
+        return row
 
     state = _resume(checkpoint, cfg, model, optimizer, dev, log)
     if state is None:
@@ -307,11 +244,9 @@ def run(
             meta["data"] = cfg.metainit_data
             print(f"metainit: GQ {meta['gq_before']:.4f} -> {meta['gq_after']:.4f}", file=log)
         with autocast:
-            train_loss, train_acc = evaluate(net, train)
-            eval_loss, eval_acc = evaluate(net, evaluation)
-        row0 = dict(epoch=0, grad_evals=0, wall_s=0.0, lr=current_step_size(optimizer),
-                    train_loss=train_loss, train_acc=train_acc, eval_loss=eval_loss, eval_acc=eval_acc)
-        state = dict(rows=[row0], grad_evals=0, wall_s=0.0, metainit=meta, diverged_epoch=None)
+            train_loss, train_acc = evaluate(net, train)  # row 0: before any update, eval mode
+        state = dict(rows=[measure(0, 0, 0.0, train_loss, train_acc)], variance=[], grad_evals=0, wall_s=0.0,
+                     metainit=meta, diverged_epoch=None)
 
     rows = state["rows"]
     start_epoch = rows[-1]["epoch"] + 1
@@ -321,37 +256,55 @@ def run(
     for epoch in range(start_epoch, cfg.epochs + 1):
         if state["diverged_epoch"] is not None:
             break
+        epoch_start_params = [p.detach().clone() for p in model.parameters()] if epoch in cfg.variance_epochs else None
         with autocast:
-            grad_evals, loss_sum, correct, steps = _train_epoch(cfg, epoch, net, optimizer, reference, train)
-            eval_loss, eval_acc = evaluate(net, evaluation)
+            grad_evals, loss_sum, correct, steps = _train_epoch(cfg, epoch, net, objective, optimizer, reference, train)
         state["grad_evals"] += grad_evals
         train_loss, train_acc = float(loss_sum) / steps, int(correct) / len(train)
         wall = time.perf_counter() - started
-        rows.append(dict(epoch=epoch, grad_evals=state["grad_evals"], wall_s=round(wall, 3),
-                         lr=current_step_size(optimizer), train_loss=train_loss, train_acc=train_acc,
-                         eval_loss=eval_loss, eval_acc=eval_acc))
+        rows.append(measure(epoch, state["grad_evals"], wall, train_loss, train_acc))
         state["wall_s"] = wall
+        eval_loss = rows[-1]["eval_loss"]
         if not (math.isfinite(train_loss) and math.isfinite(eval_loss)):
             state["diverged_epoch"] = epoch
             print(f"epoch {epoch}: loss is not finite (train {train_loss}, eval {eval_loss}); "
                   "the run diverged: stopping and recording it as diverged", file=log)
         else:
+            if epoch_start_params is not None:
+                state["variance"].append(_variance_row(cfg, epoch, model, optimizer, reference, train,
+                                                       epoch_start_params))
             per_epoch = (time.perf_counter() - session_start) / (epoch - start_epoch + 1)
             eta = per_epoch * (cfg.epochs - epoch)
             print(f"epoch {epoch}/{cfg.epochs}  grad_evals {state['grad_evals']:,}  "
-                  f"train_loss {train_loss:.4f}  eval_loss {eval_loss:.4f}  eval_acc {eval_acc:.4f}  "
+                  f"train_loss {train_loss:.4g}  eval_loss {eval_loss:.4g}  eval_acc {rows[-1]['eval_acc']:.4f}  "
                   f"elapsed {wall:.1f}s  eta {eta:.1f}s", file=log, flush=True)
         if epoch < cfg.epochs and state["diverged_epoch"] is None:
             _save_checkpoint(checkpoint, cfg, model, optimizer, state)
 
     summary = _summary(cfg, state, optimizer, model, train, evaluation, dev, command)
-    write_atomic(out, rows_to_csv(rows))
+    if cfg.variance_epochs:
+        write_atomic(variance_path(out), rows_to_csv(state["variance"], variance.COLUMNS))
+    write_atomic(out, rows_to_csv(rows, COLUMNS + (("train_objective",) if cfg.track_objective else ())))
     write_atomic(json_path(out), json.dumps(summary, indent=2) + "\n")
     checkpoint.unlink(missing_ok=True)
     return summary
 
 
-def _train_epoch(cfg, epoch, model, optimizer, reference, train):
+def _variance_row(cfg, epoch, model, optimizer, reference, train, epoch_start_params) -> dict:
+    """Diagnostics at the end of `epoch`: SVRG's own snapshot if it has one, else the iterate at
+    the epoch's start (the snapshot SVRG with snapshot_every=1 would use)."""
+    snapshot = optimizer.reference_params() if isinstance(optimizer, SVRG) else epoch_start_params
+    direction = None
+    if isinstance(optimizer, STORM):
+        direction = [optimizer.state[p]["direction"] for p in model.parameters()]
+    plan = train.epoch_plan(cfg.seed, epoch, order_stream=datasets.VARIANCE_STREAM)
+    full_batches = (b for b in train.batches(plan, cfg.batch_size) if len(b[1]) == cfg.batch_size)
+    batches = (b for _, b in zip(range(cfg.variance_batches), full_batches, strict=False))
+    iterate = [p.detach() for p in model.parameters()]
+    return dict(epoch=epoch, **variance.estimator_variances(reference, iterate, snapshot, batches, direction))
+
+
+def _train_epoch(cfg, epoch, model, objective, optimizer, reference, train):
     """One epoch of steps. Loss and accuracy are summed on the device: no host sync per step."""
     plan = train.epoch_plan(cfg.seed, epoch)
     grad_evals = 0
@@ -368,7 +321,8 @@ def _train_epoch(cfg, epoch, model, optimizer, reference, train):
         optimizer.set_full_gradient(mu)
         grad_evals += n
     batches = train.batches(plan, cfg.batch_size)
-    if reference is not None and not cfg.transform_locking:
+    variance_reduced = isinstance(optimizer, SVRG | STORM)
+    if variance_reduced and not cfg.transform_locking:
         # ablation: the reference gradient sees the same samples under a fresh augmentation
         other = train.epoch_plan(cfg.seed, epoch, augmentation_stream=1)
         batches = ((x, y, x_other) for (x, y), (x_other, _) in zip(batches, train.batches(other, cfg.batch_size)))
@@ -379,12 +333,9 @@ def _train_epoch(cfg, epoch, model, optimizer, reference, train):
     correct = torch.zeros((), dtype=torch.int64, device=device)
     steps = 0
     for x, y, x_reference in batches:
-        model.zero_grad(set_to_none=True)
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        loss.backward()
+        loss, logits = minibatch_gradient(model, objective, x, y)
         grad_evals += len(y)
-        if reference is None:
+        if not variance_reduced:
             optimizer.step()
         else:
             params = optimizer.reference_params()
@@ -396,8 +347,8 @@ def _train_epoch(cfg, epoch, model, optimizer, reference, train):
             if reference_grads is not None:
                 grad_evals += len(y)  # the algorithm's count, whether computed now or cached
             optimizer.step(reference_grads)
-        loss_sum += loss.detach()
-        correct += (logits.detach().argmax(1) == y).sum()
+        loss_sum += loss
+        correct += (logits.argmax(1) == y).sum()
         steps += 1
     return grad_evals, loss_sum, correct, steps
 

@@ -8,8 +8,8 @@ import threading
 import pytest
 import torch
 
-from vrdl import data
 from tests.conftest import FASHION_MNIST_SOURCE, write_cifar
+from vrdl import data
 from vrdl.train import RunConfig, load_splits
 
 

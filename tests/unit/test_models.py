@@ -32,7 +32,8 @@ def test_no_bn_leaves_no_normalisation_layer(name):
     assert not any("Norm" in type(m).__name__ for m in model.modules())
 
 
-@pytest.mark.parametrize("name,size", [("logreg", 28), ("lenet", 28), ("lenet", 32), ("resnet18", 28), ("resnet101", 32)])
+@pytest.mark.parametrize("name,size", [("logreg", 28), ("lenet", 28), ("lenet", 32), ("resnet18", 28),
+                                       ("resnet101", 32)])
 def test_models_give_logits_for_each_class(name, size):
     channels = 1 if size == 28 else 3
     model = build_model(name, num_classes=7, in_channels=channels, image_size=size, bn=False, width=0.125)

@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vrdl.gradients import Objective, ReferenceGradients, full_gradient
 from vrdl.optim import STORM, SVRG, build_optimizer, hyperparameters
-from vrdl.train import ReferenceGradients, full_gradient
+
 
 @pytest.fixture(autouse=True)
 def float64():
@@ -149,7 +150,7 @@ def test_full_gradient_is_the_exact_mean_with_stale_gradients_zeroed():
     for p in model.parameters():
         p.grad = torch.full_like(p, 7.0)  # stale gradients from an earlier step
     batches = [(x[:4], y[:4]), (x[4:8], y[4:8]), (x[8:], y[8:])]
-    mu, n = full_gradient(model, batches)
+    mu, n = full_gradient(model, Objective(), batches)
     assert n == 10
     per_sample = []
     for i in range(10):
@@ -160,7 +161,7 @@ def test_full_gradient_is_the_exact_mean_with_stale_gradients_zeroed():
     exact = [torch.stack(gs).mean(0) for gs in zip(*per_sample, strict=True)]
     for got, want in zip(mu, exact, strict=True):
         torch.testing.assert_close(got, want)
-    batch_means = [torch.stack([torch.stack(gs[:4]).mean(0), torch.stack(gs[4:8]).mean(0), torch.stack(gs[8:]).mean(0)]).mean(0)
+    batch_means = [torch.stack([torch.stack(gs[a:b]).mean(0) for a, b in ((0, 4), (4, 8), (8, 10))]).mean(0)
                    for gs in zip(*per_sample, strict=True)]
     assert not torch.allclose(batch_means[0], exact[0])
 
@@ -191,7 +192,7 @@ def test_svrg_converges_linearly_where_sgd_stalls_on_logistic_regression():
             order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch))
             if name == "svrg":
                 opt.take_snapshot()
-                reference.load_state_dict({k: v for k, v in zip(["weight", "bias"], opt.reference_params(), strict=True)})
+                reference.load_state_dict(dict(zip(["weight", "bias"], opt.reference_params(), strict=True)))
                 reference.zero_grad()
                 loss_fn(reference, x, y, "sum").backward()
                 opt.set_full_gradient([p.grad / n for p in reference.parameters()])
