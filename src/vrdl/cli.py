@@ -96,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint", help="per-epoch checkpoint (default: RUN.ckpt beside RUN.csv)")
     t.add_argument("--out", required=True, metavar="RUN.csv")
 
+    g = sub.add_parser("train-grid", help="train many runs of one optimizer at once (stacked, vmap)")
+    g.add_argument("--spec", required=True, metavar="GRID.json",
+                   help='JSON {"runs": [[vrdl train arguments of run 1], ...]}; each run writes its own --out')
+    g.add_argument("--data-dir", default="data")
+    g.add_argument("--checkpoint", help="per-epoch checkpoint of the whole grid (default: beside the first run's CSV)")
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    g.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+
     p = sub.add_parser("prepare", help="turn a data set into uint8 tensors in --data-dir")
     p.add_argument("--dataset", required=True, choices=list(DATASETS))
     p.add_argument("--data-dir", default="data")
@@ -109,14 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train(args: argparse.Namespace, argv: list[str]) -> None:
-    import torch
+def _run_config(args: argparse.Namespace):
+    from vrdl.train import RunConfig
 
-    from vrdl.train import RunConfig, run
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cfg = RunConfig(
+    return RunConfig(
         dataset=args.dataset, model=args.model, optimizer=args.optimizer, epochs=args.epochs,
         batch_size=args.batch_size, bn=args.bn, width=args.width,
         lr=args.lr if args.optimizer != "storm" else None,
@@ -131,8 +135,47 @@ def _train(args: argparse.Namespace, argv: list[str]) -> None:
         metainit_momentum=args.metainit_momentum, metainit_eps=args.metainit_eps,
         metainit_data=args.metainit_data,
     )
+
+
+def _train(args: argparse.Namespace, argv: list[str]) -> None:
+    import torch
+
+    from vrdl.train import run
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = _run_config(args)
     run(cfg, out=args.out, data_dir=args.data_dir, device=args.device, checkpoint=args.checkpoint,
         command=["vrdl", *argv])
+
+
+def _train_grid(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    import torch
+
+    from vrdl.grid import run_grid
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    with open(args.spec) as f:
+        runs = json.load(f)["runs"]
+    cfgs, outs, commands = [], [], []
+    for run_args in runs:
+        run_args = [str(a) for a in run_args]
+        parsed = parser.parse_args(["train", *run_args])
+        _check_lr(parser, parsed)
+        cfgs.append(_run_config(parsed))
+        outs.append(parsed.out)
+        commands.append(["vrdl", "train", *run_args])
+    if not cfgs:
+        raise ValueError(f"{args.spec} lists no runs")
+    run_grid(cfgs, outs, data_dir=args.data_dir, device=args.device, commands=commands, checkpoint=args.checkpoint)
+
+
+def _check_lr(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.optimizer != "storm" and args.lr is None:
+        parser.error(f"--lr is required for --optimizer {args.optimizer}")
+    if args.optimizer == "storm" and args.lr is not None:
+        parser.error("--optimizer storm takes --storm-k/--storm-c/--storm-w, not --lr")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -141,11 +184,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
-            if args.optimizer != "storm" and args.lr is None:
-                parser.error(f"--lr is required for --optimizer {args.optimizer}")
-            if args.optimizer == "storm" and args.lr is not None:
-                parser.error("--optimizer storm takes --storm-k/--storm-c/--storm-w, not --lr")
+            _check_lr(parser, args)
             _train(args, argv)
+        elif args.command == "train-grid":
+            _train_grid(parser, args)
         elif args.command == "prepare":
             print(prepare(args.dataset, args.data_dir, args.source_dir))
         else:

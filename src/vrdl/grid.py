@@ -1,0 +1,280 @@
+"""Many runs of one optimizer family trained at once in one process (`vrdl train-grid`).
+
+The runs' parameters are stacked along a leading run axis and one `torch.func.vmap`-ed gradient
+call serves all of them; learning rates and other hyperparameters are per-run tensors. Each run
+keeps its own split, normalisation, initialisation and minibatch order, and writes the same
+RUN.csv/RUN.json as a separate `vrdl train` would (equal within float tolerance: vmap may sum in
+another order). This pays on a GPU, where a small LeNet step is launch-bound; on a CPU it is
+compute-bound and gains little.
+
+Scope: models without BN and data without augmentation (the LeNet study), same dataset, model,
+optimizer, epochs and batch size, training portions of equal size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, grad_and_value, vmap
+
+from vrdl import data as datasets
+from vrdl.gradients import evaluate
+from vrdl.models import build_model
+from vrdl.optim import build_optimizer
+from vrdl.train import COLUMNS, RunConfig, _summary, json_path, load_splits, resolve_device, rows_to_csv, write_atomic
+
+SHARED = ("dataset", "model", "bn", "width", "optimizer", "epochs", "batch_size", "augment", "precision", "l2")
+
+
+def check_compatible(cfgs: list[RunConfig]) -> None:
+    first = cfgs[0]
+    for field in SHARED:
+        values = {getattr(c, field) for c in cfgs}
+        if len(values) > 1:
+            raise ValueError(f"runs of one grid must share {field}; got {sorted(map(str, values))}")
+    if first.bn:
+        raise ValueError("train-grid does not stack models with batch norm (their running statistics); use vrdl train")
+    unsupported = [f for f in ("metainit", "cache_snapshot_grads", "compile", "channels_last", "track_objective")
+                   if any(getattr(c, f) for c in cfgs)] + (["variance_epochs"] if any(c.variance_epochs for c in cfgs)
+                                                          else [])
+    if unsupported or first.l2:
+        raise ValueError(f"train-grid does not support {', '.join(unsupported) or 'l2'}; use vrdl train")
+
+
+class _Stacked:
+    """Per-run hyperparameters as [R, 1, ...] tensors that broadcast against stacked parameters."""
+
+    def __init__(self, values: list[float], device):
+        self.values = torch.tensor(values, dtype=torch.float32, device=device)
+
+    def like(self, t: torch.Tensor) -> torch.Tensor:
+        return self.values.view(-1, *([1] * (t.dim() - 1)))
+
+
+class StackedOptimizer:
+    """The update rules of vrdl's optimizers written for stacked parameters (dicts of [R, ...]),
+    in the same arithmetic order as torch.optim's / vrdl.optim's single-run versions."""
+
+    def __init__(self, name: str, cfgs: list[RunConfig], params: dict[str, torch.Tensor]):
+        device = next(iter(params.values())).device
+        self.name, self.state, self.steps = name, {}, 0
+        self.lr = _Stacked([c.lr or 0.0 for c in cfgs], device)
+        self.sum_sq = torch.zeros(len(cfgs), device=device)  # STORM's sum of G^2
+        if name == "storm":
+            self.k, self.c, self.w = (_Stacked([getattr(c, f"storm_{h}") for c in cfgs], device) for h in "kcw")
+        if name == "adam":
+            self.beta1, self.beta2, self.eps = 0.9, 0.999, 1e-8
+        if name == "adagrad":
+            self.eps = 1e-10
+
+    def reference_params(self):
+        if self.name == "svrg":
+            return self.state["snapshot"]
+        if self.name == "storm" and self.steps > 0:
+            return self.state["previous"]
+        return None
+
+    @torch.no_grad()
+    def step(self, params: dict, grads: dict, reference_grads: dict | None = None) -> None:
+        self.steps += 1
+        t, s = self.steps, self.state
+        if self.name == "sgd":
+            for n in params:
+                params[n].sub_(self.lr.like(params[n]) * grads[n])
+        elif self.name == "adam":
+            s.setdefault("m", {n: torch.zeros_like(p) for n, p in params.items()})
+            s.setdefault("v", {n: torch.zeros_like(p) for n, p in params.items()})
+            bias1, bias2_sqrt = 1 - self.beta1**t, math.sqrt(1 - self.beta2**t)
+            for n, p in params.items():
+                s["m"][n].lerp_(grads[n], 1 - self.beta1)
+                s["v"][n].mul_(self.beta2).addcmul_(grads[n], grads[n], value=1 - self.beta2)
+                denom = (s["v"][n].sqrt() / bias2_sqrt).add_(self.eps)
+                p.sub_(self.lr.like(p) / bias1 * s["m"][n] / denom)
+        elif self.name == "adagrad":
+            s.setdefault("sum", {n: torch.zeros_like(p) for n, p in params.items()})
+            for n, p in params.items():
+                s["sum"][n].addcmul_(grads[n], grads[n], value=1)
+                p.sub_(self.lr.like(p) * grads[n] / s["sum"][n].sqrt().add_(self.eps))
+        elif self.name == "svrg":
+            for n, p in params.items():
+                p.sub_(self.lr.like(p) * (grads[n] - reference_grads[n] + s["mu"][n]))
+        elif self.name == "storm":
+            first = "direction" not in s
+            if first:
+                s["direction"] = {n: g.clone() for n, g in grads.items()}
+            else:
+                for n, d in s["direction"].items():
+                    d.sub_(reference_grads[n]).mul_((1 - s["a"]).view(-1, *([1] * (d.dim() - 1)))).add_(grads[n])
+            self.sum_sq = self.sum_sq + sum(g.flatten(1).square().sum(1) for g in grads.values())
+            eta = self.k.values / (self.w.values + self.sum_sq) ** (1 / 3)
+            s["previous"] = {n: p.clone() for n, p in params.items()}
+            for n, p in params.items():
+                p.sub_(s["direction"][n] * eta.view(-1, *([1] * (p.dim() - 1))))
+            s["eta"], s["a"] = eta, torch.clamp(self.c.values * eta**2, max=1.0)
+
+    def step_sizes(self) -> list[float]:
+        if self.name == "storm":
+            return self.state["eta"].tolist() if "eta" in self.state else [math.nan] * len(self.lr.values)
+        return self.lr.values.tolist()
+
+
+class Grid:
+    """R runs' data on the device: the full training set once, per-run index tables into it."""
+
+    def __init__(self, cfgs: list[RunConfig], data_dir, device):
+        self.cfgs = cfgs
+        parts = datasets.load(cfgs[0].dataset, data_dir)
+        self.x = parts["train_x"].to(device)
+        self.y = parts["train_y"].to(device)
+        self.train_idx, self.scale, self.shift, self.splits = [], [], [], []
+        for c in cfgs:
+            train, evaluation = load_splits(c, data_dir, device)
+            if train.augment:
+                raise ValueError("train-grid does not augment; use vrdl train for CIFAR runs")
+            train_idx, _ = datasets.split_indices(len(parts["train_y"]), c.seed, folds=c.folds, fold=c.fold,
+                                                  val_fraction=c.val_fraction)
+            train_idx = datasets.subset(train_idx, c.train_subset, c.seed, datasets.TRAIN_SUBSET_STREAM)
+            self.train_idx.append(train_idx.to(device))
+            self.scale.append(train.scale)
+            self.shift.append(train.shift)
+            self.splits.append((train, evaluation))
+        sizes = {len(i) for i in self.train_idx}
+        if len(sizes) > 1:
+            raise ValueError(f"runs of one grid need training portions of one size, got {sorted(sizes)}")
+        self.n = sizes.pop()
+        self.scale = torch.stack(self.scale)  # [R, 1, C, 1, 1]
+        self.shift = torch.stack(self.shift)
+
+    def orders(self, epoch: int) -> torch.Tensor:
+        """[R, n] indices into the full set, in each run's own order for the epoch."""
+        def order(seed):  # the same permutation DeviceSplit.epoch_plan draws for a separate run
+            return torch.randperm(self.n, generator=datasets.generator(seed, datasets.EPOCH_STREAM, epoch))
+
+        return torch.stack([idx[order(c.seed).to(idx.device)] for c, idx in zip(self.cfgs, self.train_idx)])
+
+    def batches(self, orders: torch.Tensor, batch_size: int):
+        for start in range(0, self.n, batch_size):
+            idx = orders[:, start : start + batch_size]
+            yield torch.addcmul(self.shift, self.x[idx].float(), self.scale), self.y[idx]
+
+
+def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device="auto",
+             commands: list[list[str]] | None = None, checkpoint: str | Path | None = None, log=None) -> None:
+    """Train the runs together; a per-epoch checkpoint (default: beside the first output) lets a
+    rerun resume, as with `vrdl train`."""
+    log = log or sys.stderr
+    checkpoint = Path(checkpoint) if checkpoint else Path(outs[0]).with_suffix(".grid.ckpt")
+    check_compatible(cfgs)
+    dev = resolve_device(device)
+    cfg0 = cfgs[0]
+    info = datasets.dataset_info(cfg0.dataset)
+    grid = Grid(cfgs, data_dir, dev)
+
+    def make_model(seed):
+        torch.manual_seed(seed)
+        return build_model(cfg0.model, num_classes=info.num_classes, in_channels=info.channels,
+                           image_size=info.image_size, bn=False, width=cfg0.width).to(dev)
+
+    models = [make_model(c.seed) for c in cfgs]
+    template = models[0]
+    params = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]) for n, _ in
+              template.named_parameters()}
+    opt = StackedOptimizer(cfg0.optimizer, cfgs, params)
+
+    def loss_fn(p, x, y, reduction="mean"):
+        logits = functional_call(template, p, (x,))
+        return F.cross_entropy(logits, y, reduction=reduction), logits
+
+    grads_of = vmap(grad_and_value(loss_fn, has_aux=True))
+    sum_grads_of = vmap(grad_and_value(lambda p, x, y: loss_fn(p, x, y, "sum"), has_aux=True))
+
+    def run_params(r):
+        return {n: t[r] for n, t in params.items()}
+
+    def evaluate_run(r, split):
+        with torch.no_grad():
+            for n, p in models[r].named_parameters():
+                p.copy_(params[n][r])
+        return evaluate(models[r], split)
+
+    rows = [[] for _ in cfgs]
+    diverged = [None] * len(cfgs)
+    grad_evals, wall_before, first_epoch = 0, 0.0, 1
+    key = [dataclasses.asdict(c) for c in cfgs]
+    saved = torch.load(checkpoint, map_location=dev, weights_only=True) if checkpoint.is_file() else None
+    if saved is not None and saved["config"] == key:
+        for n in params:
+            params[n].copy_(saved["params"][n])
+        opt.state, opt.steps, opt.sum_sq = saved["optimizer"], saved["steps"], saved["sum_sq"]
+        rows, diverged, grad_evals, wall_before = saved["rows"], saved["diverged"], saved["grad_evals"], saved["wall_s"]
+        first_epoch = saved["epoch"] + 1
+        print(f"resuming grid from checkpoint {checkpoint} after epoch {saved['epoch']}", file=log)
+    for r in range(len(cfgs) if first_epoch == 1 else 0):
+        train, evaluation = grid.splits[r]
+        tl, ta = evaluate_run(r, train)
+        el, ea = evaluate_run(r, evaluation)
+        rows[r].append(dict(epoch=0, grad_evals=0, wall_s=0.0, lr=opt.step_sizes()[r], train_loss=tl, train_acc=ta,
+                            eval_loss=el, eval_acc=ea))
+    started = time.perf_counter() - wall_before
+    for epoch in range(first_epoch, cfg0.epochs + 1):
+        orders = grid.orders(epoch)
+        if cfg0.optimizer == "svrg" and (epoch - 1) % cfg0.snapshot_every == 0:
+            opt.state["snapshot"] = {n: p.clone() for n, p in params.items()}
+            total = {n: torch.zeros_like(p) for n, p in params.items()}
+            for x, y in grid.batches(orders, cfg0.batch_size):
+                g, _ = sum_grads_of(opt.state["snapshot"], x, y)
+                for n in total:
+                    total[n] += g[n]
+            opt.state["mu"] = {n: t / grid.n for n, t in total.items()}
+            grad_evals += grid.n
+        loss_sum = torch.zeros(len(cfgs), dtype=torch.float64, device=dev)
+        correct = torch.zeros(len(cfgs), dtype=torch.int64, device=dev)
+        steps = 0
+        for x, y in grid.batches(orders, cfg0.batch_size):
+            grads, (loss, logits) = grads_of(params, x, y)
+            grad_evals += y.shape[1]
+            reference = opt.reference_params()
+            reference_grads = grads_of(reference, x, y)[0] if reference is not None else None
+            if reference_grads is not None:
+                grad_evals += y.shape[1]
+            opt.step(params, grads, reference_grads)
+            loss_sum += loss.detach()
+            correct += (logits.argmax(-1) == y).sum(1)
+            steps += 1
+        wall = round(time.perf_counter() - started, 3)
+        train_loss, train_acc = (loss_sum / steps).tolist(), (correct / grid.n).tolist()
+        for r in range(len(cfgs)):
+            if diverged[r] is not None:
+                continue
+            el, ea = evaluate_run(r, grid.splits[r][1])
+            rows[r].append(dict(epoch=epoch, grad_evals=grad_evals, wall_s=wall, lr=opt.step_sizes()[r],
+                                train_loss=train_loss[r], train_acc=train_acc[r], eval_loss=el, eval_acc=ea))
+            if not (math.isfinite(train_loss[r]) and math.isfinite(el)):
+                diverged[r] = epoch
+        print(f"epoch {epoch}/{cfg0.epochs}  {len(cfgs)} runs  grad_evals {grad_evals:,}  "
+              f"diverged {sum(d is not None for d in diverged)}  elapsed {wall:.1f}s", file=log, flush=True)
+        if epoch < cfg0.epochs:
+            datasets.save_atomic(dict(config=key, epoch=epoch, params=params, optimizer=opt.state, steps=opt.steps,
+                                      sum_sq=opt.sum_sq, rows=rows, diverged=diverged,
+                                      grad_evals=grad_evals, wall_s=wall), checkpoint)
+
+    for r, (c, out) in enumerate(zip(cfgs, map(Path, outs))):
+        train, evaluation = grid.splits[r]
+        evaluate_run(r, evaluation)  # loads the run's final parameters into models[r]
+        optimizer = build_optimizer(c.optimizer, models[r].parameters(), lr=c.lr, storm_k=c.storm_k, storm_c=c.storm_c,
+                                    storm_w=c.storm_w, snapshot_every=c.snapshot_every, foreach=True)
+        state = dict(rows=rows[r], grad_evals=rows[r][-1]["grad_evals"], metainit=None, diverged_epoch=diverged[r])
+        summary = _summary(c, state, optimizer, models[r], train, evaluation, dev, commands[r] if commands else None)
+        summary["grid"] = dict(runs=len(cfgs), index=r)
+        write_atomic(out, rows_to_csv(rows[r], COLUMNS))
+        write_atomic(json_path(out), json.dumps(summary, indent=2) + "\n")
+    checkpoint.unlink(missing_ok=True)
+
+
