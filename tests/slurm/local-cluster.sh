@@ -90,7 +90,7 @@ write_config() {  # write_config DEST_SLURM_CONF DEST_GRES_CONF
     cat >"$1" <<EOF
 $MARKER -- do not edit, rerun it instead
 ClusterName=localtest
-SlurmctldHost=${HOST}
+SlurmctldHost=${HOST}(127.0.0.1)
 AuthType=auth/munge
 SlurmUser=root
 SlurmdUser=root
@@ -132,7 +132,11 @@ EOF
     {
         echo "$MARKER"
         if ((FAKE_GPUS > 0)); then
-            echo "NodeName=${HOST} Name=gpu Count=${FAKE_GPUS}"
+            # slurmd drops file-less GPUs, so point it at plain placeholder files
+            local i
+            mkdir -p "$BASE/fake-gpu"
+            for ((i = 0; i < FAKE_GPUS; i++)); do : >"$BASE/fake-gpu/gpu$i"; done
+            echo "NodeName=${HOST} Name=gpu File=${BASE}/fake-gpu/gpu[0-$((FAKE_GPUS - 1))]"
         fi
     } >"$2"
 }
@@ -223,7 +227,9 @@ wait_node_ready() {
         st="$(node_state)"
         case "$st" in
             idle | mixed | allocated | completing) return 0 ;;
-            down* | drain* | drained* | fail*)
+            inval*)
+                fail "node ${HOST} registered with an invalid configuration (see Reason below)" ;;
+            down* | drain* | fail*)
                 # e.g. left DOWN in saved state by an earlier run
                 timeout 10 scontrol update NodeName="$HOST" State=RESUME >/dev/null 2>&1 || true ;;
         esac
@@ -286,6 +292,20 @@ cmd_up() {
 }
 
 cmd_down() {
+    if pid_alive "$CTLD_PID" && pid_alive "$SLURMD_PID"; then
+        # cancel leftover jobs so that no job step outlives the daemons
+        local jobs i
+        jobs="$(timeout 10 squeue -h -t PENDING,RUNNING,SUSPENDED,CONFIGURING -o %i 2>/dev/null || true)"
+        if [[ -n "$jobs" ]]; then
+            log "cancelling jobs: ${jobs//$'\n'/ }"
+            # shellcheck disable=SC2086
+            timeout 10 scancel $jobs 2>/dev/null || true
+            for ((i = 0; i < 30; i++)); do
+                [[ -z "$(timeout 10 squeue -h -t RUNNING,COMPLETING -o %i 2>/dev/null || true)" ]] && break
+                sleep 1
+            done
+        fi
+    fi
     stop_pidfile slurmd "$SLURMD_PID"
     stop_pidfile slurmctld "$CTLD_PID"
     if [[ -f "$MUNGE_STARTED" ]]; then
