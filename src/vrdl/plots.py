@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatter
 
 _AXIS = re.compile(r"([a-z][a-z_]*)~([^_/]+)")
 
@@ -114,8 +115,18 @@ def _loss_axes(ax, ylabel: str) -> None:
     ax.set_xlabel("gradient computations")
     ax.set_ylabel(ylabel)
     ax.set_yscale("log")
+    # Plain numbers (0.5, 2.31) instead of 2.31x10^0 on the narrow ranges losses often span.
+    ax.yaxis.set_major_formatter(_PlainLogFormatter(labelOnlyBase=False))
+    ax.yaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
     ax.grid(alpha=0.3, which="both")
+
+
+class _PlainLogFormatter(LogFormatter):
+    """Log-axis labels as plain numbers: 0.9, 2.31, 0.001."""
+
+    def _num_to_string(self, x, vmin, vmax):
+        return f"{x:.4g}"
 
 
 def _colors(n: int) -> list:

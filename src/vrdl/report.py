@@ -137,6 +137,7 @@ def _study_section(study: Mapping, report_dir: Path) -> str:
         parts.append(f"<h3>BN {escape(setting['bn'])}</h3>")
 
         selected = read_tsv(setting["selected"])
+        chosen = {row.optimizer: json.loads(row.hparams) for row in selected.itertuples(index=False)}
         rows = []
         for row in selected.itertuples(index=False):
             ours = json.loads(row.hparams)
@@ -175,8 +176,12 @@ def _study_section(study: Mapping, report_dir: Path) -> str:
         final_rows = []
         for optimizer, csv_path in setting["finals"].items():
             s = run_summary(csv_path)
+            # The selected hyperparameters as the run recorded them (its JSON also lists the
+            # optimizer's other, default settings).
+            recorded = s["meta"].get("hparams") or {}
+            as_run = {key: recorded.get(key, "missing") for key in chosen.get(optimizer, recorded)}
             final_rows.append([
-                escape(optimizer), escape(fmt_hparams(s["meta"].get("hparams"))), str(s["epochs"]),
+                escape(optimizer), escape(fmt_hparams(as_run)), str(s["epochs"]),
                 fmt_number(s["grad_evals"]), fmt_number(s["loss"]), fmt_number(s["acc"]),
                 fmt_number(s["best_loss"]), "yes" if s["meta"].get("diverged") else "no",
             ])  # fmt: skip
