@@ -1,0 +1,13 @@
+"""Rule report: results/report.html (vrdl.report)."""
+
+import sys
+
+# snakemake is injected by Snakemake. Appended, not prepended: select.py must not shadow the stdlib.
+sys.path.append(snakemake.scriptdir)  # noqa: F821
+from vrdl_env import use_library  # noqa: E402
+
+use_library(snakemake.scriptdir)  # noqa: F821
+from vrdl.report import write_report  # noqa: E402
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+write_report(snakemake.params.manifest, snakemake.output[0])  # noqa: F821

@@ -1,0 +1,28 @@
+"""Rules tune, final, metainit: one `vrdl train` run. Arguments from params, paths from
+input/output; a rerun resumes from the checkpoint a failed attempt left."""
+
+import sys
+from pathlib import Path
+
+# snakemake is injected by Snakemake. Appended, not prepended: select.py must not shadow the stdlib.
+sys.path.append(snakemake.scriptdir)  # noqa: F821
+from vrdl_env import run_logged, vrdl_command  # noqa: E402
+
+
+def main(smk) -> None:
+    checkpoint = Path(smk.params.checkpoint)
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    argv = [
+        *vrdl_command(smk.scriptdir), "train", *smk.params.args,
+        "--data-dir", str(Path(smk.input.data).parent),
+        "--threads", str(smk.threads),
+        "--checkpoint", str(checkpoint),
+        "--out", smk.output.csv,
+    ]  # fmt: skip
+    run_logged(argv, smk.log[0], "vrdl train")
+    for path in smk.output:
+        if not Path(path).exists():
+            sys.exit(f"vrdl train did not write {path}; see {smk.log[0]}")
+
+
+main(snakemake)  # noqa: F821
