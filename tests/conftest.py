@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 FASHION_MNIST_SOURCE = Path("/usr/share/datasets/fashion-mnist")
 
@@ -46,3 +47,12 @@ def write_cifar(root: Path, name: str = "cifar10", n_per_file: int = 64, seed: i
 @pytest.fixture
 def cifar10_source(tmp_path) -> Path:
     return write_cifar(tmp_path / "raw", "cifar10")
+
+
+@pytest.fixture
+def float64():
+    """Default dtype float64 for the test (exact comparisons against transcriptions)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)

@@ -5,13 +5,7 @@ from torch import nn
 
 from vrdl.metainit import gradient_quotient, metainit
 
-
-@pytest.fixture(autouse=True)
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def tiny_net():

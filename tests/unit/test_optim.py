@@ -11,13 +11,7 @@ from torch import nn
 from vrdl.gradients import Objective, ReferenceGradients, full_gradient
 from vrdl.optim import STORM, SVRG, build_optimizer, hyperparameters
 
-
-@pytest.fixture(autouse=True)
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def least_squares(n=64, d=5, seed=0):
