@@ -28,9 +28,11 @@ def write_cifar(root: Path, name: str = "cifar10", n_per_file: int = 64, seed: i
     """Tiny CIFAR-10/100 files in the original python-pickle format under root."""
     rng = np.random.default_rng(seed)
     if name == "cifar10":
-        folder, files, label_key, classes = "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], b"labels", 10
+        files = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+        folder, label_key, classes = "cifar-10-batches-py", b"labels", 10
     else:
-        folder, files, label_key, classes = "cifar-100-python", ["train", "test"], b"fine_labels", 100
+        files = ["train", "test"]
+        folder, label_key, classes = "cifar-100-python", b"fine_labels", 100
     base = root / folder
     base.mkdir(parents=True, exist_ok=True)
     for f in files:
