@@ -13,22 +13,22 @@ from vrdl.models import build_model
 from vrdl.optim import build_optimizer
 
 
-def epoch_seconds(cfg, train, device, repeats):
+def make_run(cfg, train, device):
+    """A function that trains one more epoch of this run and returns its seconds."""
     torch.manual_seed(1)
     model = build_model("lenet", num_classes=10, in_channels=1, image_size=28, bn=cfg.bn).to(device)
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, foreach=True)
     reference = vrdl_train.ReferenceGradients(model) if cfg.optimizer in ("svrg", "storm") else None
-    # epoch 1 warms up (and gives STORM its first step); then the best of `repeats` epochs
     objective = vrdl_train.Objective()
-    times = [timed(lambda e=e: vrdl_train._train_epoch(cfg, e, model, objective, optimizer, reference, train), device)
-             for e in range(1, repeats + 2)]
-    return min(times[1:])
+    epoch = iter(range(1, 10**6))
+    return lambda: timed(lambda: vrdl_train._train_epoch(cfg, next(epoch), model, objective, optimizer, reference,
+                                                         train), device)
 
 
 def main():
     p = parser(__doc__)
     p.add_argument("--train-subset", type=int, default=15000)
-    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--bn", action="store_true", help="LeNet with batch norm")
     args = p.parse_args()
     device = setup(args)
@@ -41,7 +41,16 @@ def main():
         "storm": (dataclasses.replace(base, optimizer="storm", lr=None), 2.0),
         "svrg cached": (dataclasses.replace(base, optimizer="svrg", cache_snapshot_grads=True), 3.0),
     }
-    seconds = {name: epoch_seconds(cfg, train, device, args.repeats) for name, (cfg, _) in runs.items()}
+    # epoch 1 warms up (and gives STORM its first step); then round-robin over the optimizers so
+    # that a change of machine load hits all of them alike; the best of `repeats` epochs each
+    epochs = {name: make_run(cfg, train, device) for name, (cfg, _) in runs.items()}
+    for run_epoch in epochs.values():
+        run_epoch()
+    times = {name: [] for name in runs}
+    for _ in range(args.repeats):
+        for name, run_epoch in epochs.items():
+            times[name].append(run_epoch())
+    seconds = {name: min(t) for name, t in times.items()}
     print(f"LeNet{' + BN' if args.bn else ''}, {len(train)} samples, batch 32, {device}, "
           f"threads {torch.get_num_threads()}")
     worst = 0.0
