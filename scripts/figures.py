@@ -1,4 +1,4 @@
-"""Rules figure_tuning, figure_final, figure_metainit: one figure as PNG and PDF (vrdl.plots)."""
+"""Figure rules: one figure as PNG and PDF (vrdl.plots)."""
 
 import sys
 
@@ -10,14 +10,33 @@ use_library(snakemake.scriptdir)  # noqa: F821
 from vrdl import plots  # noqa: E402
 
 
+def _runs(smk, paths, **extra):
+    return [dict(run, csv=path, **{k: v[i] for k, v in extra.items()})
+            for i, (run, path) in enumerate(zip(smk.params.runs, paths, strict=True))]
+
+
 def main(smk) -> None:
     out = (smk.output.png, smk.output.pdf)
+    title = smk.params.title
     if smk.rule == "figure_tuning":
-        runs = [dict(run, csv=path) for run, path in zip(smk.params.runs, smk.input.runs, strict=True)]
-        plots.tuning_figure(runs, out, title=smk.params.title)
+        plots.tuning_figure(_runs(smk, smk.input.runs), out, title=title)
+    elif smk.rule == "figure_final":
+        curves = {}
+        for run in _runs(smk, smk.input.runs):
+            curves.setdefault(run["optimizer"], []).append(run["csv"])
+        plots.test_curves_figure(curves, out, title=title, band=smk.params.band)
+    elif smk.rule == "figure_metainit":
+        curves = {label: [path] for label, path in zip(smk.params.labels, smk.input.runs, strict=True)}
+        plots.test_curves_figure(curves, out, title=title)
+    elif smk.rule == "figure_variance":
+        plots.variance_figure(_runs(smk, smk.input.runs), out, title=title, band=smk.params.band)
+    elif smk.rule == "figure_convex":
+        plots.convex_figure(_runs(smk, smk.input.runs), out, title=title, band=smk.params.band)
+    elif smk.rule == "figure_ablation":
+        runs = _runs(smk, smk.input.runs, variance=list(smk.input.variance))
+        plots.ablation_figure(runs, out, title=title, band=smk.params.band)
     else:
-        curves = dict(zip(smk.params.labels, smk.input.runs, strict=True))
-        plots.test_curves_figure(curves, out, title=smk.params.title)
+        raise ValueError(f"scripts/figures.py does not draw rule {smk.rule}")
 
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatter
+from matplotlib.ticker import LogFormatter, MaxNLocator
 
 _AXIS = re.compile(r"([a-z][a-z_]*)~([^_/]+)")
 
@@ -26,7 +27,11 @@ def point_label(point: str) -> str:
 
 def read_curve(csv_path: str | Path) -> pd.DataFrame:
     """A run's CSV with non-finite losses as NaN (matplotlib leaves gaps, log axes stay valid)."""
-    curve = pd.read_csv(csv_path)
+    return read_curve_frame(pd.read_csv(csv_path))
+
+
+def read_curve_frame(curve: pd.DataFrame) -> pd.DataFrame:
+    curve = curve.copy()
     for column in ("train_loss", "eval_loss"):
         curve[column] = curve[column].where(np.isfinite(curve[column]) & (curve[column] > 0))
     return curve
@@ -43,6 +48,53 @@ def mean_curve(curves: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(
         {"grad_evals": grad.mean(axis=1, skipna=True), "eval_loss": loss.mean(axis=1, skipna=False)}
     ).reset_index()
+
+
+BANDS = ("min-max", "std")
+
+
+def seed_band(curves: Sequence[pd.DataFrame], column: str, x: str = "grad_evals",
+              band: str = "min-max") -> pd.DataFrame:
+    """Mean of `column` over runs (seeds) epoch by epoch, with a band: min-max, or mean +- one
+    standard deviation (ddof 1; none with one run). Columns: epoch, x (mean over runs; equal
+    across seeds of one setting), mean, low, high, runs. An epoch that a run lacks or where its
+    value is not finite gets no mean and no band (a diverged seed never hides in the mean)."""
+    if band not in BANDS:
+        raise ValueError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
+    if not curves:
+        raise ValueError("no curves to aggregate")
+    keep = ["epoch", column] if x == "epoch" else ["epoch", x, column]
+    frames = []
+    for i, curve in enumerate(curves):
+        frame = curve[keep].copy()
+        frame[column] = frame[column].where(np.isfinite(frame[column].astype(float)))
+        frames.append(frame.set_index("epoch").add_suffix(f"#{i}"))
+    wide = pd.concat(frames, axis=1, join="outer").sort_index()
+    values = wide[[f"{column}#{i}" for i in range(len(curves))]].astype(float)
+    mean = values.mean(axis=1, skipna=False)
+    if band == "min-max":
+        low, high = values.min(axis=1, skipna=False), values.max(axis=1, skipna=False)
+    else:
+        std = values.std(axis=1, ddof=1, skipna=False) if len(curves) > 1 else mean * 0.0
+        low, high = mean - std, mean + std
+    out = pd.DataFrame({"epoch": wide.index.to_numpy()})
+    if x != "epoch":
+        out[x] = wide[[f"{x}#{i}" for i in range(len(curves))]].mean(axis=1, skipna=True).to_numpy()
+    out["mean"], out["low"], out["high"] = mean.to_numpy(), low.to_numpy(), high.to_numpy()
+    out["runs"] = values.notna().sum(axis=1).to_numpy()
+    return out
+
+
+def _plot_band(ax, curves: Sequence[pd.DataFrame], column: str, x: str = "grad_evals", band: str = "min-max",
+               positive: bool = False, **style) -> None:
+    """The mean over runs as a line, the band shaded when there are several runs."""
+    stats = seed_band(curves, column, x=x, band=band)
+    if positive:  # log axes: no zero or negative values
+        for key in ("mean", "low", "high"):
+            stats[key] = stats[key].where(stats[key] > 0)
+    line = ax.plot(stats[x], stats["mean"], **style)[0]
+    if len(curves) > 1:
+        ax.fill_between(stats[x], stats["low"], stats["high"], color=line.get_color(), alpha=0.2, lw=0)
 
 
 def _save(figure: Figure, out: Sequence[str | Path]) -> None:
@@ -85,28 +137,160 @@ def tuning_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: str
         ax.legend(fontsize="small")
     for ax in axes[len(by_optimizer):]:
         ax.set_visible(False)
-    if title:
-        figure.suptitle(title)
+    _title(figure, title)
     _save(figure, out)
     return figure
 
 
-def test_curves_figure(curves: Mapping[str, str | Path], out: Sequence[str | Path], title: str = "") -> Figure:
-    """Test loss (log scale) and test accuracy against gradient computations, one line per run
-    (the paper's Figures 4.4, 4.8, 4.9, 4.12-4.14). `curves`: label -> RUN.csv."""
+def test_curves_figure(curves: Mapping[str, str | Path | Sequence[str | Path]], out: Sequence[str | Path],
+                       title: str = "", band: str = "min-max") -> Figure:
+    """Test loss (log scale) and test accuracy against gradient computations, one line per label
+    (the paper's Figures 4.4, 4.8, 4.9, 4.12-4.14). `curves`: label -> RUN.csv, or a list of
+    RUN.csv of several seeds: their mean, with a band (`band`: min-max or std)."""
     figure = Figure(figsize=(11.0, 4.0), layout="constrained")
     loss_ax, acc_ax = figure.subplots(1, 2)
-    for color, (label, path) in zip(_colors(len(curves)), curves.items()):
-        curve = read_curve(path)
-        loss_ax.plot(curve["grad_evals"], curve["eval_loss"], color=color, lw=1.4, label=label)
-        acc_ax.plot(curve["grad_evals"], curve["eval_acc"], color=color, lw=1.4, label=label)
+    for color, (label, paths) in zip(_colors(len(curves)), curves.items()):
+        runs = [read_curve(p) for p in ([paths] if isinstance(paths, str | Path) else paths)]
+        if len(runs) > 1:
+            label = f"{label} ({len(runs)} seeds)"
+        _plot_band(loss_ax, runs, "eval_loss", band=band, positive=True, color=color, lw=1.4, label=label)
+        _plot_band(acc_ax, runs, "eval_acc", band=band, color=color, lw=1.4, label=label)
     _loss_axes(loss_ax, "test loss")
     acc_ax.set_xlabel("gradient computations")
     acc_ax.set_ylabel("test accuracy")
     acc_ax.grid(alpha=0.3)
     loss_ax.legend(fontsize="small")
+    _title(figure, title)
+    _save(figure, out)
+    return figure
+
+
+_BN_STYLE = {"on": "-", "off": "--"}
+VARIANCE_PANELS = (
+    ("variance_ratio", "variance ratio Var[SVRG] / Var[SGD]"),
+    ("var_sgd", "Var of the minibatch gradient"),
+    ("var_svrg", "Var of the SVRG estimator"),
+    ("storm_sq_error", "STORM ||d - grad f||^2"),
+)
+
+
+def variance_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: str = "",
+                    band: str = "min-max") -> Figure:
+    """Gradient-variance diagnostics against epochs (log scale), one line per optimizer and BN
+    setting (solid: BN on, dashed: off), the mean over seeds with a band. Panels: the ratio
+    Var[SVRG estimator] / Var[minibatch gradient] (below 1: variance is reduced), both variances,
+    and STORM's squared error when a STORM run has it. `runs`: dicts with bn, optimizer, csv
+    (RUN.variance.csv)."""
+    groups: dict[tuple[str, str], list[pd.DataFrame]] = {}
+    for run in runs:
+        groups.setdefault((run["optimizer"], run["bn"]), []).append(pd.read_csv(run["csv"]))
+    optimizers = list(dict.fromkeys(optimizer for optimizer, _ in groups))
+    colors = dict(zip(optimizers, _colors(len(optimizers))))
+    panels = [p for p in VARIANCE_PANELS if p[0] != "storm_sq_error"
+              or any(c["storm_sq_error"].notna().any() for curves in groups.values() for c in curves)]
+    figure = Figure(figsize=(4.6 * len(panels), 4.0), layout="constrained")
+    axes = figure.subplots(1, len(panels), squeeze=False).ravel()
+    for ax, (column, label) in zip(axes, panels):
+        for (optimizer, bn), curves in groups.items():
+            if not any(c[column].notna().any() for c in curves):
+                continue
+            name = f"{optimizer}, BN {bn}" + (f" ({len(curves)} seeds)" if len(curves) > 1 else "")
+            _plot_band(ax, curves, column, x="epoch", band=band, positive=True, color=colors[optimizer],
+                       ls=_BN_STYLE.get(bn, "-"), marker="o", ms=3, lw=1.4, label=name)
+        if column == "variance_ratio":
+            ax.axhline(1.0, color="0.4", lw=0.8, ls=":")
+        _epoch_axis(ax, label)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside right upper", fontsize="small")
+    _title(figure, title)
+    _save(figure, out)
+    return figure
+
+
+def _epoch_axis(ax, ylabel: str) -> None:
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3, which="both")
+
+
+def _title(figure: Figure, title: str) -> None:
     if title:
-        figure.suptitle(title)
+        lines = [part for line in title.splitlines() for part in (textwrap.wrap(line, 110) or [""])]
+        figure.suptitle("\n".join(lines))
+
+
+def suboptimality(curves: Sequence[pd.DataFrame], column: str = "train_objective") -> tuple[list[pd.DataFrame], float]:
+    """Each curve with a `suboptimality` column, `column` minus the best value reached by any
+    of them (the f* of the plot), and that best value."""
+    best = min(float(np.nanmin(c[column].to_numpy(dtype=float))) for c in curves)
+    out = []
+    for curve in curves:
+        curve = curve.copy()
+        curve["suboptimality"] = curve[column] - best
+        out.append(curve)
+    return out, best
+
+
+def convex_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: str = "",
+                  band: str = "min-max") -> Figure:
+    """The convex study as in Johnson & Zhang (2013): training objective minus the best value any
+    run reached (log scale) against gradient computations, per optimizer the mean over seeds with
+    a band; right, the test loss. Points at the best value itself (0) are left out of the log
+    axis. `runs`: dicts with optimizer, csv (with a train_objective column)."""
+    runs = list(runs)
+    curves, best = suboptimality([pd.read_csv(run["csv"]) for run in runs])
+    groups: dict[str, list[pd.DataFrame]] = {}
+    for run, curve in zip(runs, curves, strict=True):
+        groups.setdefault(run["optimizer"], []).append(curve)
+    figure = Figure(figsize=(11.0, 4.0), layout="constrained")
+    gap_ax, loss_ax = figure.subplots(1, 2)
+    for color, (optimizer, group) in zip(_colors(len(groups)), groups.items()):
+        label = optimizer + (f" ({len(group)} seeds)" if len(group) > 1 else "")
+        _plot_band(gap_ax, group, "suboptimality", band=band, positive=True, color=color, lw=1.4, label=label)
+        _plot_band(loss_ax, [read_curve_frame(c) for c in group], "eval_loss", band=band, positive=True,
+                   color=color, lw=1.4, label=label)
+    gap_ax.set_xlabel("gradient computations")
+    gap_ax.set_ylabel(f"training objective - best ({best:.6g})")
+    gap_ax.set_yscale("log")
+    gap_ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+    gap_ax.grid(alpha=0.3, which="both")
+    gap_ax.legend(fontsize="small")
+    _loss_axes(loss_ax, "test loss")
+    _title(figure, title)
+    _save(figure, out)
+    return figure
+
+
+def ablation_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: str = "",
+                    band: str = "min-max") -> Figure:
+    """Transform locking on vs off side by side: test loss and training loss against gradient
+    computations, and the variance ratio of the SVRG estimator against epochs, as `vrdl train`
+    measures it (same augmentation for both gradients) at each run's iterate. `runs`: dicts
+    with locking, csv (RUN.csv) and variance (RUN.variance.csv)."""
+    groups: dict[str, dict[str, list[pd.DataFrame]]] = {}
+    for run in runs:
+        group = groups.setdefault(run["locking"], {"curve": [], "variance": []})
+        group["curve"].append(read_curve(run["csv"]))
+        group["variance"].append(pd.read_csv(run["variance"]))
+    figure = Figure(figsize=(15.0, 4.0), layout="constrained")
+    test_ax, train_ax, var_ax = figure.subplots(1, 3)
+    for color, (locking, group) in zip(_colors(len(groups)), groups.items()):
+        n = len(group["curve"])
+        label = f"transform locking {locking}" + (f" ({n} seeds)" if n > 1 else "")
+        _plot_band(test_ax, group["curve"], "eval_loss", band=band, positive=True, color=color, lw=1.4, label=label)
+        _plot_band(train_ax, group["curve"], "train_loss", band=band, positive=True, color=color, lw=1.4,
+                   label=label)
+        _plot_band(var_ax, group["variance"], "variance_ratio", x="epoch", band=band, positive=True, color=color,
+                   marker="o", ms=3, lw=1.4, label=label)
+    _loss_axes(test_ax, "test loss")
+    _loss_axes(train_ax, "training loss (running mean over the epoch)")
+    var_ax.axhline(1.0, color="0.4", lw=0.8, ls=":")
+    # vrdl train measures the estimator with locked augmentation in both runs, at each run's iterate
+    _epoch_axis(var_ax, "variance ratio Var[SVRG] / Var[SGD] (locked)")
+    test_ax.legend(fontsize="small")
+    _title(figure, title)
     _save(figure, out)
     return figure
 

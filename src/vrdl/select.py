@@ -1,5 +1,6 @@
 """Hyperparameter selection from tune runs: each optimizer's grid point with the lowest mean
-final-epoch validation loss over folds; a point with a diverged run can never be selected.
+final-epoch validation loss over folds and seeds (every tune run of the point counts once); a
+point with a diverged run can never be selected.
 
 Pure functions on the files `vrdl train` writes (RUN.csv + RUN.json), used by the workflow's
 `select` rule and by tests.
@@ -16,11 +17,12 @@ from pathlib import Path
 import pandas as pd
 
 RUN_COLUMNS = ["optimizer", "point", "seed", "split", "hparams", "val_loss", "epochs", "diverged", "csv"]
+# `folds`: tune runs of the point (folds x seeds), `seeds`: distinct seeds among them.
 TABLE_COLUMNS = [
-    "optimizer", "point", "hparams", "mean_val_loss", "std_val_loss", "folds", "diverged",
+    "optimizer", "point", "hparams", "mean_val_loss", "std_val_loss", "folds", "seeds", "diverged",
 ]  # fmt: skip
 SELECTED_COLUMNS = [
-    "optimizer", "point", "hparams", "mean_val_loss", "std_val_loss", "folds", "points", "diverged",
+    "optimizer", "point", "hparams", "mean_val_loss", "std_val_loss", "folds", "seeds", "points", "diverged",
 ]  # fmt: skip
 
 
@@ -94,8 +96,9 @@ def load_tune_runs(runs: Iterable[Mapping]) -> pd.DataFrame:
 
 
 def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per optimizer and grid point: mean/std (ddof 1) of the final validation loss over folds
-    (and seeds), how many runs and how many diverged. A point with a diverged run has no mean."""
+    """Per optimizer and grid point: mean/std (ddof 1) of the final validation loss over all its
+    runs (folds x seeds), how many runs, how many seeds and how many diverged. A point with a
+    diverged run has no mean."""
     rows = []
     for (optimizer, point), group in runs.groupby(["optimizer", "point"], sort=False):
         n_diverged = int(group["diverged"].sum())
@@ -109,6 +112,7 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
                 mean_val_loss=float(losses.mean()) if ok else math.nan,
                 std_val_loss=float(losses.std(ddof=1)) if ok and len(losses) > 1 else math.nan,
                 folds=len(group),
+                seeds=int(group["seed"].nunique(dropna=False)),
                 diverged=n_diverged,
             )
         )
@@ -135,6 +139,7 @@ def select_best(table: pd.DataFrame) -> pd.DataFrame:
                 mean_val_loss=best["mean_val_loss"],
                 std_val_loss=best["std_val_loss"],
                 folds=int(best["folds"]),
+                seeds=int(best["seeds"]),
                 points=len(group),
                 diverged=int(group["diverged"].sum()),
             )

@@ -54,6 +54,45 @@ CASES = {
     "unknown metainit optimizer": (("metainit", "optimizer"), "lbfgs", "metainit.optimizer: 'lbfgs' is not one of"),
     "non-positive epochs": ((*LENET, "epochs"), 0, "studies.lenet_mnist.epochs: 0 is less than the minimum of 1"),
     "bad study name": (("studies", "lenet mnist"), {}, "studies.lenet mnist"),
+    # the extensions
+    "seed and seeds": ((*LENET, "seed"), 1, "studies.lenet_mnist.seed: give seed or seeds, not both"),
+    "empty seeds": ((*LENET, "seeds"), [], "studies.lenet_mnist.seeds: [] should be non-empty"),
+    "negative seed": ((*LENET, "seeds"), [1, -2], "studies.lenet_mnist.seeds[1]: -2 is less than the minimum of 0"),
+    "folds and hold-out": ((*LENET, "selection", "val_fraction"), 0.1,
+                           "studies.lenet_mnist.selection: give exactly one of folds and val_fraction"),
+    "unknown variance key": ((*LENET, "variance", "every"), 5, "studies.lenet_mnist.variance.every: unknown key"),
+    "one variance batch": ((*LENET, "variance", "batches"), 1,
+                           "studies.lenet_mnist.variance.batches: 1 is less than the minimum of 2"),
+    "variance of an optimizer not run": ((*LENET, "variance", "optimizers"), ["svrg", "lbfgs"],
+                                         "studies.lenet_mnist.variance.optimizers[1]: 'lbfgs' is not one of"),
+    "variance of an optimizer not in the study": (("studies", "resnet18_cifar10", "variance", "optimizers"),
+                                                  ["storm"], "studies.resnet18_cifar10.variance.optimizers: "
+                                                  "storm is not an optimizer of this study"),
+    "variance after the last epoch": (("studies", "resnet18_cifar10", "variance", "epochs"), [160, 200],
+                                      "studies.resnet18_cifar10.variance.epochs: none within the 150 epochs of svrg"),
+    "bad precision": (("compute", "precision"), "fp16", "compute.precision: 'fp16' is not one of"),
+    "cache flag for sgd": ((*LENET, "optimizers", "sgd", "cache_snapshot_grads"), True,
+                           "studies.lenet_mnist.optimizers.sgd.cache_snapshot_grads: unknown key"),
+    "stacked ResNet": (("studies", "resnet18_cifar10", "stacked"), True,
+                       "studies.resnet18_cifar10.stacked: vrdl train-grid stacks LeNet/logreg runs, not resnet18"),
+    "stacked with compile": (("compute", "compile"), True, "vrdl train-grid does not support compute.compile"),
+    "unknown convex key": (("convex",), {"dataset": "mnist", "l2": 0.01, "epochs": 2, "batch_size": 8,
+                                         "optimizers": {"svrg": {"hparams": {"lr": 0.1}}}, "lr": 0.1},
+                           "convex.lr: unknown key"),
+    "convex optimizer without lr": (("convex",), {"dataset": "mnist", "l2": 0.01, "epochs": 2, "batch_size": 8,
+                                                  "optimizers": {"sgd": {"hparams": {"k": 0.1}}}},
+                                    "convex.optimizers.sgd.hparams.lr: required for sgd"),
+    "convex without l2": (("convex",), {"dataset": "mnist", "epochs": 2, "batch_size": 8,
+                                        "optimizers": {"sgd": {"hparams": {"lr": 0.1}}}},
+                          "convex: 'l2' is a required property"),
+    "ablation with sgd": (("ablation",), {"dataset": "cifar10", "model": "resnet18", "optimizer": "sgd",
+                                          "hparams": {"lr": 0.1}, "epochs": 2, "batch_size": 8,
+                                          "variance": {"epochs": [1]}},
+                          "ablation.optimizer: 'sgd' is not one of"),
+    "ablation variance after the end": (("ablation",), {"dataset": "cifar10", "model": "resnet18",
+                                                        "hparams": {"lr": 0.1}, "epochs": 2, "batch_size": 8,
+                                                        "variance": {"epochs": [1, 3]}},
+                                        "ablation.variance.epochs: beyond the run's 2 epochs"),
 }
 
 
@@ -62,10 +101,16 @@ def workdir(tmp_path_factory):
     return copy_workflow(tmp_path_factory.mktemp("validation") / "wf")
 
 
+# Cases that need a setting switched on first (the paper config has no `stacked`).
+PRECONDITIONS = {"stacked with compile": ((*LENET, "stacked"), True)}
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_config_fails_before_any_job(workdir, tmp_path, case):
     path, value, message = CASES[case]
     config = load_paper_config()
+    if case in PRECONDITIONS:
+        _set(config, *PRECONDITIONS[case])
     _set(config, path, value)
     result = snakemake(workdir, "-n", configfile=write_config(tmp_path / "bad.yaml", config), check=False)
     assert result.returncode != 0
@@ -84,3 +129,13 @@ def test_exponent_without_dot_is_a_number(workdir, tmp_path):
     result = snakemake(workdir, "-n", configfile=path)
     assert job_counts(result.stdout)["tune"] == 196
     assert "resnet101_cifar100/bn~on/tune/adam/lr~1e-06/" in result.stdout
+
+
+def test_seed_is_short_for_seeds(workdir, tmp_path):
+    """Older configs say `seed: 1`: the same DAG (and paths) as `seeds: [1]`."""
+    config = load_paper_config()
+    for study in config["studies"].values():
+        study["seed"] = study.pop("seeds")[0]
+    result = snakemake(workdir, "-n", configfile=write_config(tmp_path / "seed.yaml", config))
+    assert job_counts(result.stdout)["tune"] == 196
+    assert "results/lenet_mnist/bn~off/tune/adam/lr~1e-05/seed~1/fold~0.csv" in result.stdout

@@ -23,6 +23,9 @@ def test_paper_config_job_counts(workdir):
     assert counts["prepare_data"] == 3
     assert counts["figure_tuning"] == counts["figure_final"] == 5
     assert counts["figure_metainit"] == counts["report"] == 1
+    # Variance diagnostics ride on the final runs: one figure per study, no training job.
+    assert counts["figure_variance"] == 3
+    assert not {"convex", "ablation", "figure_convex", "figure_ablation"} & set(counts)
 
 
 def test_paper_config_paths_and_arguments(workdir):
@@ -33,16 +36,25 @@ def test_paper_config_paths_and_arguments(workdir):
     assert "results/lenet_mnist/bn~off/tune/adam/lr~1e-05/seed~1/fold~0.csv" in out
     assert "results/resnet18_cifar10/bn~on/tune/svrg/lr~0.001/seed~1/holdout.csv" in out
     assert "results/resnet101_cifar100/bn~off/tune/adam/lr~1e-06/seed~1/holdout.csv" in out
-    assert "results/resnet101_cifar100/bn~on/final/svrg.csv" in out
+    assert "results/resnet101_cifar100/bn~on/final/svrg/seed~1.csv" in out
+    assert "results/resnet18_cifar10/bn~off/final/svrg/seed~1.variance.csv" in out
     assert "results/metainit/metainit~on.csv" in out
     assert "fold~4" not in out
 
 
 def test_quick_config_has_every_stage(workdir):
     counts = job_counts(snakemake(workdir, "-n", configfile="config/quick.yaml").stdout)
-    assert counts["tune"] == 5 * 2 * 2 + 3 * 2 * 2 + 3 * 2 * 2
-    assert counts["final"] == 17
+    # LeNet BN on: 10 points x 2 folds (tuned with one seed); ResNets: 6 points x 2 BN. LeNet BN
+    # off is stacked: one `vrdl train-grid` job per optimizer.
+    assert counts["tune"] == 10 * 2 + 6 * 2 + 6 * 2 == 44
+    stacked = {rule: n for rule, n in counts.items() if rule.startswith("tune_stacked_")}
+    assert stacked == {f"tune_stacked_lenet_fmnist_{o}_seed1": 1 for o in ("adam", "sgd", "adagrad", "svrg", "storm")}
+    # LeNet: 5 optimizers x 2 BN x 2 seeds; ResNets: 3 optimizers x 2 BN.
+    assert counts["final"] == 5 * 2 * 2 + 3 * 2 + 3 * 2 == 32
     assert counts["metainit"] == 2
+    assert counts["convex"] == 3 and counts["ablation"] == 2
+    assert counts["figure_variance"] == 3
+    assert counts["figure_convex"] == counts["figure_ablation"] == 1
     assert counts["prepare_data"] == 1
 
 

@@ -1,6 +1,6 @@
 """The tiny config on real Fashion-MNIST, run once to completion (conftest.completed_run):
 every output exists and is sane, selected.tsv is the argmin of the tune CSVs, the final runs
-used the selection."""
+used the selection. The extensions' outputs are checked in test_extensions.py."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ pytestmark = pytest.mark.slow
 
 CSV_COLUMNS = ["epoch", "grad_evals", "wall_s", "lr", "train_loss", "train_acc", "eval_loss", "eval_acc"]
 STUDY_BNS = {"lenet_tiny": ["off"], "resnet_tiny": ["on", "off"]}
+FINAL_SEEDS = {"lenet_tiny": [1, 2], "resnet_tiny": [1]}
 
 
 def bn_settings():
@@ -34,8 +35,10 @@ def test_every_job_ran_once(completed_run):
     assert rules.count("select") == 3
     assert rules.count("final") == TINY_FINAL_JOBS
     assert rules.count("metainit") == 2
+    assert rules.count("convex") == 3 and rules.count("ablation") == 2
     assert rules.count("figure_tuning") == rules.count("figure_final") == 3
     assert rules.count("figure_metainit") == rules.count("report") == 1
+    assert rules.count("figure_variance") == rules.count("figure_convex") == rules.count("figure_ablation") == 1
 
 
 def test_every_output_exists(completed_run, data_dir):
@@ -47,8 +50,9 @@ def test_every_output_exists(completed_run, data_dir):
         assert len(tune_csvs(completed_run, study, bn)) == expected_tune[study]
         assert (base / "selected.tsv").exists() and (base / "tuning.tsv").exists()
         for optimizer in TINY["studies"][study]["optimizers"]:
-            assert (base / "final" / f"{optimizer}.csv").exists()
-            assert (base / "final" / f"{optimizer}.json").exists()
+            for seed in FINAL_SEEDS[study]:
+                for ext in (".csv", ".json", ".variance.csv"):
+                    assert (base / "final" / optimizer / f"seed~{seed}{ext}").exists()
         for kind in ("tuning", "final"):
             for ext in ("png", "pdf"):
                 assert (results / "figures" / f"{study}_bn~{bn}_{kind}.{ext}").stat().st_size > 1000
@@ -66,8 +70,11 @@ def test_every_output_exists(completed_run, data_dir):
 
 def test_run_files_are_sane(completed_run):
     for csv in (completed_run / "results").rglob("*.csv"):
+        if csv.name.endswith(".variance.csv"):
+            continue
         curve = pd.read_csv(csv)
-        assert list(curve.columns) == CSV_COLUMNS, csv
+        convex = "convex" in csv.parts
+        assert list(curve.columns) == CSV_COLUMNS + (["train_objective"] if convex else []), csv
         assert curve["epoch"].tolist() == list(range(len(curve)))
         assert curve["grad_evals"].iloc[0] == 0 and curve["grad_evals"].is_monotonic_increasing
         meta = json.loads(csv.with_suffix(".json").read_text())
@@ -79,6 +86,9 @@ def test_run_files_are_sane(completed_run):
     meta = json.loads(storm.read_text())
     assert meta["hparams"] == {"c": 100.0, "k": 0.1, "w": 0.1}
     assert (meta["folds"], meta["fold"], meta["eval_split"], meta["seed"]) == (2, 1, "val", 1)
+    for seed in (1, 2):
+        meta = json.loads((completed_run / f"results/lenet_tiny/bn~off/final/sgd/seed~{seed}.json").read_text())
+        assert meta["seed"] == seed and meta["variance_epochs"] == [1]
     on = json.loads((completed_run / "results/metainit/metainit~on.json").read_text())
     off = json.loads((completed_run / "results/metainit/metainit~off.json").read_text())
     assert off["metainit"] is None
@@ -115,18 +125,20 @@ def test_final_runs_used_the_selection(completed_run, study, bn):
     base = completed_run / "results" / study / f"bn~{bn}"
     selected = pd.read_csv(base / "selected.tsv", sep="\t", quoting=3).set_index("optimizer")
     for optimizer in TINY["studies"][study]["optimizers"]:
-        meta = json.loads((base / "final" / f"{optimizer}.json").read_text())
-        chosen = json.loads(selected.loc[optimizer, "hparams"])
-        assert {key: meta["hparams"][key] for key in chosen} == pytest.approx(chosen, rel=0, abs=0)
-        assert meta["eval_split"] == "test"
-        assert meta["folds"] is None and meta["val_fraction"] is None
+        for seed in FINAL_SEEDS[study]:
+            meta = json.loads((base / "final" / optimizer / f"seed~{seed}.json").read_text())
+            chosen = json.loads(selected.loc[optimizer, "hparams"])
+            assert {key: meta["hparams"][key] for key in chosen} == pytest.approx(chosen, rel=0, abs=0)
+            assert meta["eval_split"] == "test" and meta["seed"] == seed
+            assert meta["folds"] is None and meta["val_fraction"] is None
 
 
 def test_report_page(completed_run):
     html = (completed_run / "results" / "report.html").read_text()
-    for name in ("lenet_tiny", "resnet_tiny", "metainit"):
+    for name in ("lenet_tiny", "resnet_tiny", "metainit", "convex", "ablation", "claims"):
         assert f'id="{name}"' in html
-    assert html.count("data:image/png;base64,") == 7  # 3 tuning + 3 final + MetaInit
+    # 3 tuning + 3 final + MetaInit + LeNet variance + convex + ablation
+    assert html.count("data:image/png;base64,") == 10
     assert 'href="figures/lenet_tiny_bn~off_final.pdf"' in html
     assert "paper (Table 4.2)" in html
     assert "Final runs on the test set" in html
@@ -140,5 +152,5 @@ def test_snakemake_report(run_copy):
 
 def test_failed_job_keeps_its_checkpoint_outside_outputs(completed_run):
     """Checkpoints live under checkpoints/, never among declared outputs."""
-    log = (completed_run / "logs/lenet_tiny/bn~off/final/sgd.log").read_text()
-    assert "--checkpoint checkpoints/lenet_tiny/bn~off/final/sgd.ckpt" in log.replace("'", "")
+    log = (completed_run / "logs/lenet_tiny/bn~off/final/sgd/seed~1.log").read_text()
+    assert "--checkpoint checkpoints/lenet_tiny/bn~off/final/sgd/seed~1.ckpt" in log.replace("'", "")

@@ -27,7 +27,7 @@ def one_job_config(data_dir):
     study = copy.deepcopy(config["studies"]["lenet_tiny"])
     study.update(epochs=6, train_subset=4096, optimizers={"sgd": {"grid": {"lr": [0.1]}}})
     config["studies"] = {"lenet_tiny": study}
-    config["metainit"] = None
+    config["metainit"] = config["convex"] = config["ablation"] = None
     return config
 
 

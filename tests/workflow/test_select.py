@@ -109,3 +109,24 @@ def test_written_tables_round_trip(tmp_path):
     assert json.loads(selected.loc["adam", "hparams"]) == {"lr": 1e-05}
     assert math.isnan(selected.loc["adam", "std_val_loss"])  # one run: no spread
     assert list(read_tsv(tmp_path / "tuning.tsv")["point"]) == ["lr~0.1", "lr~1e-05"]
+
+
+def test_mean_over_folds_and_seeds(tmp_path):
+    """Every tune run of a point counts once: 2 folds x 2 seeds, one mean over all four."""
+    runs = []
+    losses = {  # (point, seed, fold) -> final validation loss
+        ("lr~0.1", 1, 0): 0.2, ("lr~0.1", 1, 1): 0.4, ("lr~0.1", 2, 0): 0.9, ("lr~0.1", 2, 1): 0.9,
+        ("lr~0.01", 1, 0): 0.5, ("lr~0.01", 1, 1): 0.5, ("lr~0.01", 2, 0): 0.5, ("lr~0.01", 2, 1): 0.6,
+    }
+    for (point, seed, fold), loss in losses.items():
+        hparams = {"lr": float(point.split("~")[1])}
+        csv = write_run(tmp_path / point / f"seed~{seed}" / f"fold~{fold}.csv", [2.3, loss], hparams)
+        runs.append(dict(optimizer="sgd", point=point, split=f"fold~{fold}", seed=seed, hparams=hparams, csv=csv))
+    table = aggregate(load_tune_runs(runs)).set_index("point")
+    assert table.loc["lr~0.1", "mean_val_loss"] == pytest.approx(0.6)  # seed 1 alone would pick it (0.3)
+    assert table.loc["lr~0.01", "mean_val_loss"] == pytest.approx(0.525)
+    assert table.loc["lr~0.01", "std_val_loss"] == pytest.approx(pd.Series([0.5, 0.5, 0.5, 0.6]).std(ddof=1))
+    assert (table.loc["lr~0.1", "folds"], table.loc["lr~0.1", "seeds"]) == (4, 2)
+    best = select_best(table.reset_index()).set_index("optimizer")
+    assert best.loc["sgd", "point"] == "lr~0.01"
+    assert (best.loc["sgd", "folds"], best.loc["sgd", "seeds"], best.loc["sgd", "points"]) == (4, 2, 2)

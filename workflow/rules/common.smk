@@ -103,6 +103,30 @@ def config_problems(cfg, schema):
     if problems:
         return sorted(set(problems))
     for name, study in cfg["studies"].items():
+        if "seed" in study and "seeds" in study:
+            problems.append(f"studies.{name}.seed: give seed or seeds, not both")
+        selection = study["selection"]
+        if ("folds" in selection) == ("val_fraction" in selection):
+            problems.append(
+                f"studies.{name}.selection: give exactly one of folds and val_fraction"
+            )
+        variance = study.get("variance")
+        if variance:
+            for optimizer in variance.get("optimizers", study["optimizers"]):
+                if optimizer not in study["optimizers"]:
+                    problems.append(
+                        f"studies.{name}.variance.optimizers: {optimizer} is not an optimizer "
+                        "of this study"
+                    )
+                    continue
+                epochs = study["optimizers"][optimizer].get("epochs", study["epochs"])
+                if not any(e <= epochs for e in variance["epochs"]):
+                    problems.append(
+                        f"studies.{name}.variance.epochs: none within the {epochs} epochs "
+                        f"of {optimizer}"
+                    )
+        if study.get("stacked"):
+            problems += stacking_problems(cfg, name, study)
         for optimizer, spec in study["optimizers"].items():
             where = f"studies.{name}.optimizers.{optimizer}"
             grid, fixed = spec.get("grid", {}), spec.get("fixed", {})
@@ -120,14 +144,57 @@ def config_problems(cfg, schema):
                     )
     meta = cfg.get("metainit")
     if meta:
-        optimizer = meta["optimizer"]
-        for key in sorted(set(meta["hparams"]) - set(OPTIMIZER_HPARAMS[optimizer])):
-            problems.append(
-                f"metainit.hparams.{key}: {optimizer} takes {', '.join(OPTIMIZER_HPARAMS[optimizer])}"
+        problems += hparams_problems("metainit.hparams", meta["optimizer"], meta["hparams"])
+        if meta.get("cache_snapshot_grads") and meta["optimizer"] != "svrg":
+            problems.append("metainit.cache_snapshot_grads: only for svrg")
+    convex = cfg.get("convex")
+    if convex:
+        for optimizer, spec in convex["optimizers"].items():
+            problems += hparams_problems(
+                f"convex.optimizers.{optimizer}.hparams", optimizer, spec["hparams"]
             )
-        for key in REQUIRED_HPARAMS.get(optimizer, ()):
-            if key not in meta["hparams"]:
-                problems.append(f"metainit.hparams.{key}: required for {optimizer}")
+    ablation = cfg.get("ablation")
+    if ablation:
+        problems += hparams_problems(
+            "ablation.hparams", ablation.get("optimizer", "svrg"), ablation["hparams"]
+        )
+        if max(ablation["variance"]["epochs"]) > ablation["epochs"]:
+            problems.append(
+                f"ablation.variance.epochs: beyond the run's {ablation['epochs']} epochs"
+            )
+        if ablation["model"] == "logreg":
+            problems.append("ablation.model: logreg has no batch norm and no augmentation to lock")
+    return problems
+
+
+def hparams_problems(where, optimizer, hparams):
+    problems = [
+        f"{where}.{key}: {optimizer} takes {', '.join(OPTIMIZER_HPARAMS[optimizer])}"
+        for key in sorted(set(hparams) - set(OPTIMIZER_HPARAMS[optimizer]))
+    ]
+    for key in REQUIRED_HPARAMS.get(optimizer, ()):
+        if key not in hparams:
+            problems.append(f"{where}.{key}: required for {optimizer}")
+    return problems
+
+
+def stacking_problems(cfg, name, study):
+    """`vrdl train-grid` stacks runs without BN or augmentation of small models only."""
+    where = f"studies.{name}.stacked"
+    problems = []
+    if study["model"] not in ("lenet", "logreg"):
+        problems.append(f"{where}: vrdl train-grid stacks LeNet/logreg runs, not {study['model']}")
+    augment = study.get("augment", "auto")
+    if augment == "on" or (augment == "auto" and study["dataset"].startswith("cifar")):
+        problems.append(f"{where}: vrdl train-grid needs augment off (this study augments)")
+    compute = cfg.get("compute") or {}
+    for key in ("compile", "channels_last"):
+        if compute.get(key):
+            problems.append(f"{where}: vrdl train-grid does not support compute.{key}")
+    if (study["optimizers"].get("svrg") or {}).get("cache_snapshot_grads"):
+        problems.append(
+            f"{where}: vrdl train-grid does not support optimizers.svrg.cache_snapshot_grads"
+        )
     return problems
 
 
@@ -210,8 +277,37 @@ def epochs_for(study, optimizer):
     )
 
 
+def normalise_seeds(cfg):
+    """`seed: N` is short for `seeds: [N]`; afterwards every study has `seeds` only."""
+    for study in cfg["studies"].values():
+        if "seeds" not in study:
+            study["seeds"] = [study.get("seed", 1)]
+        study.pop("seed", None)
+
+
+normalise_seeds(config)
+
+
+def final_seeds(study):
+    return STUDIES[study]["seeds"]
+
+
+def tune_seeds(study):
+    return STUDIES[study]["selection"].get("seeds", final_seeds(study))
+
+
+def study_variance(study, optimizer):
+    """The variance-diagnostics settings of a study's final runs of `optimizer`, or None."""
+    variance = STUDIES[study].get("variance")
+    if variance and optimizer in variance.get("optimizers", STUDIES[study]["optimizers"]):
+        return variance
+    return None
+
+
 STUDIES = config["studies"]
 METAINIT = config.get("metainit") or None
+CONVEX = config.get("convex") or None
+ABLATION = config.get("ablation") or None
 DATA_DIR = config["data"]["dir"]
 COMPUTE = config["compute"]
 POINTS = {
@@ -219,6 +315,9 @@ POINTS = {
     for study, cfg in STUDIES.items()
     for optimizer, spec in cfg["optimizers"].items()
 }
+# Whether `final` writes RUN.variance.csv: a rule's outputs are the same for all its jobs, so
+# when any study asks for diagnostics, runs without them get a header-only file.
+FINAL_VARIANCE = any(study.get("variance") for study in STUDIES.values())
 
 # ---------------------------------------------------------------------------------------------
 # Paths (results/ and logs/ are relative to the working directory)
@@ -226,8 +325,10 @@ POINTS = {
 TUNE = "results/{study}/bn~{bn}/tune/{optimizer}/{point}/seed~{seed}/{split}"
 SELECTED = "results/{study}/bn~{bn}/selected.tsv"
 TUNING_TABLE = "results/{study}/bn~{bn}/tuning.tsv"
-FINAL = "results/{study}/bn~{bn}/final/{optimizer}"
+FINAL = "results/{study}/bn~{bn}/final/{optimizer}/seed~{seed}"
 METAINIT_RUN = "results/metainit/metainit~{variant}"
+CONVEX_RUN = "results/convex/{optimizer}/seed~{seed}"
+ABLATION_RUN = "results/ablation/locking~{locking}/seed~{seed}"
 FIGURES = "results/figures"
 
 
@@ -239,6 +340,7 @@ wildcard_constraints:
     seed=r"\d+",
     split=r"fold~\d+|holdout",
     variant="on|off",
+    locking="on|off",
 
 
 def checkpoint_path(stem):
@@ -249,6 +351,11 @@ def checkpoint_path(stem):
 
 def log_path(stem):
     return f"logs/{stem.removeprefix('results/')}.log"
+
+
+def variance_csv(stem):
+    """Where `vrdl train --variance-epochs` writes its diagnostics (vrdl.train.variance_path)."""
+    return f"{stem}.variance.csv"
 
 
 def data_file(dataset):
@@ -268,15 +375,16 @@ def library_code(*names):
     return [os.path.relpath(path) for path in paths if path.exists()]
 
 
-def tune_runs(study, bn):
-    """All tune runs of one study and BN setting, in a stable order: dicts of wildcards."""
-    seed = STUDIES[study]["seed"]
+def tune_runs(study, bn, optimizers=None, seeds=None):
+    """Tune runs of one study and BN setting in a stable order (optimizer, point, seed, split):
+    dicts of wildcards."""
     return [
         dict(
             study=study, bn=bn, optimizer=optimizer, point=point, seed=seed, split=split
         )
-        for optimizer in STUDIES[study]["optimizers"]
+        for optimizer in optimizers or STUDIES[study]["optimizers"]
         for point in POINTS[(study, optimizer)]
+        for seed in seeds or tune_seeds(study)
         for split in splits(study)
     ]
 
@@ -290,12 +398,13 @@ def all_tune_runs():
     ]
 
 
-def final_runs():
+def final_runs(study=None, bn=None):
     return [
-        dict(study=study, bn=bn, optimizer=optimizer)
-        for study in STUDIES
-        for bn in study_bns(study)
-        for optimizer in STUDIES[study]["optimizers"]
+        dict(study=s, bn=b, optimizer=optimizer, seed=seed)
+        for s in ([study] if study else STUDIES)
+        for b in ([bn] if bn else study_bns(s))
+        for optimizer in STUDIES[s]["optimizers"]
+        for seed in final_seeds(s)
     ]
 
 
@@ -303,12 +412,83 @@ def study_settings():
     return [dict(study=study, bn=bn) for study in STUDIES for bn in study_bns(study)]
 
 
+def variance_runs(study):
+    """Final runs of a study that write variance diagnostics."""
+    return [
+        run
+        for run in final_runs(study)
+        if study_variance(run["study"], run["optimizer"])
+    ]
+
+
+def stacked_groups():
+    """The tune grids that `stacked: true` trains in one `vrdl train-grid` job each: per
+    BN-off setting, optimizer and seed of a stacked study, all grid points and folds."""
+    groups = []
+    for study, cfg in STUDIES.items():
+        if not cfg.get("stacked") or "off" not in study_bns(study):
+            continue
+        for optimizer in cfg["optimizers"]:
+            for seed in tune_seeds(study):
+                name = re.sub(r"\W", "_", f"tune_stacked_{study}_{optimizer}_seed{seed}")
+                stem = f"{study}/bn~off/tune/{optimizer}/seed~{seed}"
+                groups.append(
+                    dict(
+                        name=name,
+                        study=study,
+                        stem=stem,
+                        runs=tune_runs(study, "off", [optimizer], [seed]),
+                    )
+                )
+    return groups
+
+
+def stacked_params(group):
+    """`vrdl train-grid` spec: each run's `vrdl train` arguments, with its own --out."""
+    return [
+        tune_args(run) + ["--out", TUNE.format(**run) + ".csv"] for run in group["runs"]
+    ]
+
+
+def convex_runs():
+    if not CONVEX:
+        return []
+    return [
+        dict(optimizer=optimizer, seed=seed)
+        for optimizer in CONVEX["optimizers"]
+        for seed in CONVEX["seeds"]
+    ]
+
+
+def ablation_runs():
+    if not ABLATION:
+        return []
+    return [
+        dict(locking=locking, seed=seed)
+        for locking in ("on", "off")
+        for seed in ABLATION["seeds"]
+    ]
+
+
 # ---------------------------------------------------------------------------------------------
 # Arguments of `vrdl train` (everything that decides a result; the script adds --out,
 # --checkpoint, --data-dir and --threads)
 
 
-def train_args(setting, optimizer, hparams, bn, epochs, split=None):
+def speed_args():
+    """compute.precision/channels_last/compile; nothing at their defaults (so a config without
+    them keeps its params, and its results)."""
+    args = []
+    if COMPUTE["precision"] != "fp32":
+        args += ["--precision", COMPUTE["precision"]]
+    if COMPUTE["channels_last"]:
+        args.append("--channels-last")
+    if COMPUTE["compile"]:
+        args.append("--compile")
+    return args
+
+
+def train_args(setting, optimizer, hparams, bn, epochs, seed, split=None):
     args = [
         "--dataset", setting["dataset"],
         "--model", setting["model"],
@@ -322,7 +502,7 @@ def train_args(setting, optimizer, hparams, bn, epochs, split=None):
     args += [
         "--epochs", str(epochs),
         "--batch-size", str(setting["batch_size"]),
-        "--seed", str(setting["seed"]),
+        "--seed", str(seed),
     ]  # fmt: skip
     if split == "holdout":
         args += ["--val-fraction", fmt_value(setting["selection"]["val_fraction"])]
@@ -337,7 +517,24 @@ def train_args(setting, optimizer, hparams, bn, epochs, split=None):
         if setting.get(key) is not None:
             args += [f"--{key.replace('_', '-')}", str(setting[key])]
     args += ["--augment", setting["augment"], "--device", COMPUTE["device"]]
-    return args
+    return args + speed_args()
+
+
+def optimizer_args(study, optimizer):
+    """Per-optimizer switches of a study that are no hyperparameters (same curves, less work)."""
+    spec = STUDIES[study]["optimizers"][optimizer]
+    return ["--cache-snapshot-grads"] if spec.get("cache_snapshot_grads") else []
+
+
+def variance_args(variance, epochs):
+    """--variance-epochs (those within the run's epochs) and --variance-batches."""
+    if not variance:
+        return []
+    within = sorted(e for e in variance["epochs"] if e <= epochs)
+    return [
+        "--variance-epochs", ",".join(map(str, within)),
+        "--variance-batches", str(variance["batches"]),
+    ]  # fmt: skip
 
 
 def data_source(wildcards):
@@ -350,6 +547,14 @@ def study_data(wildcards):
 
 def metainit_data(wildcards):
     return data_input(METAINIT["dataset"])
+
+
+def convex_data(wildcards):
+    return data_input(CONVEX["dataset"])
+
+
+def ablation_data(wildcards):
+    return data_input(ABLATION["dataset"])
 
 
 def select_csvs(wildcards):
@@ -365,7 +570,7 @@ def select_jsons(wildcards):
 
 
 def select_run_params(wildcards):
-    """What each tune CSV of `select_csvs` is: optimizer, grid point, split, hyperparameters."""
+    """What each tune CSV of `select_csvs` is: optimizer, grid point, seed, split, hyperparameters."""
     return [
         dict(
             optimizer=run["optimizer"],
@@ -388,20 +593,33 @@ def tune_hparams(wildcards):
         ) from None
 
 
-def tune_params(wildcards):
-    study = STUDIES[wildcards.study]
-    if int(wildcards.seed) != study["seed"]:
-        raise WorkflowError(
-            f"seed {wildcards.seed} is not configured for {wildcards.study}"
-        )
+def _check_seed(wildcards, seeds, where):
+    if int(wildcards.seed) not in seeds:
+        raise WorkflowError(f"seed {wildcards.seed} is not configured ({where})")
+
+
+def tune_args(run):
+    """`vrdl train` arguments of one tune run (a dict of wildcards)."""
+    study = STUDIES[run["study"]]
     return train_args(
         study,
-        wildcards.optimizer,
-        tune_hparams(wildcards),
-        wildcards.bn,
-        epochs_for(wildcards.study, wildcards.optimizer),
-        split=wildcards.split,
+        run["optimizer"],
+        POINTS[(run["study"], run["optimizer"])][run["point"]],
+        run["bn"],
+        epochs_for(run["study"], run["optimizer"]),
+        run["seed"],
+        split=run["split"],
+    ) + optimizer_args(run["study"], run["optimizer"])
+
+
+def tune_params(wildcards):
+    _check_seed(
+        wildcards,
+        tune_seeds(wildcards.study),
+        f"studies.{wildcards.study}.seeds / selection.seeds",
     )
+    tune_hparams(wildcards)
+    return tune_args(dict(wildcards.items()))
 
 
 def read_selected(path):
@@ -431,20 +649,56 @@ def final_input(wildcards):
 
 
 def final_params(wildcards):
-    return train_args(
-        STUDIES[wildcards.study],
-        wildcards.optimizer,
-        selected_hparams(wildcards),
-        wildcards.bn,
-        epochs_for(wildcards.study, wildcards.optimizer),
+    _check_seed(
+        wildcards, final_seeds(wildcards.study), f"studies.{wildcards.study}.seeds"
     )
+    epochs = epochs_for(wildcards.study, wildcards.optimizer)
+    return (
+        train_args(
+            STUDIES[wildcards.study],
+            wildcards.optimizer,
+            selected_hparams(wildcards),
+            wildcards.bn,
+            epochs,
+            int(wildcards.seed),
+        )
+        + optimizer_args(wildcards.study, wildcards.optimizer)
+        + variance_args(study_variance(wildcards.study, wildcards.optimizer), epochs)
+    )
+
+
+def final_outputs():
+    outputs = dict(
+        csv=report(
+            f"{FINAL}.csv",
+            caption="../report/final.rst",
+            category="Final runs",
+            labels={
+                "study": "{study}",
+                "bn": "{bn}",
+                "optimizer": "{optimizer}",
+                "seed": "{seed}",
+            },
+        ),
+        json=f"{FINAL}.json",
+    )
+    if FINAL_VARIANCE:
+        outputs["variance"] = variance_csv(FINAL)
+    return outputs
 
 
 def metainit_params(wildcards):
     meta = METAINIT
     args = train_args(
-        meta, meta["optimizer"], meta["hparams"], bn_name(meta["bn"]), meta["epochs"]
+        meta,
+        meta["optimizer"],
+        meta["hparams"],
+        bn_name(meta["bn"]),
+        meta["epochs"],
+        meta["seed"],
     )
+    if meta.get("cache_snapshot_grads"):
+        args.append("--cache-snapshot-grads")
     if wildcards.variant == "on":
         m = meta["metainit"]
         args += [
@@ -455,6 +709,37 @@ def metainit_params(wildcards):
             "--metainit-eps", fmt_value(m["eps"]),
             "--metainit-data", m["data"],
         ]  # fmt: skip
+    return args
+
+
+def convex_params(wildcards):
+    if wildcards.optimizer not in CONVEX["optimizers"]:
+        raise WorkflowError(f"{wildcards.optimizer} is not in convex.optimizers")
+    _check_seed(wildcards, CONVEX["seeds"], "convex.seeds")
+    spec = CONVEX["optimizers"][wildcards.optimizer]
+    # Logistic regression on the raw pixels (no augmentation): convex, and with l2 > 0
+    # strongly convex, where SVRG's theory promises linear convergence.
+    setting = dict(CONVEX, model="logreg", augment="off")
+    args = train_args(
+        setting,
+        wildcards.optimizer,
+        spec["hparams"],
+        "off",
+        spec.get("epochs", CONVEX["epochs"]),
+        int(wildcards.seed),
+    )
+    return args + ["--l2", fmt_value(CONVEX["l2"]), "--track-objective"]
+
+
+def ablation_params(wildcards):
+    _check_seed(wildcards, ABLATION["seeds"], "ablation.seeds")
+    a = ABLATION
+    args = train_args(
+        a, a["optimizer"], a["hparams"], bn_name(a["bn"]), a["epochs"], int(wildcards.seed)
+    )
+    args += variance_args(a["variance"], a["epochs"])
+    if wildcards.locking == "off":
+        args.append("--no-transform-locking")
     return args
 
 
@@ -479,8 +764,16 @@ def tuning_title(wildcards):
     return f"{study_title(wildcards.study)}, BN {wildcards.bn}: validation loss of the grid"
 
 
+def seeds_note(seeds):
+    n = len(seeds)
+    return f"mean of {n} seeds, band: min-max" if n > 1 else f"seed {seeds[0]}"
+
+
 def final_title(wildcards):
-    title = f"{study_title(wildcards.study)}, BN {wildcards.bn}: selected hyperparameters on the test set"
+    title = (
+        f"{study_title(wildcards.study)}, BN {wildcards.bn}: selected hyperparameters on "
+        f"the test set ({seeds_note(final_seeds(wildcards.study))})"
+    )
     return _with_paper_figure(
         title, paper_setting(wildcards.study, wildcards.bn).get("figure")
     )
@@ -491,14 +784,33 @@ def metainit_title(wildcards):
     return _with_paper_figure(title, METAINIT.get("paper", {}).get("figure"))
 
 
+def variance_title(wildcards):
+    seeds = final_seeds(wildcards.study)
+    return (
+        f"{study_title(wildcards.study)}: gradient variance of the final runs "
+        f"({seeds_note(seeds)})"
+    )
+
+
+def convex_title(wildcards):
+    title = CONVEX.get("title") or f"Logistic regression on {CONVEX['dataset']}"
+    return f"{title} (l2 = {CONVEX['l2']:g}; {seeds_note(CONVEX['seeds'])})"
+
+
+def ablation_title(wildcards):
+    title = ABLATION.get("title") or (
+        f"{ABLATION['optimizer']} on {ABLATION['model']} with augmentation"
+    )
+    return f"{title}: transform locking on vs off ({seeds_note(ABLATION['seeds'])})"
+
+
 def final_csvs(wildcards):
     # Waiting for the selection like `final` does makes Snakemake re-evaluate this job after
     # `select`, so a select rerun that leaves every final run alone leaves the figure alone.
     checkpoints.select.get(study=wildcards.study, bn=wildcards.bn)
     return [
-        FINAL.format(study=wildcards.study, bn=wildcards.bn, optimizer=optimizer)
-        + ".csv"
-        for optimizer in STUDIES[wildcards.study]["optimizers"]
+        FINAL.format(**run) + ".csv"
+        for run in final_runs(wildcards.study, wildcards.bn)
     ]
 
 
@@ -506,12 +818,45 @@ def final_jsons(wildcards):
     return [path.removesuffix(".csv") + ".json" for path in final_csvs(wildcards)]
 
 
-def final_labels(wildcards):
-    return list(STUDIES[wildcards.study]["optimizers"])
+def final_run_params(wildcards):
+    """What each CSV of `final_csvs` is: its optimizer and seed."""
+    return [
+        dict(optimizer=run["optimizer"], seed=run["seed"])
+        for run in final_runs(wildcards.study, wildcards.bn)
+    ]
+
+
+def variance_csvs(wildcards):
+    for bn in study_bns(wildcards.study):
+        checkpoints.select.get(study=wildcards.study, bn=bn)
+    return [variance_csv(FINAL.format(**run)) for run in variance_runs(wildcards.study)]
+
+
+def variance_run_params(wildcards):
+    return [
+        dict(bn=run["bn"], optimizer=run["optimizer"], seed=run["seed"])
+        for run in variance_runs(wildcards.study)
+    ]
+
+
+def variance_studies():
+    return [study for study in STUDIES if variance_runs(study)]
 
 
 def figure_path(study, bn, kind, ext="png"):
     return f"{FIGURES}/{study}_bn~{bn}_{kind}.{ext}"
+
+
+def variance_figure(study, ext="png"):
+    return f"{FIGURES}/{study}_variance.{ext}"
+
+
+def convex_files(ext):
+    return [CONVEX_RUN.format(**run) + ext for run in convex_runs()]
+
+
+def ablation_files(ext):
+    return [ABLATION_RUN.format(**run) + ext for run in ablation_runs()]
 
 
 def report_inputs(wildcards):
@@ -532,6 +877,11 @@ def report_inputs(wildcards):
     for run in final_runs():
         inputs["finals"].append(FINAL.format(**run) + ".csv")
         inputs["final_meta"].append(FINAL.format(**run) + ".json")
+    for study in variance_studies():
+        inputs["variance"] = inputs.get("variance", []) + [
+            variance_csv(FINAL.format(**run)) for run in variance_runs(study)
+        ]
+        inputs["figures"] += [variance_figure(study, e) for e in ("png", "pdf")]
     if METAINIT:
         inputs["metainit"] = [
             METAINIT_RUN.format(variant=v) + e
@@ -539,7 +889,24 @@ def report_inputs(wildcards):
             for e in (".csv", ".json")
         ]
         inputs["figures"] += [f"{FIGURES}/metainit.png", f"{FIGURES}/metainit.pdf"]
+    if CONVEX:
+        inputs["convex"] = convex_files(".csv") + convex_files(".json")
+        inputs["figures"] += [f"{FIGURES}/convex.png", f"{FIGURES}/convex.pdf"]
+    if ABLATION:
+        inputs["ablation"] = (
+            ablation_files(".csv")
+            + ablation_files(".json")
+            + ablation_files(".variance.csv")
+        )
+        inputs["figures"] += [f"{FIGURES}/ablation.png", f"{FIGURES}/ablation.pdf"]
     return inputs
+
+
+def _final_paths(study, bn, optimizer):
+    return [
+        FINAL.format(study=study, bn=bn, optimizer=optimizer, seed=seed) + ".csv"
+        for seed in final_seeds(study)
+    ]
 
 
 def report_manifest(wildcards):
@@ -556,7 +923,7 @@ def report_manifest(wildcards):
                     selected=SELECTED.format(**setting),
                     tuning=TUNING_TABLE.format(**setting),
                     finals={
-                        optimizer: FINAL.format(**setting, optimizer=optimizer) + ".csv"
+                        optimizer: _final_paths(study, bn, optimizer)
                         for optimizer in cfg["optimizers"]
                     },
                     figures={
@@ -565,12 +932,33 @@ def report_manifest(wildcards):
                     },
                 )
             )
+        variance = None
+        if variance_runs(study):
+            variance = dict(
+                runs=[
+                    dict(
+                        bn=run["bn"],
+                        optimizer=run["optimizer"],
+                        seed=run["seed"],
+                        csv=variance_csv(FINAL.format(**run)),
+                    )
+                    for run in variance_runs(study)
+                ],
+                settings={
+                    key: value
+                    for key, value in cfg["variance"].items()
+                    if key != "optimizers"
+                },
+                figure=variance_figure(study),
+            )
         studies.append(
             dict(
                 name=study,
                 title=study_title(study),
+                model=cfg["model"],
                 setup={key: cfg.get(key) for key in RUN_KEYS},
                 selection=cfg["selection"],
+                tune_seeds=tune_seeds(study),
                 optimizers={
                     optimizer: dict(
                         grid=spec["grid"],
@@ -581,6 +969,7 @@ def report_manifest(wildcards):
                     for optimizer, spec in cfg["optimizers"].items()
                 },
                 settings=settings,
+                variance=variance,
             )
         )
     metainit = None
@@ -595,11 +984,56 @@ def report_manifest(wildcards):
             runs={v: METAINIT_RUN.format(variant=v) + ".csv" for v in ("off", "on")},
             figure=f"{FIGURES}/metainit.png",
         )
-    return dict(report="results/report.html", studies=studies, metainit=metainit)
+    convex = None
+    if CONVEX:
+        convex = dict(
+            title=CONVEX.get("title") or "Convex sanity check",
+            setup={
+                key: CONVEX.get(key)
+                for key in (
+                    "dataset", "l2", "epochs", "batch_size", "seeds",
+                    "train_subset", "eval_subset",
+                )  # fmt: skip
+            },
+            runs=[
+                dict(
+                    run,
+                    hparams=CONVEX["optimizers"][run["optimizer"]]["hparams"],
+                    csv=CONVEX_RUN.format(**run) + ".csv",
+                )
+                for run in convex_runs()
+            ],
+            figure=f"{FIGURES}/convex.png",
+        )
+    ablation = None
+    if ABLATION:
+        ablation = dict(
+            title=ABLATION.get("title") or "Transform-locking ablation",
+            setup={
+                key: ABLATION.get(key)
+                for key in (*RUN_KEYS, "optimizer", "hparams", "variance")
+            },
+            runs=[
+                dict(
+                    run,
+                    csv=ABLATION_RUN.format(**run) + ".csv",
+                    variance=variance_csv(ABLATION_RUN.format(**run)),
+                )
+                for run in ablation_runs()
+            ],
+            figure=f"{FIGURES}/ablation.png",
+        )
+    return {
+        "report": "results/report.html",
+        "studies": studies,
+        "metainit": metainit,
+        "convex": convex,
+        "ablation": ablation,
+    }
 
 
 RUN_KEYS = (
-    "dataset", "model", "bn", "width", "epochs", "batch_size", "seed",
+    "dataset", "model", "bn", "width", "epochs", "batch_size", "seeds", "seed",
     "augment", "train_subset", "eval_subset",
 )  # fmt: skip
 
@@ -612,11 +1046,14 @@ def all_results():
         files += [SELECTED.format(**setting), TUNING_TABLE.format(**setting)]
     for run in final_runs():
         files += [FINAL.format(**run) + ext for ext in (".csv", ".json")]
+        if FINAL_VARIANCE:
+            files.append(variance_csv(FINAL.format(**run)))
     if METAINIT:
         files += [
             METAINIT_RUN.format(variant=v) + e
             for v in ("off", "on")
             for e in (".csv", ".json")
         ]
-    figures = report_inputs(None)["figures"]
-    return [*files, *figures, "results/report.html"]
+    inputs = report_inputs(None)
+    files += inputs.get("convex", []) + inputs.get("ablation", [])
+    return [*files, *inputs["figures"], "results/report.html"]

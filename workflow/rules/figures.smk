@@ -1,4 +1,5 @@
-# Figures (PNG for the report, PDF for papers): loss against gradient computations.
+# Figures (PNG for the report, PDF for papers): loss against gradient computations; with
+# several seeds, the mean over seeds with a min-max band.
 
 
 rule figure_tuning:
@@ -45,8 +46,9 @@ rule figure_final:
     conda:
         "../../envs/vrdl.yaml"
     params:
-        labels=final_labels,
+        runs=final_run_params,
         title=final_title,
+        band="min-max",
     script:
         "../../scripts/figures.py"
 
@@ -71,5 +73,80 @@ rule figure_metainit:
     params:
         labels=["without MetaInit", "with MetaInit"],
         title=metainit_title,
+    script:
+        "../../scripts/figures.py"
+
+
+rule figure_variance:
+    input:
+        runs=variance_csvs,
+        code=library_code("plots.py"),
+    output:
+        png=report(
+            variance_figure("{study}"),
+            caption="../report/figure_variance.rst",
+            category="Figures",
+            subcategory="Gradient variance",
+            labels={"study": "{study}"},
+        ),
+        pdf=variance_figure("{study}", "pdf"),
+    log:
+        "logs/figures/{study}_variance.log",
+    conda:
+        "../../envs/vrdl.yaml"
+    params:
+        runs=variance_run_params,
+        title=variance_title,
+        band="min-max",
+    script:
+        "../../scripts/figures.py"
+
+
+rule figure_convex:
+    input:
+        runs=convex_files(".csv"),
+        meta=convex_files(".json"),
+        code=library_code("plots.py"),
+    output:
+        png=report(
+            f"{FIGURES}/convex.png",
+            caption="../report/figure_convex.rst",
+            category="Figures",
+            subcategory="Convex sanity study",
+        ),
+        pdf=f"{FIGURES}/convex.pdf",
+    log:
+        "logs/figures/convex.log",
+    conda:
+        "../../envs/vrdl.yaml"
+    params:
+        runs=convex_runs(),
+        title=convex_title,
+        band="min-max",
+    script:
+        "../../scripts/figures.py"
+
+
+rule figure_ablation:
+    input:
+        runs=ablation_files(".csv"),
+        variance=ablation_files(".variance.csv"),
+        code=library_code("plots.py"),
+    output:
+        png=report(
+            f"{FIGURES}/ablation.png",
+            caption="../report/figure_ablation.rst",
+            category="Figures",
+            subcategory="Transform-locking ablation",
+        ),
+        pdf=f"{FIGURES}/ablation.pdf",
+    log:
+        "logs/figures/ablation.log",
+    conda:
+        "../../envs/vrdl.yaml"
+    params:
+        runs=ablation_runs(),
+        title=ablation_title,
+        band="min-max",
     script:
         "../../scripts/figures.py"

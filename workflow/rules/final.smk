@@ -1,18 +1,13 @@
 # Each optimizer with its selected hyperparameters, on the full training set, evaluated on the
-# test set every epoch.
+# test set every epoch, once per seed of the study. Studies with `variance:` also write the
+# gradient-variance diagnostics of their final runs (RUN.variance.csv).
 
 
 rule final:
     input:
         unpack(final_input),
     output:
-        csv=report(
-            f"{FINAL}.csv",
-            caption="../report/final.rst",
-            category="Final runs",
-            labels={"study": "{study}", "bn": "{bn}", "optimizer": "{optimizer}"},
-        ),
-        json=f"{FINAL}.json",
+        **final_outputs(),
     log:
         log_path(FINAL),
     conda:

@@ -1,11 +1,12 @@
 # One HTML page with what was run, the selected hyperparameters beside the paper's, the final
-# test loss/accuracy of every optimizer and all figures.
+# test loss/accuracy of every optimizer (over seeds), the study's claims checked against them
+# (vrdl.claims), the extensions (variance, convex study, ablation) and all figures.
 
 
 rule report:
     input:
         unpack(report_inputs),
-        code=library_code("report.py"),
+        code=library_code("report.py", "claims.py"),
     output:
         report(
             "results/report.html",

@@ -1,5 +1,6 @@
 # One training run per study x BN x optimizer x grid point x seed x fold (or hold-out split),
-# evaluated on the validation part each epoch.
+# evaluated on the validation part each epoch. A study with `stacked: true` trains each BN-off
+# (optimizer, seed) grid in one `vrdl train-grid` job instead, writing the same files.
 
 
 rule tune:
@@ -20,3 +21,33 @@ rule tune:
         checkpoint=checkpoint_path(TUNE),
     script:
         "../../scripts/train.py"
+
+
+# `stacked: true`: one rule per grid (their outputs differ in number, so one rule each), preferred
+# over `tune` for the files both could write.
+for group in stacked_groups():
+
+    rule:
+        name:
+            group["name"]
+        input:
+            data=data_input(STUDIES[group["study"]]["dataset"]),
+        output:
+            csv=[TUNE.format(**run) + ".csv" for run in group["runs"]],
+            json=[TUNE.format(**run) + ".json" for run in group["runs"]],
+        log:
+            f"logs/{group['stem']}.stacked.log",
+        conda:
+            "../../envs/vrdl.yaml"
+        threads: COMPUTE["threads"]
+        resources:
+            gpu=COMPUTE["gpus_per_job"],
+        params:
+            runs=stacked_params(group),
+            device=COMPUTE["device"],
+            spec=f"checkpoints/{group['stem']}.grid.json",
+            checkpoint=f"checkpoints/{group['stem']}.grid.ckpt",
+        script:
+            "../../scripts/train_grid.py"
+
+    workflow.ruleorder(group["name"], "tune")
