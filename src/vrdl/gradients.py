@@ -14,7 +14,8 @@ SNAPSHOT_CACHE_LIMIT_BYTES = 8 * 2**30
 
 @dataclass(frozen=True)
 class Objective:
-    """Mean cross-entropy, plus (l2/2) ||W||^2 over the weight tensors (>= 2 dims) when l2 > 0.
+    """Mean cross-entropy, plus (l2/2) ||theta||^2 over all parameters when l2 > 0 (biases
+    too, so that L2 logistic regression is strongly convex, as in Johnson & Zhang's experiments).
     With reduction="sum" the penalty counts once per sample, so sums divide back to the mean."""
 
     l2: float = 0.0
@@ -23,7 +24,7 @@ class Objective:
         logits = model(x)
         loss = F.cross_entropy(logits, y, reduction=reduction)
         if self.l2:
-            penalty = self.l2 / 2 * sum(p.square().sum() for p in model.parameters() if p.dim() >= 2)
+            penalty = self.l2 / 2 * sum(p.square().sum() for p in model.parameters())
             loss = loss + (penalty * len(y) if reduction == "sum" else penalty)
         return loss, logits
 

@@ -299,6 +299,10 @@ def _variance_row(cfg, epoch, model, optimizer, reference, train, epoch_start_pa
         direction = [optimizer.state[p]["direction"] for p in model.parameters()]
     plan = train.epoch_plan(cfg.seed, epoch, order_stream=datasets.VARIANCE_STREAM)
     full_batches = (b for b in train.batches(plan, cfg.batch_size) if len(b[1]) == cfg.batch_size)
+    if not cfg.transform_locking:  # measure the estimator the run uses: another augmentation at w~
+        other = train.epoch_plan(cfg.seed, epoch, augmentation_stream=1, order_stream=datasets.VARIANCE_STREAM)
+        full_batches = ((x, y, x_other) for (x, y), (x_other, _) in zip(full_batches, train.batches(
+            other, cfg.batch_size)))
     batches = (b for _, b in zip(range(cfg.variance_batches), full_batches, strict=False))
     iterate = [p.detach() for p in model.parameters()]
     return dict(epoch=epoch, **variance.estimator_variances(reference, iterate, snapshot, batches, direction))

@@ -36,13 +36,15 @@ class _Moments:
 
 def estimator_variances(reference: ReferenceGradients, iterate: list[torch.Tensor], snapshot: list[torch.Tensor],
                         batches, storm_direction: list[torch.Tensor] | None = None) -> dict:
-    """Variances of g_B(w) and of the SVRG estimator at w with snapshot w~ over `batches` (>= 2);
-    with a STORM direction d, also ||d - mean_j g_j(w)||^2 (its error against the gradient)."""
+    """Variances of g_B(w) and of the SVRG estimator at w with snapshot w~ over `batches` (>= 2)
+    of (x, y), or (x, y, x_snapshot) when the snapshot gradient sees another augmentation of the
+    same samples (no transform locking); with a STORM direction d, also ||d - mean_j g_j(w)||^2
+    (its error against the gradient)."""
     plain, svrg = _Moments(), _Moments()
-    for x, y in batches:
+    for x, y, *rest in batches:
         g = _flat(reference.at(iterate, x, y))
         plain.add(g)
-        svrg.add(g.sub_(_flat(reference.at(snapshot, x, y))))
+        svrg.add(g.sub_(_flat(reference.at(snapshot, rest[0] if rest else x, y))))
     if plain.count < 2:
         raise ValueError("the variance needs at least 2 minibatches")
     var_sgd, var_svrg = plain.variance(), svrg.variance()

@@ -62,7 +62,7 @@ def test_l2_objective_adds_the_weight_penalty():
     x, y = torch.randn(5, 3), torch.randint(0, 2, (5,))
     plain, _ = Objective()(model, x, y)
     with_l2, _ = Objective(0.1)(model, x, y)
-    torch.testing.assert_close(with_l2 - plain, 0.05 * model.weight.square().sum())
+    torch.testing.assert_close(with_l2 - plain, 0.05 * (model.weight.square().sum() + model.bias.square().sum()))
     summed, _ = Objective(0.1)(model, x, y, reduction="sum")
     torch.testing.assert_close(summed / 5, with_l2)
 
@@ -80,3 +80,15 @@ def test_a_run_writes_variance_and_objective_columns(fashion_mnist_dir, tmp_path
     # the objective includes the L2 term, so it lies above the cross-entropy at the same iterate
     assert all(float(r["train_objective"]) > 0 for r in curve)
     assert json.loads(out.with_suffix(".json").read_text())["l2"] == 0.01
+
+
+def test_unlocked_variance_takes_the_snapshot_gradient_on_the_other_input():
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    x, y = torch.randn(32, 3), torch.randint(0, 2, (32,))
+    params = [p.detach() for p in model.parameters()]
+    x_other = x + 1.0
+    locked = estimator_variances(ReferenceGradients(model), params, params, [(x[:16], y[:16]), (x[16:], y[16:])])
+    unlocked = estimator_variances(ReferenceGradients(model), params, params,
+                                   [(x[:16], y[:16], x_other[:16]), (x[16:], y[16:], x_other[16:])])
+    assert locked["var_svrg"] == 0 < unlocked["var_svrg"]
