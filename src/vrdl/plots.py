@@ -287,8 +287,8 @@ def ablation_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: s
     _loss_axes(test_ax, "test loss")
     _loss_axes(train_ax, "training loss (running mean over the epoch)")
     var_ax.axhline(1.0, color="0.4", lw=0.8, ls=":")
-    # vrdl train measures the estimator with locked augmentation in both runs, at each run's iterate
-    _epoch_axis(var_ax, "variance ratio Var[SVRG] / Var[SGD] (locked)")
+    # each run measures the estimator it uses: unlocked runs take g_B(w~) on another augmentation
+    _epoch_axis(var_ax, "variance ratio Var[SVRG] / Var[SGD]")
     test_ax.legend(fontsize="small")
     _title(figure, title)
     _save(figure, out)

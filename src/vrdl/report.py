@@ -395,7 +395,7 @@ def _ablation_section(ablation: Mapping, report_dir: Path) -> str:
         ])  # fmt: skip
     parts.append(_table(
         ["transform locking", "seeds", "final test loss", "final test acc.",
-         "variance ratio (mean over measured epochs; measured with locked augmentation)"],
+         "variance ratio (mean over measured epochs; each run's own estimator)"],
         rows, numeric={1, 2, 3, 4},
     ))  # fmt: skip
     parts.append(_image(ablation["figure"], report_dir, "transform-locking ablation"))
