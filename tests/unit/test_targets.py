@@ -1,0 +1,64 @@
+"""Time to target on constructed curves."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from vrdl.targets import Target, first_reach, reference_target, time_to_target
+
+
+def curve(losses, per_epoch=100, seconds=2.0):
+    return pd.DataFrame(dict(
+        epoch=range(len(losses)),
+        grad_evals=[e * per_epoch for e in range(len(losses))],
+        wall_s=[e * seconds for e in range(len(losses))],
+        eval_loss=losses,
+    ))
+
+
+def test_first_reach_is_the_first_row_at_or_below_the_target():
+    assert first_reach(curve([2.0, 1.0, 0.5, 0.4]), 0.5) == (200.0, 4.0)
+    assert first_reach(curve([2.0, 0.4, 0.9, 0.3]), 0.5) == (100.0, 2.0)  # first, not last
+
+
+def test_a_run_that_never_reaches_the_target_did_not_reach():
+    hit = first_reach(curve([2.0, 1.0, math.nan]), 0.5)
+    assert all(math.isnan(v) for v in hit)
+
+
+def test_reference_target_is_the_best_of_the_mean_curve_with_slack():
+    runs = [curve([2.0, 1.0, 0.6, 0.7]), curve([2.0, 1.2, 0.8, 0.5])]
+    # mean curve 2.0, 1.1, 0.7, 0.6: best 0.6 (neither seed's own best, 0.6 and 0.5)
+    assert reference_target(runs, "sgd").loss == pytest.approx(0.6)
+    target = reference_target(runs, "sgd", slack=0.1)
+    assert target.loss == pytest.approx(0.66)
+    assert target.source == "best test loss of sgd (+10%)"
+
+
+def test_reference_target_skips_epochs_where_a_seed_diverged():
+    runs = [curve([2.0, 1.0, 0.2]), curve([2.0, 1.0, math.inf])]
+    assert reference_target(runs, "sgd").loss == pytest.approx(1.0)
+
+
+def test_reference_target_refuses_a_reference_without_finite_losses():
+    with pytest.raises(ValueError, match="no finite test loss"):
+        reference_target([curve([math.nan, math.nan])], "sgd")
+    with pytest.raises(ValueError, match="no runs"):
+        reference_target([], "sgd")
+
+
+def test_time_to_target_counts_reaching_runs_and_takes_medians():
+    curves = {
+        "sgd": [curve([2.0, 1.0, 0.5]), curve([2.0, 0.9, 0.6])],
+        "svrg": [curve([2.0, 0.5, 0.4], per_epoch=300, seconds=5.0),
+                 curve([2.0, 0.8, 0.5], per_epoch=300, seconds=5.0),
+                 curve([2.0, 0.8, 0.7], per_epoch=300, seconds=5.0)],
+        "storm": [curve([2.0, 1.5, 1.2])],
+    }
+    rows = {row.optimizer: row for row in time_to_target(curves, Target(0.5, "given"))}
+    assert list(rows) == ["sgd", "svrg", "storm"]
+    assert (rows["sgd"].reached, rows["sgd"].runs, rows["sgd"].grad_evals) == (1, 2, 200.0)
+    assert not rows["sgd"].reached_all
+    assert (rows["svrg"].reached, rows["svrg"].grad_evals, rows["svrg"].wall_s) == (2, 450.0, 7.5)
+    assert rows["storm"].reached == 0 and math.isnan(rows["storm"].grad_evals)
