@@ -55,7 +55,11 @@ def gpu_slot(log):
     from vrdl.gpu_slots import for_job
 
     compute = smk.config.get("compute") or {}
-    return for_job(gpus, compute.get("device", "auto"), compute.get("gpus"), log=log)
+    try:
+        return for_job(gpus, compute.get("device", "auto"), compute.get("gpus"), log=log)
+    except ValueError as err:  # more GPUs per job than exist
+        log(str(err))
+        sys.exit(str(err))
 
 
 def run_logged(argv: list[str], log_path: str, what: str) -> None:

@@ -120,15 +120,14 @@ def try_acquire(available: list[str], count: int = 1, directory: Path | None = N
     held = Slot([], [])
     for device in available:
         path = directory / _file_name(device)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        # Read-only suffices for flock, so other users' jobs can lock files one user created
+        # (in a shared lock directory). `lslocks` shows who holds which.
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             continue
-        # Who holds it, for a person looking at the lock directory (the lock is what counts).
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} since {_now()}\n".encode())
         held.devices.append(device)
         held.fds.append(fd)
         held.paths.append(path)
