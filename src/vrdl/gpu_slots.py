@@ -148,7 +148,7 @@ def acquire(available: list[str], count: int = 1, directory: Path | None = None,
     next_note = 0.0
     while (slot := try_acquire(available, count, directory)) is None:
         if on_wait is not None and time.monotonic() >= next_note:
-            on_wait(f"waiting for {count} free GPU slot(s) of {','.join(available)} (locks in {directory})")
+            on_wait(f"gpu slot: waiting for {count} free GPU slot(s) of {','.join(available)} (locks in {directory})")
             next_note = time.monotonic() + 60
         time.sleep(poll)
     return slot
