@@ -42,11 +42,44 @@ def vrdl_command(scriptdir: str) -> list[str]:
     return [sys.executable, "-c", _CLI_FROM_SOURCE, str(src)]
 
 
+def gpu_slot(log):
+    """A GPU of its own for the running job while it runs, where it has a `gpu` resource (the
+    training rules) and runs locally on a machine with CUDA devices (vrdl.gpu_slots); else None."""
+    # The job is the `snakemake` object Snakemake puts into the rule script's globals; read here
+    # rather than passed in so the rule scripts stay unchanged (their mtimes are rerun triggers).
+    smk = getattr(sys.modules["__main__"], "snakemake", None)
+    gpus = smk.resources.get("gpu", 0) if smk is not None else 0
+    if not gpus:
+        return None
+    use_library(smk.scriptdir)
+    from vrdl.gpu_slots import for_job
+
+    compute = smk.config.get("compute") or {}
+    try:
+        return for_job(gpus, compute.get("device", "auto"), compute.get("gpus"), log=log)
+    except ValueError as err:  # more GPUs per job than exist
+        log(str(err))
+        sys.exit(str(err))
+
+
 def run_logged(argv: list[str], log_path: str, what: str) -> None:
-    """Run argv with stdout and stderr into the job's log (after the command line); exit on failure."""
+    """Run argv, on the job's GPU slot if it gets one, with stdout and stderr into the job's log
+    (after the command line and the slot); exit on failure."""
     with open(log_path, "w") as log:
-        log.write(f"$ {shlex.join(argv)}\n")
-        log.flush()
-        status = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT).returncode
+
+        def note(line: str) -> None:
+            log.write(line + "\n")
+            log.flush()
+
+        note(f"$ {shlex.join(argv)}")
+        slot = gpu_slot(note)
+        try:
+            # The training process gets the lock's descriptor too: the slot stays taken while
+            # it runs, even if this script is killed first.
+            status = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT,
+                                    env=slot.env() if slot else None, pass_fds=slot.fds if slot else ()).returncode
+        finally:
+            if slot:
+                slot.release(note)
     if status != 0:
         sys.exit(f"{what} exited with {status}; see {log_path}")

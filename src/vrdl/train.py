@@ -401,6 +401,7 @@ def _summary(cfg, state, optimizer, model, train, evaluation, device, command) -
         n_eval=len(evaluation),
         n_params=count_parameters(model),
         device=str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+        visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),  # the job's GPU slot (vrdl.gpu_slots)
         versions=dict(vrdl=vrdl.__version__, torch=torch.__version__, python=platform.python_version()),
         diverged=state["diverged_epoch"] is not None,
         diverged_epoch=state["diverged_epoch"],

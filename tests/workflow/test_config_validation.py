@@ -71,6 +71,8 @@ CASES = {
     "variance after the last epoch": (("studies", "resnet18_cifar10", "variance", "epochs"), [160, 200],
                                       "studies.resnet18_cifar10.variance.epochs: none within the 150 epochs of svrg"),
     "bad precision": (("compute", "precision"), "fp16", "compute.precision: 'fp16' is not one of"),
+    "no gpus": (("compute", "gpus"), 0, "compute.gpus: 0 is less than the minimum of 1"),
+    "one gpu twice": (("compute", "gpus"), [0, 1, 0], "compute.gpus: [0, 1, 0] has non-unique elements"),
     "cache flag for sgd": ((*LENET, "optimizers", "sgd", "cache_snapshot_grads"), True,
                            "studies.lenet_mnist.optimizers.sgd.cache_snapshot_grads: unknown key"),
     "stacked ResNet": (("studies", "resnet18_cifar10", "stacked"), True,
