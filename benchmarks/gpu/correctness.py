@@ -102,7 +102,8 @@ def main():
         sizes = dict(train=64, eval=64, epochs=2, first_steps=2, resnet_optimizers=["svrg"])
         torch.set_num_threads(1)
     else:
-        sizes = dict(train=4096, eval=1024, epochs=3, first_steps=FIRST_STEPS, resnet_optimizers=list(OPTIMIZER_SETTINGS))
+        sizes = dict(train=4096, eval=1024, epochs=3, first_steps=FIRST_STEPS,
+                     resnet_optimizers=list(OPTIMIZER_SETTINGS))
     work = Path(tempfile.mkdtemp(prefix="vrdl-correctness-"))
     result = dict(device=torch.cuda.get_device_name() if args.device == "cuda" else "cpu", reference="cpu",
                   sizes=sizes, batch_size=BATCH,
@@ -123,7 +124,8 @@ def main():
             result["comparisons"].append(c)
             save()
         b = bf16_run(model, args.device, Path(args.data_dir), work, sizes)
-        print(f"{model:12s} bf16     {'ok  ' if b['ok'] else 'FAIL'} train_loss={b['final_train_loss']:.4f}", flush=True)
+        print(f"{model:12s} bf16     {'ok  ' if b['ok'] else 'FAIL'} train_loss={b['final_train_loss']:.4f}",
+              flush=True)
         result["bf16"].append(b)
         save()
     sys.exit(0 if result["ok"] else 1)

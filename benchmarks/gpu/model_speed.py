@@ -95,8 +95,8 @@ def measure(key: str, options: dict, device: torch.device, steps: int, warmup: i
     warm_s = _timed(lambda: epoch(warm, 1), device)
     seconds = _timed(lambda: epoch(timed, 2), device)
     per_sample = seconds / (steps * batch)
-    return dict(model=key, **options, width=width, batch_size=batch, steps=steps, warmup_steps=warmup, warmup_s=round(warm_s, 3),
-                step_ms=round(seconds / steps * 1e3, 3), seconds_per_sample=per_sample,
+    return dict(model=key, **options, width=width, batch_size=batch, steps=steps, warmup_steps=warmup,
+                warmup_s=round(warm_s, 3), step_ms=round(seconds / steps * 1e3, 3), seconds_per_sample=per_sample,
                 epoch_samples=epoch_samples, epoch_s=round(per_sample * epoch_samples, 2))
 
 

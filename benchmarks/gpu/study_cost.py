@@ -60,7 +60,8 @@ def study_runs(study: dict) -> list[dict]:
             factor = grads_per_sample(optimizer, spec.get("fixed", {}))
             points = math.prod(len(v) for v in spec.get("grid", {}).values())
             common = dict(key=key, epochs=epochs, factor=factor)
-            runs += [dict(stage="tune", n_train=tune_train, n_eval=tune_eval, **common)] * (points * splits * tune_seeds)
+            tune = dict(stage="tune", n_train=tune_train, n_eval=tune_eval, **common)
+            runs += [tune] * (points * splits * tune_seeds)
             runs += [dict(stage="final", n_train=n, n_eval=n_test, **common)] * len(study.get("seeds", [1]))
     return runs
 

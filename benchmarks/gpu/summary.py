@@ -49,7 +49,7 @@ def benchmark_figures(work: Path) -> dict:
         lines = log_lines(work, name)
         headline = next((float(m.group(1)) for line in reversed(lines)
                          if (m := re.fullmatch(rf"{name}: ([-\d.]+)", line.strip()))), None)
-        out[name] = dict(headline=headline, lines=[line for line in lines if not line.startswith(("W", "  warn"))][-30:])
+        out[name] = dict(headline=headline, lines=lines[-30:])
     return out
 
 
@@ -147,7 +147,7 @@ def main():
     args = p.parse_args()
     work, out = args.work, args.out
     out.mkdir(parents=True, exist_ok=True)
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%MZ")
     speed = read_json(work / "parts" / "model_speed.json")
     correctness = read_json(work / "parts" / "correctness.json")
     env = log_lines(work, "check_env")
