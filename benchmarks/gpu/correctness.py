@@ -102,7 +102,7 @@ def main():
         sizes = dict(train=64, eval=64, epochs=2, first_steps=2, resnet_optimizers=["svrg"])
         torch.set_num_threads(1)
     else:
-        sizes = dict(train=4096, eval=1024, epochs=3, first_steps=FIRST_STEPS,
+        sizes = dict(train=2048, eval=512, epochs=3, first_steps=FIRST_STEPS,
                      resnet_optimizers=list(OPTIMIZER_SETTINGS))
     work = Path(tempfile.mkdtemp(prefix="vrdl-correctness-"))
     result = dict(device=torch.cuda.get_device_name() if args.device == "cuda" else "cpu", reference="cpu",

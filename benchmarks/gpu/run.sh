@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one-call GPU check, offline (README.md, "Running on a GPU"). On a GPU machine with
 # PyTorch but no network, after benchmarks/gpu/bundle.sh built .gpu-bundle/ where there is one:
-#   bash benchmarks/gpu/run.sh                      # about 7 minutes on one H100
+#   bash benchmarks/gpu/run.sh                      # 6-7 minutes on one H100 (estimate)
 # Parts, each under its own time limit; the summary always gets written with what finished:
 #   setup        install the bundle's wheels (Snakemake, jsonschema, ...) and vrdl (no deps)
 #                into a folder, without network, over the preinstalled PyTorch
@@ -72,6 +72,7 @@ part() {
   return $rc
 }
 
+# the bundle's wheels and vrdl (from a copy of the checkout: no build files in it) into $WORK/site
 install_bundle() {
   local site=$WORK/site
   "$PY" -c "import sys; v = '%d.%d' % sys.version_info[:2]; want = open('$BUNDLE/python-version').read().strip();
@@ -84,28 +85,29 @@ sys.exit(0 if v == want else f'the bundle is for Python {want}, $PY is {v}: BUND
 # ---- setup: the environment every later part runs in
 if [ -n "$BUNDLE" ]; then
   export PYTHONPATH=$WORK/site PATH=$WORK/site/bin:$PATH
-  part setup 90 install_bundle
-  part check_env 60 "$PY" benchmarks/gpu/check_env.py "$DEVICE" "$WORK/site"
+  export WORK PY BUNDLE
+  part setup 60 bash -c "$(declare -f install_bundle); install_bundle" &&
+    part check_env 30 "$PY" benchmarks/gpu/check_env.py "$DEVICE" "$WORK/site"
 else
   export PYTHONPATH=$REPO/src${PYTHONPATH:+:$PYTHONPATH}
-  part check_env 60 "$PY" benchmarks/gpu/check_env.py "$DEVICE"
+  part check_env 30 "$PY" benchmarks/gpu/check_env.py "$DEVICE"
 fi
 ENV_OK=$?
-cat "$LOGS/check_env.log"
+cat "$LOGS/check_env.log" 2>/dev/null
 
 if [ "$QUICK" = 1 ]; then
   T_CORRECT=240 T_BENCH=120 T_SPEED=120 T_SLICE=420 SLICE=benchmarks/gpu/quick-slice.yaml THREADS=(--threads 1)
   DATA_PATH=(--batches 4) EPOCH_TIME=(--steps 4) VR=(--train-subset 256 --repeats 1)
   GRID=(--train-subset 128 --lrs 0.1 --folds 2) SPEED=(--quick) CORRECT=(--quick)
-else  # the limits add up to under 8 minutes with setup
-  T_CORRECT=75 T_BENCH=30 T_SPEED=90 T_SLICE=100 SLICE=benchmarks/gpu/gpu-slice.yaml THREADS=()
-  DATA_PATH=() EPOCH_TIME=(--steps 600) VR=(--train-subset 15000 --repeats 2)
-  GRID=(--train-subset 15000 --lrs 0.1,0.01,0.001 --folds 4) SPEED=() CORRECT=()
+else  # typically 6-7 minutes in all; the limits add up to under 9 (a device call may take 10)
+  T_CORRECT=80 T_BENCH=28 T_SPEED=80 T_SLICE=130 SLICE=benchmarks/gpu/gpu-slice.yaml THREADS=()
+  DATA_PATH=() EPOCH_TIME=(--steps 600) VR=(--train-subset 10000 --repeats 2)
+  GRID=(--train-subset 10000 --lrs 0.1,0.01,0.001 --folds 4) SPEED=() CORRECT=()
 fi
 
 # ---- the parts (each only if the environment works)
 if [ $ENV_OK = 0 ]; then
-  part prepare 60 "$PY" -m vrdl.cli prepare --dataset fashion_mnist --data-dir "$WORK/data" --source-dir "$SOURCE"
+  part prepare 30 "$PY" -m vrdl.cli prepare --dataset fashion_mnist --data-dir "$WORK/data" --source-dir "$SOURCE"
   part correctness "$T_CORRECT" "$PY" benchmarks/gpu/correctness.py --device "$DEVICE" --data-dir "$WORK/data" \
     --out "$PARTS/correctness.json" "${CORRECT[@]}"
   bench() { part "$1" "$T_BENCH" "$PY" "benchmarks/$1.py" --device "$DEVICE" --source-dir "$SOURCE" "${THREADS[@]}" "${@:2}"; }
