@@ -22,10 +22,12 @@ LIMIT_MIB=60
 REQUIREMENTS=("snakemake>=9,<10" "jsonschema>=4")
 # Distributions of the closure the GPU image ships (the device tool's KINDS.md package list,
 # read 2026-11-17); run.sh checks on the box that their versions satisfy the bundle's needs.
+# Carried anyway, small pure-Python packages with recent lower bounds in the closure (the box's
+# version is unknown; pydantic needs typing-extensions>=4.16): attrs, packaging, typing-extensions.
 # pulp: Snakemake's optional ILP scheduler (16 MiB with its CBC binaries); without it
-# Snakemake schedules greedily, which is all a one-GPU local run needs (run.sh says so).
-BOX_HAS="attrs certifi charset-normalizer click idna jinja2 markupsafe packaging psutil pyyaml requests
-tabulate typing-extensions urllib3 wrapt pulp"
+# Snakemake schedules greedily, which is all a one-GPU local run needs.
+BOX_HAS="certifi charset-normalizer click idna jinja2 markupsafe psutil pyyaml requests tabulate urllib3 wrapt
+pulp"
 # Dependencies published as source only: built into pure-Python wheels here.
 SDIST_ONLY=("connection-pool==0.0.3")
 PLATFORMS=(--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64

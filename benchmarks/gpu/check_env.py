@@ -9,13 +9,16 @@ import sys
 
 from packaging.requirements import Requirement
 
+# left out of the bundle on purpose (bundle.sh): Snakemake falls back to its greedy scheduler
+OPTIONAL = {"pulp"}
+
 
 def unmet_requirements(site: str) -> list[str]:
     problems = []
     for dist in md.distributions(path=[site]):
         for text in dist.requires or []:
             req = Requirement(text)
-            if req.marker and not req.marker.evaluate({"extra": ""}):
+            if (req.marker and not req.marker.evaluate({"extra": ""})) or req.name.lower() in OPTIONAL:
                 continue
             try:
                 version = md.version(req.name)

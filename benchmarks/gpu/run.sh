@@ -79,7 +79,9 @@ install_bundle() {
 sys.exit(0 if v == want else f'the bundle is for Python {want}, $PY is {v}: BUNDLE_PYTHON_VERSION={v} bundle.sh')" &&
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$site" "$BUNDLE"/wheels/*.whl &&
   mkdir -p "$WORK/vrdl-src" && cp -r pyproject.toml README.md src "$WORK/vrdl-src/" &&
-  "$PY" -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir --target "$site" "$WORK/vrdl-src"
+  { "$PY" -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir --target "$site" "$WORK/vrdl-src" ||
+    { echo "run.sh: pip could not build vrdl here (setuptools>=68 missing?); copying src/vrdl instead" \
+           "(pure Python; the rules then call python -m vrdl.cli)"; cp -r src/vrdl "$site/"; }; }
 }
 
 # ---- setup: the environment every later part runs in
