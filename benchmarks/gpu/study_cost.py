@@ -79,7 +79,7 @@ def study_cost(config: dict, rates: dict[str, float]) -> dict:
     runs = [r for study in config["studies"].values() for r in study_runs(study)]
     if config.get("metainit"):
         runs += metainit_runs(config["metainit"])
-    hours, counts, missing = {}, {}, set()
+    hours, by_model, counts, missing = {}, {}, {}, set()
     for r in runs:
         counts[r["stage"]] = counts.get(r["stage"], 0) + 1
         if r["key"] not in rates:
@@ -87,7 +87,10 @@ def study_cost(config: dict, rates: dict[str, float]) -> dict:
             continue
         seconds = run_seconds(rates[r["key"]], r["epochs"], r["n_train"], r["n_eval"], r["factor"])
         hours[r["stage"]] = hours.get(r["stage"], 0.0) + seconds / 3600
+        model = by_model.setdefault(r["key"], {})
+        model[r["stage"]] = model.get(r["stage"], 0.0) + seconds / 3600
     return dict(runs=counts, gpu_hours={k: round(v, 2) for k, v in hours.items()},
+                gpu_hours_by_model={k: {s: round(h, 2) for s, h in v.items()} for k, v in by_model.items()},
                 total_gpu_hours=round(sum(hours.values()), 2), missing_rates=sorted(missing))
 
 

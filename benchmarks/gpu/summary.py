@@ -85,6 +85,14 @@ def slice_results(work: Path) -> dict:
     return out
 
 
+def stacked_lenet_tune_hours(slice_tune: dict, config: dict) -> float | None:
+    """The slice's stacked LeNet grids (all optimizers) extrapolated to the study's LeNet epochs."""
+    epochs = next((s["epochs"] for s in config["studies"].values() if s["model"] == "lenet"), None)
+    if not slice_tune or epochs is None:
+        return None
+    return round(sum(e["wall_s"] / e["epochs"] for e in slice_tune.values()) * epochs / 3600, 2)
+
+
 def markdown(s: dict) -> str:
     md = [f"# GPU check: {s['device']}", "",
           f"{s['date']}, torch {s['torch']}, device option `{s['device_option']}`{', --quick' if s['quick'] else ''}.",
@@ -133,7 +141,12 @@ def markdown(s: dict) -> str:
         md += ["", f"## Cost of config/config.yaml on {s['device']} (every run trained on its own)", "",
                f"Runs: {cost['runs']}. Device-hours: {cost['gpu_hours']}, total **{cost['total_gpu_hours']}**"
                + (f"; no rate measured for {cost['missing_rates']}" if cost["missing_rates"] else "") + ".",
+               f"By model: {cost['gpu_hours_by_model']}.",
                "(benchmarks/gpu/study_cost.py; `vrdl plan --per-epoch-costs per-epoch-costs.json` supersedes it.)"]
+        if s["stacked_lenet_tune_hours"] is not None:
+            md += ["", f"The LeNet tune grids stacked as in the slice (its tune wall time per epoch x the study's "
+                       f"epochs): **{s['stacked_lenet_tune_hours']}** hours, against "
+                       f"{cost['gpu_hours_by_model'].get('lenet', {}).get('tune')} trained one by one."]
     return "\n".join(md) + "\n"
 
 
@@ -157,9 +170,10 @@ def main():
     summary = dict(device=device, torch=torch_version, date=date, device_option=args.device, quick=args.quick,
                    parts=part_status(work), correctness=correctness, benchmarks=benchmark_figures(work),
                    model_speed=speed, per_epoch_costs=costs, slice=slice_results(work), study_cost=None)
+    config = yaml.safe_load(Path(args.config).read_text())
+    summary["stacked_lenet_tune_hours"] = stacked_lenet_tune_hours(summary["slice"]["tune"], config)
     if costs and costs["seconds_per_sample_gradient"]:
         (out / "per-epoch-costs.json").write_text(json.dumps(costs, indent=2) + "\n")
-        config = yaml.safe_load(Path(args.config).read_text())
         summary["study_cost"] = study_cost(config, costs["seconds_per_sample_gradient"])
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "summary.md").write_text(markdown(summary))
