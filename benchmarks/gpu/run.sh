@@ -19,11 +19,12 @@
 #   --bundle DIR|none   the bundle to install (default .gpu-bundle when present); none: use the
 #                       interpreter's environment as it is, with this checkout's src/ on PYTHONPATH
 #   --out DIR           where the summary goes (default $OUT, else results/gpu-check)
+#   --keep-work         keep the work folder (data, logs, the slice's results; default: removed)
 # Exit status: 0 if every part finished and passed, else 1 (the summary says which did not).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
-DEVICE=cuda QUICK=0 PY="" BUNDLE="" OUTDIR=${OUT:-results/gpu-check}
+DEVICE=cuda QUICK=0 PY="" BUNDLE="" OUTDIR=${OUT:-results/gpu-check} KEEP=0
 while [ $# -gt 0 ]; do
   case $1 in
     --device) DEVICE=$2; shift 2 ;;
@@ -31,6 +32,7 @@ while [ $# -gt 0 ]; do
     --python) PY=$2; shift 2 ;;
     --bundle) BUNDLE=$2; shift 2 ;;
     --out) OUTDIR=$2; shift 2 ;;
+    --keep-work) KEEP=1; shift ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -54,9 +56,10 @@ SOURCE=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vrdl-gpu-check.XXXXXX")
 LOGS=$WORK/logs PARTS=$WORK/parts
-mkdir -p "$LOGS" "$PARTS" "$OUTDIR"
+mkdir -p "$LOGS" "$PARTS" "$WORK/tmp" "$OUTDIR"
 OUTDIR=$(cd "$OUTDIR" && pwd)
-export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+# TMPDIR: the benchmarks' temporary data folders go into the work folder, removed at the end
+export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 TMPDIR=$WORK/tmp
 echo "run.sh: device $DEVICE, quick $QUICK, python $PY, bundle ${BUNDLE:-none}, work $WORK, summary to $OUTDIR"
 
 # part NAME SECONDS CMD...: run CMD under its time limit, output to logs/NAME.log, status to parts/
@@ -138,3 +141,6 @@ fi
 
 "$PY" benchmarks/gpu/summary.py --work "$WORK" --out "$OUTDIR" --device "$DEVICE" \
   --config config/config.yaml $([ "$QUICK" = 1 ] && echo --quick)
+status=$?
+if [ "$KEEP" = 1 ]; then echo "run.sh: work folder kept: $WORK"; else rm -rf "$WORK"; fi
+exit $status
