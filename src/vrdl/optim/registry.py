@@ -64,10 +64,10 @@ class Hparam:
             return None if value in self.choices else f"expected one of {', '.join(self.choices)}, got {value!r}"
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"expected a number, got {value!r}"
-        if self.type is int and value != int(value):
-            return f"expected a whole number, got {value!r}"
         if not math.isfinite(value):
             return f"not a finite number: {value!r}"
+        if self.type is int and value != int(value):
+            return f"expected a whole number, got {value!r}"
         if self.minimum is not None and value < self.minimum:
             return f"must be >= {self.minimum:g}, got {value!r}"
         if self.exclusive_minimum == 0 and not value > 0:
