@@ -407,6 +407,10 @@ class Plan:
         spec = self.studies[study]["optimizers"][optimizer]
         return {**spec.get("fixed", {}), **self.paper_setting(study, bn)["selected"][optimizer]}
 
+    def figure_kinds(self, study: str) -> tuple[str, ...]:
+        """The figures of each BN setting: the grid's validation curves (when tuned) and the finals."""
+        return ("final",) if self.from_paper(study) else ("tuning", "final")
+
     # -- runs (dicts of wildcards, in a stable order)
 
     def tune_runs(self, study, bn, optimizers=None, seeds=None) -> list[dict]:
@@ -664,7 +668,7 @@ class Plan:
     def report_inputs(self) -> dict:
         inputs = {"selected": [], "tables": [], "finals": [], "final_meta": [], "figures": []}
         for setting in self.study_settings():
-            kinds = ("final",) if self.from_paper(setting["study"]) else ("tuning", "final")
+            kinds = self.figure_kinds(setting["study"])
             if "tuning" in kinds:
                 inputs["selected"].append(SELECTED.format(**setting))
                 inputs["tables"].append(TUNING_TABLE.format(**setting))
@@ -701,7 +705,7 @@ class Plan:
                             for seed in self.final_seeds(study)]
                 for optimizer in self.studies[study]["optimizers"]
             },
-            figures={kind: figure_path(study, bn, kind) for kind in (("final",) if from_paper else ("tuning", "final"))},
+            figures={kind: figure_path(study, bn, kind) for kind in self.figure_kinds(study)},
         )
         if from_paper:  # the finals' hyperparameters, taken from the paper (not selected)
             out["hparams_from"] = "paper"
@@ -805,6 +809,7 @@ class Plan:
                 hparams = next(iter(self.points[(run["study"], run["optimizer"])].values()))
             epochs = self.epochs_for(run["study"], run["optimizer"])
             jobs.append(_job("final", run, study, run["bn"], run["optimizer"], hparams, epochs, FINAL.format(**run)))
+            jobs[-1]["assumed_point"] = not self.from_paper(run["study"])
         if self.metainit:
             m = self.metainit
             for variant in ("off", "on"):

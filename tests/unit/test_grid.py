@@ -21,7 +21,8 @@ from vrdl.train import RunConfig
 def test_stacked_updates_equal_the_single_run_optimizers(name, hparams):
     """Same gradients in, same parameters out: the stacked rules against torch.optim / vrdl.optim."""
     g = torch.Generator().manual_seed(0)
-    cfgs = [RunConfig(dataset="mnist", model="lenet", optimizer=name, epochs=1, batch_size=8, hparams=h) for h in hparams]
+    cfgs = [RunConfig(dataset="mnist", model="lenet", optimizer=name, epochs=1, batch_size=8, hparams=h)
+            for h in hparams]
     singles = [torch.randn(3, 2, generator=g) for _ in cfgs]
     params = {"w": torch.stack([p.clone() for p in singles])}
     singles = [p.clone().requires_grad_() for p in singles]
