@@ -96,8 +96,8 @@ def nonfinite_problems(node, path=()) -> list[str]:
 
 def _optimizer_schemas() -> dict:
     """The schema's optimizer part, from the registry: per optimizer its study block (grid,
-    fixed, epochs, switches) and its hyperparameter point."""
-    blocks, points = {}, {}
+    fixed, epochs, switches)."""
+    blocks = {}
     for name, entry in registry.OPTIMIZERS.items():
         values = {h.name: h.schema() for h in entry.hparams}
         grid = {key: {"type": "array", "minItems": 1, "uniqueItems": True, "items": value}
@@ -119,29 +119,26 @@ def _optimizer_schemas() -> dict:
                 "type": "boolean", "default": False,
             }  # fmt: skip
         blocks[name] = block
-        points[name] = {"type": "object", "additionalProperties": False, "properties": values}
-    return dict(blocks=blocks, points=points)
+    return blocks
 
 
 def build_schema(path: str | Path = SCHEMA) -> dict:
     """The config schema with its optimizer part filled in from the registry."""
     with open(path) as handle:
         schema = yaml.safe_load(handle)
-    parts = _optimizer_schemas()
     defs = schema["$defs"]
     names = list(registry.OPTIMIZERS)
     defs["optimizer"] = {"enum": names}
     defs["variance_reduced"] = {"enum": [n for n in names if registry.OPTIMIZERS[n].reference != "none"]}
-    defs["optimizer_blocks"]["properties"] = parts["blocks"]
+    defs["optimizer_blocks"]["properties"] = _optimizer_schemas()
     defs["optimizer_hparams"]["properties"] = {
         name: {"type": "object", "additionalProperties": False, "required": ["hparams"],
-               "properties": {"hparams": {"$ref": f"#/$defs/point_{name}"},
+               "properties": {"hparams": {"$ref": "#/$defs/hparams"},
                               "epochs": {"$ref": "#/$defs/positive_int"}}}
         for name in names
     }
-    for name, point in parts["points"].items():
-        defs[f"point_{name}"] = point
-    # any optimizer's keys; config_problems checks them against the optimizer named beside them
+    # a point (convex, metainit, ablation, paper): any optimizer's keys; config_problems checks
+    # them against the optimizer named beside them
     defs["hparams"]["properties"] = {
         h.name: h.schema() for entry in registry.OPTIMIZERS.values() for h in entry.hparams
     }
