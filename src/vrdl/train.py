@@ -76,6 +76,7 @@ class RunConfig:
     def __post_init__(self, lr):
         hparams = dict(self.hparams) | ({"lr": lr} if lr is not None else {})
         object.__setattr__(self, "hparams", {k: v for k, v in sorted(hparams.items()) if v is not None})
+        object.__setattr__(self, "lr", self.hparams.get("lr"))  # cfg.lr reads it back (not a field)
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:

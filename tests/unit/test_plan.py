@@ -261,3 +261,22 @@ def test_a_registered_optimizer_is_planned_and_trained(toy, fashion_mnist_dir, t
           "--data-dir", str(fashion_mnist_dir), "--out", str(out)])
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["optimizer"] == "toy" and meta["hparams"]["lr"] == 0.1 and meta["grad_evals"] == 64
+
+
+def test_choice_and_bool_hyperparameters_and_a_reference_that_depends_on_them():
+    """What the next optimizers need (MARS: `exact` decides the reference point; alpha-SVRG: a
+    `base` optimizer chosen by name): schema, CLI parsing, arguments and gradient counts."""
+    entry = registry.Optimizer(
+        "mars_like", "reference point chosen by a flag",
+        (registry.Hparam("lr", float, "learning rate", required=True, exclusive_minimum=0),
+         registry.Hparam("exact", bool, "exact reference gradient", default=False),
+         registry.Hparam("base", str, "base optimizer", default="sgd", choices=("sgd", "adamw"))),
+        builder="torch.optim:SGD", reference=lambda h: "previous" if h["exact"] else "none")
+    assert entry.grad_evals({"lr": 0.1}, n=100, batch_size=10, epochs=2) == 200
+    assert entry.grad_evals({"lr": 0.1, "exact": True}, n=100, batch_size=10, epochs=2) == 400 - 10
+    assert entry.problems({"lr": 0.1, "base": "adam"}, "x") == ["x.base: expected one of sgd, adamw, got 'adam'"]
+    assert entry.hparam("base").schema() == {"enum": ["sgd", "adamw"]}
+    assert entry.hparam("exact").cli_args(False) == ["--no-exact"]
+    assert entry.hparam("base").parse("adamw") == "adamw"
+    with pytest.raises(ValueError, match="one of sgd, adamw"):
+        entry.hparam("base").parse("lbfgs")

@@ -20,9 +20,10 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def build_optimizer(name: str, params, **hparams):
+def build_optimizer(name: str, params, foreach: bool | None = None, **hparams):
     """The optimizer `name` (vrdl.optim.registry) with these hyperparameters, the others at their
-    defaults; a missing required one is a ValueError naming its flag."""
+    defaults; a missing required one is a ValueError naming its flag. (`foreach` is accepted for
+    older callers: the builders always use torch's foreach kernels.)"""
     entry = get(name)
     for key in entry.required:
         if hparams.get(key) is None:
