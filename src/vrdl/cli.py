@@ -1,15 +1,16 @@
 """The `vrdl` command: `train` one run exactly as a workflow job does, `prepare` a data set,
-`describe` a model."""
+`describe` a model, list the `optimizers`, `plan` a study's runs and cost."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from vrdl.data import DATASETS, DataError, dataset_info, prepare
 from vrdl.models import MODELS, build_model, count_batchnorm, count_parameters
-from vrdl.optim import OPTIMIZERS
+from vrdl.optim import OPTIMIZERS, registry
 
 
 def _positive_int(text: str) -> int:
@@ -19,11 +20,66 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def _finite_float(text: str) -> float:
     value = float(text)
-    if not value > 0:  # also rejects nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
+
+
+def _hparam_type(h: registry.Hparam):
+    def parse(text: str):
+        try:
+            return h.parse(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    parse.__name__ = h.name  # argparse names it in "invalid NAME value"
+    return parse
+
+
+def _add_hparam_flags(t: argparse.ArgumentParser) -> None:
+    """One flag per hyperparameter of the registry (shared by the optimizers that take it)."""
+    takers: dict[str, list[str]] = {}
+    for entry in OPTIMIZERS.values():
+        for h in entry.hparams:
+            takers.setdefault(h.cli_flag, []).append(entry.name)
+    group = t.add_argument_group("optimizer hyperparameters (vrdl optimizers lists them)")
+    for flag, names in takers.items():
+        h = next(h for h in OPTIMIZERS[names[0]].hparams if h.cli_flag == flag)
+        kwargs = dict(dest=_dest(h), default=None, help=f"{', '.join(names)}: {h.describe()}")
+        if h.type is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+        else:
+            group.add_argument(flag, type=_hparam_type(h), metavar=h.name.upper(), **kwargs)
+
+
+def _dest(h: registry.Hparam) -> str:
+    return "hparam_" + h.cli_flag.removeprefix("--").replace("-", "_")
+
+
+def _given_hparams(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
+    """The chosen optimizer's hyperparameters from the flags, defaults filled in; a flag of
+    another optimizer or a missing required one is a usage error."""
+    entry = OPTIMIZERS[args.optimizer]
+    own = {_dest(h) for h in entry.hparams}
+    foreign = sorted({h.cli_flag for e in OPTIMIZERS.values() for h in e.hparams
+                      if _dest(h) not in own and getattr(args, _dest(h)) is not None})
+    if foreign:
+        takes = "/".join(h.cli_flag for h in entry.hparams) or "no hyperparameters"
+        parser.error(f"--optimizer {entry.name} takes {takes}, not {', '.join(foreign)}")
+    given = {h.name: getattr(args, _dest(h)) for h in entry.hparams if getattr(args, _dest(h)) is not None}
+    for h in entry.hparams:
+        if h.required and h.name not in given:
+            parser.error(f"{h.cli_flag} is required for --optimizer {entry.name}")
+    return entry.complete(given)
 
 
 def _epoch_list(text: str) -> tuple[int, ...]:
@@ -51,13 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train one run; writes RUN.csv and RUN.json")
     t.add_argument("--dataset", required=True, choices=list(DATASETS))
     _add_model_args(t)
-    t.add_argument("--optimizer", required=True, choices=OPTIMIZERS)
-    t.add_argument("--lr", type=_positive_float, help="learning rate (sgd, adam, adagrad, svrg)")
-    t.add_argument("--storm-k", type=_positive_float, default=0.1)
-    t.add_argument("--storm-c", type=_positive_float, default=100.0)
-    t.add_argument("--storm-w", type=_positive_float, default=0.1)
-    t.add_argument("--snapshot-every", type=_positive_int, default=1, metavar="EPOCHS",
-                   help="SVRG: epochs between snapshots (default 1)")
+    t.add_argument("--optimizer", required=True, choices=list(OPTIMIZERS))
+    _add_hparam_flags(t)
     t.add_argument("--epochs", type=_positive_int, required=True)
     t.add_argument("--batch-size", type=_positive_int, required=True)
     t.add_argument("--seed", type=int, default=1)
@@ -73,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--cache-snapshot-grads", action="store_true",
                    help="SVRG fast path: keep each minibatch's snapshot gradient from the full-gradient pass "
                         "instead of recomputing it in the steps of the snapshot epoch (same curves, ~1/3 less work)")
-    t.add_argument("--l2", type=float, default=0.0, help="add (l2/2)||W||^2 to the loss (default 0)")
+    t.add_argument("--l2", type=_finite_float, default=0.0, help="add (l2/2)||W||^2 to the loss (default 0)")
     t.add_argument("--track-objective", action="store_true",
                    help="add column train_objective: the full training objective at each epoch's iterate")
     t.add_argument("--variance-epochs", type=_epoch_list, default=(), metavar="E1,E2,...",
@@ -87,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--metainit", action="store_true", help="MetaInit the weights before training")
     t.add_argument("--metainit-steps", type=_positive_int, default=200)
     t.add_argument("--metainit-lr", type=_positive_float, default=0.1)
-    t.add_argument("--metainit-momentum", type=float, default=0.9)
+    t.add_argument("--metainit-momentum", type=_finite_float, default=0.9)
     t.add_argument("--metainit-eps", type=_positive_float, default=1e-5)
     t.add_argument("--metainit-data", choices=("random", "train"), default="random")
     t.add_argument("--data-dir", default="data")
@@ -109,6 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default="data")
     p.add_argument("--source-dir", metavar="RAW_DIR", help="directory with the data set's original files")
 
+    sub.add_parser("optimizers", help="list the optimizers with their hyperparameters and flags")
+
+    pl = sub.add_parser("plan", help="a config's runs, gradient computations and device-hours (and progress)")
+    pl.add_argument("--configfile", required=True, metavar="CONFIG.yaml")
+    pl.add_argument("--per-epoch-costs", metavar="COSTS.json",
+                    help="seconds per sample gradient per model (format: config/README.md)")
+    pl.add_argument("--results", metavar="DIR",
+                    help="a results/ directory: progress (done, running, pending) and, without "
+                         "--per-epoch-costs, rates measured from its finished runs")
+
     d = sub.add_parser("describe", help="print a model's size as JSON")
     _add_model_args(d)
     d.add_argument("--num-classes", type=_positive_int, default=10)
@@ -117,15 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_config(args: argparse.Namespace):
+def _run_config(args: argparse.Namespace, hparams: dict):
     from vrdl.train import RunConfig
 
     return RunConfig(
         dataset=args.dataset, model=args.model, optimizer=args.optimizer, epochs=args.epochs,
         batch_size=args.batch_size, bn=args.bn, width=args.width,
-        lr=args.lr if args.optimizer != "storm" else None,
-        storm_k=args.storm_k, storm_c=args.storm_c, storm_w=args.storm_w,
-        snapshot_every=args.snapshot_every, seed=args.seed, folds=args.folds, fold=args.fold,
+        hparams=hparams, seed=args.seed, folds=args.folds, fold=args.fold,
         val_fraction=args.val_fraction, train_subset=args.train_subset, eval_subset=args.eval_subset,
         augment=args.augment, transform_locking=args.transform_locking,
         cache_snapshot_grads=args.cache_snapshot_grads, l2=args.l2, track_objective=args.track_objective,
@@ -137,14 +196,14 @@ def _run_config(args: argparse.Namespace):
     )
 
 
-def _train(args: argparse.Namespace, argv: list[str]) -> None:
+def _train(args: argparse.Namespace, argv: list[str], hparams: dict) -> None:
     import torch
 
     from vrdl.train import run
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = _run_config(args)
+    cfg = _run_config(args, hparams)
     run(cfg, out=args.out, data_dir=args.data_dir, device=args.device, checkpoint=args.checkpoint,
         command=["vrdl", *argv])
 
@@ -162,8 +221,7 @@ def _train_grid(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     for run_args in runs:
         run_args = [str(a) for a in run_args]
         parsed = parser.parse_args(["train", *run_args])
-        _check_lr(parser, parsed)
-        cfgs.append(_run_config(parsed))
+        cfgs.append(_run_config(parsed, _given_hparams(parser, parsed)))
         outs.append(parsed.out)
         commands.append(["vrdl", "train", *run_args])
     if not cfgs:
@@ -171,11 +229,13 @@ def _train_grid(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     run_grid(cfgs, outs, data_dir=args.data_dir, device=args.device, commands=commands, checkpoint=args.checkpoint)
 
 
-def _check_lr(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if args.optimizer != "storm" and args.lr is None:
-        parser.error(f"--lr is required for --optimizer {args.optimizer}")
-    if args.optimizer == "storm" and args.lr is not None:
-        parser.error("--optimizer storm takes --storm-k/--storm-c/--storm-w, not --lr")
+def _print_optimizers() -> None:
+    for entry in OPTIMIZERS.values():
+        reference = entry.reference if isinstance(entry.reference, str) else "depends on the hyperparameters"
+        print(f"{entry.name}: {entry.summary}")
+        print(f"  reference point per step: {reference}; stacked (train-grid): {'yes' if entry.stacked else 'no'}")
+        for h in entry.hparams:
+            print(f"  {h.name:<16} {h.cli_flag:<18} {h.type.__name__:<6} {h.describe()}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -184,10 +244,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
-            _check_lr(parser, args)
-            _train(args, argv)
+            _train(args, argv, _given_hparams(parser, args))
         elif args.command == "train-grid":
             _train_grid(parser, args)
+        elif args.command == "optimizers":
+            _print_optimizers()
+        elif args.command == "plan":
+            from vrdl.plan import print_plan
+
+            print_plan(args.configfile, costs=args.per_epoch_costs, results=args.results)
         elif args.command == "prepare":
             print(prepare(args.dataset, args.data_dir, args.source_dir))
         else:

@@ -27,7 +27,7 @@ from torch.func import functional_call, grad_and_value, vmap
 from vrdl import data as datasets
 from vrdl.gradients import evaluate
 from vrdl.models import build_model
-from vrdl.optim import build_optimizer
+from vrdl.optim import build_optimizer, registry
 from vrdl.train import COLUMNS, RunConfig, _summary, json_path, load_splits, resolve_device, rows_to_csv, write_atomic
 
 SHARED = ("dataset", "model", "bn", "width", "optimizer", "epochs", "batch_size", "augment", "precision", "l2")
@@ -35,10 +35,15 @@ SHARED = ("dataset", "model", "bn", "width", "optimizer", "epochs", "batch_size"
 
 def check_compatible(cfgs: list[RunConfig]) -> None:
     first = cfgs[0]
+    if not registry.get(first.optimizer).stacked:
+        raise ValueError(f"train-grid has no stacked update rule for {first.optimizer}; use vrdl train")
     for field in SHARED:
         values = {getattr(c, field) for c in cfgs}
         if len(values) > 1:
             raise ValueError(f"runs of one grid must share {field}; got {sorted(map(str, values))}")
+    intervals = {registry.get(c.optimizer).snapshot_every(c.hparams) for c in cfgs}
+    if len(intervals) > 1:
+        raise ValueError(f"runs of one grid must share their snapshot interval; got {sorted(intervals)}")
     if first.bn:
         raise ValueError("train-grid does not stack models with batch norm (their running statistics); use vrdl train")
     unsupported = [f for f in ("metainit", "cache_snapshot_grads", "compile", "channels_last", "track_objective")
@@ -60,24 +65,31 @@ class _Stacked:
 
 class StackedOptimizer:
     """The update rules of vrdl's optimizers written for stacked parameters (dicts of [R, ...]),
-    in the same arithmetic order as torch.optim's / vrdl.optim's single-run versions."""
+    in the same arithmetic order as torch.optim's / vrdl.optim's single-run versions. The
+    registry's entries with `stacked=True` have a rule here."""
 
     def __init__(self, name: str, cfgs: list[RunConfig], params: dict[str, torch.Tensor]):
         device = next(iter(params.values())).device
         self.name, self.state, self.steps = name, {}, 0
-        self.lr = _Stacked([c.lr or 0.0 for c in cfgs], device)
+        self.reference = registry.get(name).reference_kind(cfgs[0].hparams)
+        # every float hyperparameter of the runs as a per-run tensor: self.lr, self.k, ...
+        entry = registry.get(name)
+        for h in entry.hparams:
+            if h.type is float:
+                values = [entry.complete(c.hparams).get(h.name, 0.0) for c in cfgs]
+                setattr(self, h.name, _Stacked(values, device))
+        if not hasattr(self, "lr"):
+            self.lr = _Stacked([0.0] * len(cfgs), device)  # the CSV's lr column before STORM's first step
         self.sum_sq = torch.zeros(len(cfgs), device=device)  # STORM's sum of G^2
-        if name == "storm":
-            self.k, self.c, self.w = (_Stacked([getattr(c, f"storm_{h}") for c in cfgs], device) for h in "kcw")
         if name == "adam":
             self.beta1, self.beta2, self.eps = 0.9, 0.999, 1e-8
         if name == "adagrad":
             self.eps = 1e-10
 
     def reference_params(self):
-        if self.name == "svrg":
+        if self.reference == "snapshot":
             return self.state["snapshot"]
-        if self.name == "storm" and self.steps > 0:
+        if self.reference == "previous" and self.steps > 0:
             return self.state["previous"]
         return None
 
@@ -225,7 +237,8 @@ def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device
     started = time.perf_counter() - wall_before
     for epoch in range(first_epoch, cfg0.epochs + 1):
         orders = grid.orders(epoch)
-        if cfg0.optimizer == "svrg" and (epoch - 1) % cfg0.snapshot_every == 0:
+        snapshot_every = registry.get(cfg0.optimizer).snapshot_every(cfg0.hparams)
+        if snapshot_every and (epoch - 1) % snapshot_every == 0:
             opt.state["snapshot"] = {n: p.clone() for n, p in params.items()}
             total = {n: torch.zeros_like(p) for n, p in params.items()}
             for x, y in grid.batches(orders, cfg0.batch_size):
@@ -268,8 +281,7 @@ def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device
     for r, (c, out) in enumerate(zip(cfgs, map(Path, outs))):
         train, evaluation = grid.splits[r]
         evaluate_run(r, evaluation)  # loads the run's final parameters into models[r]
-        optimizer = build_optimizer(c.optimizer, models[r].parameters(), lr=c.lr, storm_k=c.storm_k, storm_c=c.storm_c,
-                                    storm_w=c.storm_w, snapshot_every=c.snapshot_every, foreach=True)
+        optimizer = build_optimizer(c.optimizer, models[r].parameters(), **c.hparams)
         state = dict(rows=rows[r], grad_evals=rows[r][-1]["grad_evals"], metainit=None, diverged_epoch=diverged[r])
         summary = _summary(c, state, optimizer, models[r], train, evaluation, dev, commands[r] if commands else None)
         summary["grid"] = dict(runs=len(cfgs), index=r)

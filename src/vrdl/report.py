@@ -120,7 +120,9 @@ def fmt_spread(stat: tuple[float, float]) -> str:
 
 def _setup_rows(setup: Mapping, selection: Mapping | None) -> list[list[str]]:
     rows = []
-    if selection:
+    if selection == "paper":
+        rows.append(["selection", "none: the final runs use the paper's selected hyperparameters"])
+    elif selection:
         if "folds" in selection:
             rows.append(["selection", f"{selection['folds']}-fold cross-validation"])
         else:
@@ -143,7 +145,7 @@ def _setup_rows(setup: Mapping, selection: Mapping | None) -> list[list[str]]:
 def _study_section(study: Mapping, report_dir: Path) -> str:
     parts = [f'<h2 id="{escape(study["name"])}">{escape(study["title"])}</h2>']
     rows = _setup_rows(study["setup"], study["selection"])
-    if study.get("tune_seeds") is not None:
+    if study.get("tune_seeds"):
         rows.append(["seeds of the tune runs", escape(", ".join(str(s) for s in study["tune_seeds"]))])
     parts.append(_table(["setting", "value"], rows))
     grid_rows = [
@@ -164,43 +166,13 @@ def _study_section(study: Mapping, report_dir: Path) -> str:
         table_ref = f" (Table {paper['table']})" if paper.get("table") else ""
         parts.append(f"<h3>BN {escape(setting['bn'])}</h3>")
 
-        selected = read_tsv(setting["selected"])
-        chosen = {row.optimizer: json.loads(row.hparams) for row in selected.itertuples(index=False)}
-        rows = []
-        for row in selected.itertuples(index=False):
-            ours = json.loads(row.hparams)
-            theirs = paper_selected.get(row.optimizer)
-            if theirs is None:
-                verdict = ""
-            elif _same_hparams(ours, theirs):
-                verdict = '<span class="same">same</span>'
-            else:
-                verdict = '<span class="differs">differs</span>'
-            rows.append([
-                escape(row.optimizer), escape(fmt_hparams(ours)), escape(fmt_hparams(theirs)), verdict,
-                fmt_number(row.mean_val_loss), fmt_number(row.std_val_loss), str(row.folds),
-                f"{row.diverged} / {row.points}",
-            ])  # fmt: skip
-        parts.append(f"<h4>Selected hyperparameters{escape(table_ref)}</h4>")
-        parts.append(_table(
-            ["optimizer", "selected (ours)", f"paper{table_ref}", "", "mean val. loss", "std",
-             "runs (folds × seeds)", "diverged runs / points"],
-            rows, numeric={4, 5, 6},
-        ))  # fmt: skip
-
-        tuning = read_tsv(setting["tuning"])
-        detail_rows = [
-            [escape(r.optimizer), escape(fmt_hparams(json.loads(r.hparams))), fmt_number(r.mean_val_loss),
-             fmt_number(r.std_val_loss), str(r.folds), str(r.diverged)]
-            for r in tuning.itertuples(index=False)
-        ]  # fmt: skip
-        parts.append(
-            "<details><summary>All grid points</summary>"
-            + _table(["optimizer", "hyperparameters", "mean val. loss", "std", "runs", "diverged"],
-                     detail_rows, numeric={2, 3, 4, 5})
-            + "</details>"
-        )  # fmt: skip
-
+        if setting.get("hparams_from") == "paper":  # `selection: paper`: nothing tuned or selected
+            chosen = setting["hparams"]
+            parts.append(f"<h4>Hyperparameters taken from the paper{escape(table_ref)}, not selected</h4>")
+            parts.append(_table(["optimizer", "hyperparameters (the paper's)"],
+                                [[escape(o), escape(fmt_hparams(h))] for o, h in chosen.items()]))
+        else:
+            chosen = _selection_tables(parts, setting, paper_selected, table_ref)
         final_rows = []
         n_seeds = 1
         for optimizer, csv_paths in setting["finals"].items():
@@ -234,6 +206,47 @@ def _study_section(study: Mapping, report_dir: Path) -> str:
     if study.get("variance"):
         parts.append(_variance_section(study, report_dir))
     return "\n".join(parts)
+
+
+def _selection_tables(parts: list, setting: Mapping, paper_selected: Mapping, table_ref: str) -> dict:
+    """The selected hyperparameters beside the paper's, and every grid point; returns the choice."""
+    selected = read_tsv(setting["selected"])
+    chosen = {row.optimizer: json.loads(row.hparams) for row in selected.itertuples(index=False)}
+    rows = []
+    for row in selected.itertuples(index=False):
+        ours = json.loads(row.hparams)
+        theirs = paper_selected.get(row.optimizer)
+        if theirs is None:
+            verdict = ""
+        elif _same_hparams(ours, theirs):
+            verdict = '<span class="same">same</span>'
+        else:
+            verdict = '<span class="differs">differs</span>'
+        rows.append([
+            escape(row.optimizer), escape(fmt_hparams(ours)), escape(fmt_hparams(theirs)), verdict,
+            fmt_number(row.mean_val_loss), fmt_number(row.std_val_loss), str(row.folds),
+            f"{row.diverged} / {row.points}",
+        ])  # fmt: skip
+    parts.append(f"<h4>Selected hyperparameters{escape(table_ref)}</h4>")
+    parts.append(_table(
+        ["optimizer", "selected (ours)", f"paper{table_ref}", "", "mean val. loss", "std",
+         "runs (folds × seeds)", "diverged runs / points"],
+        rows, numeric={4, 5, 6},
+    ))  # fmt: skip
+
+    tuning = read_tsv(setting["tuning"])
+    detail_rows = [
+        [escape(r.optimizer), escape(fmt_hparams(json.loads(r.hparams))), fmt_number(r.mean_val_loss),
+         fmt_number(r.std_val_loss), str(r.folds), str(r.diverged)]
+        for r in tuning.itertuples(index=False)
+    ]  # fmt: skip
+    parts.append(
+        "<details><summary>All grid points</summary>"
+        + _table(["optimizer", "hyperparameters", "mean val. loss", "std", "runs", "diverged"],
+                 detail_rows, numeric={2, 3, 4, 5})
+        + "</details>"
+    )  # fmt: skip
+    return chosen
 
 
 def _variance_section(study: Mapping, report_dir: Path) -> str:

@@ -18,7 +18,8 @@ import platform
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
 import torch
@@ -29,7 +30,7 @@ from vrdl import variance
 from vrdl.gradients import Objective, ReferenceGradients, evaluate, minibatch_gradient
 from vrdl.metainit import metainit
 from vrdl.models import build_model, count_parameters
-from vrdl.optim import STORM, SVRG, build_optimizer, current_step_size, hyperparameters
+from vrdl.optim import STORM, SVRG, build_optimizer, current_step_size, hyperparameters, registry
 
 COLUMNS = ("epoch", "grad_evals", "wall_s", "lr", "train_loss", "train_acc", "eval_loss", "eval_acc")
 
@@ -45,11 +46,9 @@ class RunConfig:
     batch_size: int
     bn: bool = False
     width: float = 1.0
-    lr: float | None = None
-    storm_k: float = 0.1
-    storm_c: float = 100.0
-    storm_w: float = 0.1
-    snapshot_every: int = 1
+    # the optimizer's hyperparameters by registry name ({"lr": 0.1}, {"c": 100, "k": 0.1, "w": 0.1})
+    hparams: Mapping = field(default_factory=dict)
+    lr: InitVar[float | None] = None  # shorthand for hparams={"lr": lr}
     seed: int = 1
     folds: int | None = None
     fold: int | None = None
@@ -74,13 +73,17 @@ class RunConfig:
     metainit_eps: float = 1e-5
     metainit_data: str = "random"  # random N(0,1) inputs with random labels, or "train" batches
 
-    def __post_init__(self):
+    def __post_init__(self, lr):
+        hparams = dict(self.hparams) | ({"lr": lr} if lr is not None else {})
+        object.__setattr__(self, "hparams", {k: v for k, v in sorted(hparams.items()) if v is not None})
+        object.__setattr__(self, "lr", self.hparams.get("lr"))  # cfg.lr reads it back (not a field)
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
-        if self.lr is not None and not self.lr > 0:
-            raise ValueError(f"learning rate must be positive, got {self.lr}")
+        optimizer = registry.get(self.optimizer)
+        for problem in optimizer.problems(self.hparams, "hyperparameter"):
+            raise ValueError(problem)
         if (self.folds is None) != (self.fold is None):
             raise ValueError("--folds and --fold go together")
         if self.folds is not None and self.val_fraction is not None:
@@ -101,10 +104,13 @@ class RunConfig:
             raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
         if self.metainit_data not in ("random", "train"):
             raise ValueError(f"metainit data must be random or train, got {self.metainit_data!r}")
-        if self.cache_snapshot_grads and (self.optimizer != "svrg" or not self.transform_locking):
+        if self.cache_snapshot_grads and (self.reference != "snapshot" or not self.transform_locking):
             raise ValueError("--cache-snapshot-grads is for SVRG with transform locking only")
-        if self.optimizer != "storm" and self.lr is None:
-            raise ValueError(f"optimizer {self.optimizer} needs a learning rate (--lr)")
+
+    @property
+    def reference(self) -> str:
+        """Where each step takes its second gradient: none, previous (iterate) or snapshot."""
+        return registry.get(self.optimizer).reference_kind(self.hparams)
 
     @property
     def eval_split(self) -> str:
@@ -215,11 +221,9 @@ def run(
                         image_size=info.image_size, bn=cfg.bn, width=cfg.width).to(dev)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, storm_k=cfg.storm_k,
-                                storm_c=cfg.storm_c, storm_w=cfg.storm_w, snapshot_every=cfg.snapshot_every,
-                                foreach=True)
+    optimizer = build_optimizer(cfg.optimizer, model.parameters(), **cfg.hparams)
     objective = Objective(cfg.l2)
-    needs_reference = isinstance(optimizer, SVRG | STORM) or cfg.variance_epochs
+    needs_reference = cfg.reference != "none" or cfg.variance_epochs
     reference = ReferenceGradients(model, objective, cfg.compile) if needs_reference else None
     net = torch.compile(model) if cfg.compile else model  # same parameters; `model` keeps plain state dicts
     if dev.type == "cuda":
@@ -313,7 +317,7 @@ def _train_epoch(cfg, epoch, model, objective, optimizer, reference, train):
     plan = train.epoch_plan(cfg.seed, epoch)
     grad_evals = 0
     snapshot_grads = None  # per-batch g_B(w~), when cached
-    if isinstance(optimizer, SVRG) and optimizer.snapshot_due(epoch):
+    if cfg.reference == "snapshot" and optimizer.snapshot_due(epoch):
         optimizer.take_snapshot()
         # mu over the same augmented data set the epoch's steps will see
         batches = train.batches(plan, cfg.batch_size)
@@ -325,7 +329,7 @@ def _train_epoch(cfg, epoch, model, objective, optimizer, reference, train):
         optimizer.set_full_gradient(mu)
         grad_evals += n
     batches = train.batches(plan, cfg.batch_size)
-    variance_reduced = isinstance(optimizer, SVRG | STORM)
+    variance_reduced = cfg.reference != "none"
     if variance_reduced and not cfg.transform_locking:
         # ablation: the reference gradient sees the same samples under a fresh augmentation
         other = train.epoch_plan(cfg.seed, epoch, augmentation_stream=1)
@@ -394,7 +398,7 @@ def _summary(cfg, state, optimizer, model, train, evaluation, device, command) -
         command=command,
         # the optimizer's and MetaInit's settings appear as read back, under hparams and metainit
         **{k: v for k, v in dataclasses.asdict(cfg).items()
-           if not k.startswith(("lr", "storm_", "snapshot_", "metainit"))},
+           if k != "hparams" and not k.startswith("metainit")},
         hparams=hyperparameters(optimizer),
         eval_split=cfg.eval_split,
         n_train=len(train),

@@ -16,16 +16,17 @@ from vrdl.train import RunConfig
     ("adam", [dict(lr=0.1), dict(lr=0.01)]),
     ("adagrad", [dict(lr=0.1), dict(lr=0.01)]),
     ("svrg", [dict(lr=0.1), dict(lr=0.01)]),
-    ("storm", [dict(storm_k=0.5, storm_c=10.0), dict(storm_k=0.1, storm_c=100.0)]),
+    ("storm", [dict(k=0.5, c=10.0), dict(k=0.1, c=100.0)]),
 ])
 def test_stacked_updates_equal_the_single_run_optimizers(name, hparams):
     """Same gradients in, same parameters out: the stacked rules against torch.optim / vrdl.optim."""
     g = torch.Generator().manual_seed(0)
-    cfgs = [RunConfig(dataset="mnist", model="lenet", optimizer=name, epochs=1, batch_size=8, **h) for h in hparams]
+    cfgs = [RunConfig(dataset="mnist", model="lenet", optimizer=name, epochs=1, batch_size=8, hparams=h)
+            for h in hparams]
     singles = [torch.randn(3, 2, generator=g) for _ in cfgs]
     params = {"w": torch.stack([p.clone() for p in singles])}
     singles = [p.clone().requires_grad_() for p in singles]
-    opts = [build_optimizer(name, [p], lr=c.lr, storm_k=c.storm_k, storm_c=c.storm_c, foreach=True)
+    opts = [build_optimizer(name, [p], **c.hparams)
             for p, c in zip(singles, cfgs)]
     stacked = StackedOptimizer(name, cfgs, params)
     if name == "svrg":

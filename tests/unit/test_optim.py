@@ -212,7 +212,7 @@ def test_svrg_converges_linearly_where_sgd_stalls_on_logistic_regression():
     ("adam", dict(lr=0.003), dict(lr=0.003, betas=[0.9, 0.999], eps=1e-8, weight_decay=0.0)),
     ("adagrad", dict(lr=0.02), dict(lr=0.02, lr_decay=0, initial_accumulator_value=0, eps=1e-10)),
     ("svrg", dict(lr=0.01, snapshot_every=3), dict(lr=0.01, snapshot_every=3)),
-    ("storm", dict(storm_k=0.37, storm_c=12.0, storm_w=0.2), dict(k=0.37, c=12.0, w=0.2)),
+    ("storm", dict(k=0.37, c=12.0, w=0.2), dict(k=0.37, c=12.0, w=0.2)),
 ])
 def test_hyperparameters_are_read_back_from_the_optimizer(name, kwargs, expected):
     opt = build_optimizer(name, nn.Linear(2, 2).parameters(), **kwargs)

@@ -54,6 +54,12 @@ CASES = {
     "unknown metainit optimizer": (("metainit", "optimizer"), "lbfgs", "metainit.optimizer: 'lbfgs' is not one of"),
     "non-positive epochs": ((*LENET, "epochs"), 0, "studies.lenet_mnist.epochs: 0 is less than the minimum of 1"),
     "bad study name": (("studies", "lenet mnist"), {}, "studies.lenet mnist"),
+    "non-finite lr": ((*LENET, "optimizers", "sgd", "grid", "lr"), [0.1, float("nan")],
+                      "studies.lenet_mnist.optimizers.sgd.grid.lr[1]: nan is not a finite number"),
+    "infinite epochs": ((*LENET, "variance", "epochs"), [1, float("inf")],
+                        "studies.lenet_mnist.variance.epochs[1]: inf is not a finite number"),
+    "selection neither paper nor a protocol": ((*LENET, "selection"), "papers",
+                                               "studies.lenet_mnist.selection: 'paper' was expected"),
     # the extensions
     "seed and seeds": ((*LENET, "seed"), 1, "studies.lenet_mnist.seed: give seed or seeds, not both"),
     "empty seeds": ((*LENET, "seeds"), [], "studies.lenet_mnist.seeds: [] should be non-empty"),

@@ -89,3 +89,62 @@ def test_lint_is_clean(workdir):
 def test_repository_copy_is_complete():
     assert (REPO / "workflow" / "Snakefile").exists()
     assert (REPO / "profiles" / "default" / "config.yaml").exists()
+
+
+def test_paper_hparams_config_runs_only_the_papers_finals(workdir):
+    """`selection: paper`: no tune or select jobs; the five LeNet finals use the paper's choice."""
+    counts = job_counts(snakemake(workdir, "-n", configfile="config/paper-hparams.yaml").stdout)
+    assert counts.get("tune", 0) == 0 and "select" not in counts and "figure_tuning" not in counts
+    assert counts["final"] == 5 and counts["figure_final"] == counts["report"] == 1
+
+
+TOY_MODULE = '''
+import torch
+
+
+class Toy(torch.optim.SGD):
+    """SGD whose step size is lr * scale."""
+
+    def __init__(self, params, lr, scale=1.0):
+        super().__init__(params, lr=lr * scale)
+'''
+TOY_ENTRY = '''
+register(Optimizer("toy", "SGD with a scaled step", (_lr(), Hparam("scale", float, "step scale", default=1.0,
+                                                                     exclusive_minimum=0)), "vrdl.optim.toy:Toy"))
+'''
+
+
+def test_a_new_optimizer_needs_one_registry_entry_and_its_module(workdir, tmp_path, monkeypatch, fashion_mnist_dir):
+    """The library with one entry appended to the registry and one module: `vrdl train` trains it
+    and the workflow plans its grid (no change to the CLI, the schema or the rules)."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "src", src, ignore=shutil.ignore_patterns("__pycache__"))
+    (src / "vrdl" / "optim" / "toy.py").write_text(TOY_MODULE)
+    with open(src / "vrdl" / "optim" / "registry.py", "a") as registry:
+        registry.write(TOY_ENTRY)
+    monkeypatch.setenv("PYTHONPATH", str(src))
+
+    out = tmp_path / "toy.csv"
+    subprocess.run([sys.executable, "-m", "vrdl.cli", "train", "--dataset", "fashion_mnist", "--model", "lenet",
+                    "--optimizer", "toy", "--lr", "0.1", "--scale", "0.5", "--epochs", "1", "--batch-size", "32",
+                    "--train-subset", "64", "--eval-subset", "64", "--data-dir", str(fashion_mnist_dir),
+                    "--out", str(out)], check=True, capture_output=True)
+    assert json.loads(out.with_suffix(".json").read_text())["hparams"]["lr"] == 0.05
+
+    config = yaml.safe_load((REPO / "config" / "paper-hparams.yaml").read_text())
+    study = config["studies"].pop("lenet_mnist_paper")
+    study.update(selection={"folds": 2}, optimizers={"toy": {"grid": {"lr": [0.1, 0.01]}, "fixed": {"scale": 0.5}}},
+                 paper={})
+    config["studies"]["toy_study"] = study
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "-n", configfile=path)
+    assert job_counts(result.stdout)["tune"] == 2 * 2
+    assert "results/toy_study/bn~off/tune/toy/lr~0.01/seed~1/fold~1.csv" in result.stdout

@@ -1,45 +1,44 @@
-"""Optimizers of the study. SVRG and STORM need a second gradient of every minibatch at a
-reference point (the snapshot, or the previous iterate): `reference_params()` names it and
-`step(reference_grads)` takes that gradient."""
+"""Optimizers of the study, declared in vrdl.optim.registry. SVRG and STORM need a second
+gradient of every minibatch at a reference point (the snapshot, or the previous iterate):
+`reference_params()` names it and `step(reference_grads)` takes that gradient.
 
-import torch
+No torch import at module level: the workflow reads the registry in Snakemake's environment."""
 
-from vrdl.optim.storm import STORM
-from vrdl.optim.svrg import SVRG
+from __future__ import annotations
 
-OPTIMIZERS = ("sgd", "adam", "adagrad", "svrg", "storm")
-VARIANCE_REDUCED = ("svrg", "storm")
+import importlib
 
+from vrdl.optim.registry import OPTIMIZERS, get
 
-def build_optimizer(
-    name: str, params, *, lr: float | None = None, storm_k: float = 0.1, storm_c: float = 100.0,
-    storm_w: float = 0.1, snapshot_every: int = 1, foreach: bool | None = None,
-) -> torch.optim.Optimizer:
-    """The optimizer `name`: SGD without momentum or weight decay, Adam and AdaGrad with PyTorch's
-    defaults besides lr, SVRG, or STORM."""
-    if name == "storm":
-        return STORM(params, k=storm_k, c=storm_c, w=storm_w)
-    if lr is None:
-        raise ValueError(f"optimizer {name} needs a learning rate (--lr)")
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.0, weight_decay=0.0, foreach=foreach)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, foreach=foreach)
-    if name == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr, foreach=foreach)
-    if name == "svrg":
-        return SVRG(params, lr=lr, snapshot_every=snapshot_every)
-    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+VARIANCE_REDUCED = tuple(name for name, entry in OPTIMIZERS.items() if entry.reference != "none")
+_CLASSES = {"STORM": "vrdl.optim.storm", "SVRG": "vrdl.optim.svrg"}
 
 
-def current_step_size(optimizer: torch.optim.Optimizer) -> float:
-    """The step size the optimizer uses now (STORM's adaptive eta, else the learning rate)."""
-    if isinstance(optimizer, STORM):
+def __getattr__(name: str):
+    if name in _CLASSES:
+        return getattr(importlib.import_module(_CLASSES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def build_optimizer(name: str, params, foreach: bool | None = None, **hparams):
+    """The optimizer `name` (vrdl.optim.registry) with these hyperparameters, the others at their
+    defaults; a missing required one is a ValueError naming its flag. (`foreach` is accepted for
+    older callers: the builders always use torch's foreach kernels.)"""
+    entry = get(name)
+    for key in entry.required:
+        if hparams.get(key) is None:
+            raise ValueError(f"optimizer {name} needs {key} ({entry.hparam(key).cli_flag})")
+    return entry.build(params, {k: v for k, v in hparams.items() if v is not None})
+
+
+def current_step_size(optimizer) -> float:
+    """The step size the optimizer uses now (an adaptive one like STORM's eta, else the learning rate)."""
+    if hasattr(optimizer, "current_eta"):
         return optimizer.current_eta()
     return float(optimizer.param_groups[0]["lr"])
 
 
-def hyperparameters(optimizer: torch.optim.Optimizer) -> dict:
+def hyperparameters(optimizer) -> dict:
     """Every hyperparameter the optimizer object holds (read back, not taken from the caller)."""
     group = optimizer.param_groups[0]
     plain = (bool, int, float, str, type(None))

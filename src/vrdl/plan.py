@@ -1,0 +1,869 @@
+"""The study plan: from a config dict, the validated plan of every run (wildcards, paths,
+`vrdl train` arguments, epochs, gradient computations) and of what each figure and the report
+read. The workflow (workflow/rules/common.smk) is glue around a `Plan`; `vrdl plan` prints its
+job table and cost. No torch and no Snakemake here: the workflow imports it in Snakemake's
+environment, and the unit tests use it directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import re
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from vrdl.optim import registry
+from vrdl.optim.registry import format_value as fmt_value
+
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+# Paths (results/ and logs/ are relative to the working directory).
+TUNE = "results/{study}/bn~{bn}/tune/{optimizer}/{point}/seed~{seed}/{split}"
+SELECTED = "results/{study}/bn~{bn}/selected.tsv"
+TUNING_TABLE = "results/{study}/bn~{bn}/tuning.tsv"
+FINAL = "results/{study}/bn~{bn}/final/{optimizer}/seed~{seed}"
+METAINIT_RUN = "results/metainit/metainit~{variant}"
+CONVEX_RUN = "results/convex/{optimizer}/seed~{seed}"
+ABLATION_RUN = "results/ablation/locking~{locking}/seed~{seed}"
+FIGURES = "results/figures"
+
+RUN_KEYS = (
+    "dataset", "model", "bn", "width", "epochs", "batch_size", "seeds", "seed",
+    "augment", "train_subset", "eval_subset",
+)  # fmt: skip
+# Training-set sizes, for gradient counts and costs (the data sets' standard splits).
+TRAIN_SIZES = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "cifar100": 50000}
+
+
+class ConfigError(ValueError):
+    """An invalid config: `problems` holds one line per problem, each naming its key."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            "Invalid configuration (config/README.md documents every key):\n  " + "\n  ".join(problems)
+        )
+
+
+class PlanError(ValueError):
+    """A request the plan cannot serve (a seed or grid point that is not configured)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and validating a config
+
+# PyYAML reads 1e-5 (no dot) as a string; take it for the number it spells.
+_EXPONENT_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+
+
+def coerce_exponent_strings(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            node[key] = coerce_exponent_strings(value)
+    elif isinstance(node, list):
+        node[:] = [coerce_exponent_strings(value) for value in node]
+    elif isinstance(node, str) and _EXPONENT_NUMBER.match(node):
+        return float(node)
+    return node
+
+
+def load_config(path: str | Path) -> dict:
+    with open(path) as handle:
+        return coerce_exponent_strings(yaml.safe_load(handle) or {})
+
+
+def key_path(path) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def nonfinite_problems(node, path=()) -> list[str]:
+    """.inf and .nan anywhere in a config, naming the key (they pass number checks otherwise)."""
+    if isinstance(node, dict):
+        return [p for key, value in node.items() for p in nonfinite_problems(value, (*path, key))]
+    if isinstance(node, list):
+        return [p for i, value in enumerate(node) for p in nonfinite_problems(value, (*path, i))]
+    if isinstance(node, float) and not math.isfinite(node):
+        return [f"{key_path(path)}: {node} is not a finite number"]
+    return []
+
+
+def _optimizer_schemas() -> dict:
+    """The schema's optimizer part, from the registry: per optimizer its study block (grid,
+    fixed, epochs, switches)."""
+    blocks = {}
+    for name, entry in registry.OPTIMIZERS.items():
+        values = {h.name: h.schema() for h in entry.hparams}
+        grid = {key: {"type": "array", "minItems": 1, "uniqueItems": True, "items": value}
+                for key, value in values.items()}
+        block = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "grid": {"type": "object", "additionalProperties": False, "minProperties": 1,
+                         "properties": grid},
+                "fixed": {"type": "object", "additionalProperties": False, "properties": values},
+                "epochs": {"$ref": "#/$defs/positive_int"},
+            },
+        }
+        if entry.reference == "snapshot":
+            block["properties"]["cache_snapshot_grads"] = {
+                "description": "`vrdl train --cache-snapshot-grads`: reuse the snapshot pass's batch "
+                               "gradients (same curves, less work)",
+                "type": "boolean", "default": False,
+            }  # fmt: skip
+        blocks[name] = block
+    return blocks
+
+
+def build_schema(path: str | Path = SCHEMA) -> dict:
+    """The config schema with its optimizer part filled in from the registry."""
+    with open(path) as handle:
+        schema = yaml.safe_load(handle)
+    defs = schema["$defs"]
+    names = list(registry.OPTIMIZERS)
+    defs["optimizer"] = {"enum": names}
+    defs["variance_reduced"] = {"enum": [n for n in names if registry.OPTIMIZERS[n].reference != "none"]}
+    defs["optimizer_blocks"]["properties"] = _optimizer_schemas()
+    defs["optimizer_hparams"]["properties"] = {
+        name: {"type": "object", "additionalProperties": False, "required": ["hparams"],
+               "properties": {"hparams": {"$ref": "#/$defs/hparams"},
+                              "epochs": {"$ref": "#/$defs/positive_int"}}}
+        for name in names
+    }
+    # a point (convex, metainit, ablation, paper): any optimizer's keys; config_problems checks
+    # them against the optimizer named beside them
+    defs["hparams"]["properties"] = {
+        h.name: h.schema() for entry in registry.OPTIMIZERS.values() for h in entry.hparams
+    }
+    return schema
+
+
+def _leaf_errors(error):
+    """The errors inside anyOf/oneOf that say what is wrong, not 'matches no branch'."""
+    if not error.context:
+        yield error
+        return
+    leaves = [sub for sub in error.context if not (sub.validator == "type" and not sub.relative_path)]
+    if not leaves:
+        yield error
+    for sub in leaves:
+        yield from _leaf_errors(sub)
+
+
+def _describe(error):
+    where = key_path(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return [f"{key_path([*error.absolute_path, key])}: unknown key{hint}" for key in extra]
+    if error.validator == "propertyNames":
+        return [f"{key_path([*error.absolute_path, error.instance])}: {error.message}"]
+    return [f"{where or '(top level)'}: {error.message}"]
+
+
+def _with_defaults(validator_class):
+    """A validator that fills in the schema's defaults while it checks (as snakemake.utils.validate)."""
+    check_properties = validator_class.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in props.items():
+                if "default" in sub:
+                    instance.setdefault(key, copy.deepcopy(sub["default"]))
+        yield from check_properties(validator, props, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": properties})
+
+
+def config_problems(cfg: dict, schema: dict) -> list[str]:
+    """Every schema violation and semantic problem of a config, one line each, naming the key."""
+    problems = nonfinite_problems(cfg)
+    if problems:
+        return problems
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    for error in validator.iter_errors(cfg):
+        for leaf in _leaf_errors(error):
+            problems.extend(_describe(leaf))
+    if problems:
+        return sorted(set(problems))
+    for name, study in cfg["studies"].items():
+        problems += _study_problems(cfg, name, study)
+    meta = cfg.get("metainit")
+    if meta:
+        problems += registry.get(meta["optimizer"]).problems(meta["hparams"], "metainit.hparams")
+        if meta.get("cache_snapshot_grads") and registry.get(meta["optimizer"]).reference != "snapshot":
+            problems.append("metainit.cache_snapshot_grads: only for svrg")
+    convex = cfg.get("convex")
+    if convex:
+        for optimizer, spec in convex["optimizers"].items():
+            problems += registry.get(optimizer).problems(spec["hparams"], f"convex.optimizers.{optimizer}.hparams")
+    ablation = cfg.get("ablation")
+    if ablation:
+        problems += registry.get(ablation.get("optimizer", "svrg")).problems(ablation["hparams"], "ablation.hparams")
+        if max(ablation["variance"]["epochs"]) > ablation["epochs"]:
+            problems.append(f"ablation.variance.epochs: beyond the run's {ablation['epochs']} epochs")
+        if ablation["model"] == "logreg":
+            problems.append("ablation.model: logreg has no batch norm and no augmentation to lock")
+    return problems
+
+
+def _study_problems(cfg, name, study) -> list[str]:
+    problems = []
+    if "seed" in study and "seeds" in study:
+        problems.append(f"studies.{name}.seed: give seed or seeds, not both")
+    selection = study["selection"]
+    from_paper = selection == "paper"
+    if not from_paper and ("folds" in selection) == ("val_fraction" in selection):
+        problems.append(f"studies.{name}.selection: give exactly one of folds and val_fraction")
+    variance = study.get("variance")
+    if variance:
+        for optimizer in variance.get("optimizers", study["optimizers"]):
+            if optimizer not in study["optimizers"]:
+                problems.append(f"studies.{name}.variance.optimizers: {optimizer} is not an optimizer of this study")
+                continue
+            epochs = study["optimizers"][optimizer].get("epochs", study["epochs"])
+            if not any(e <= epochs for e in variance["epochs"]):
+                problems.append(f"studies.{name}.variance.epochs: none within the {epochs} epochs of {optimizer}")
+    if study.get("stacked"):
+        problems += stacking_problems(cfg, name, study)
+    for optimizer, spec in study["optimizers"].items():
+        where = f"studies.{name}.optimizers.{optimizer}"
+        entry = registry.get(optimizer)
+        grid, fixed = spec.get("grid", {}), spec.get("fixed", {})
+        if not from_paper and "grid" not in spec:
+            problems.append(f"{where}: 'grid' is a required property (or selection: paper)")
+        for key in sorted(set(grid) & set(fixed)):
+            problems.append(f"{where}.fixed.{key}: also a grid axis; keep one")
+        if not from_paper:
+            for key in entry.required:
+                if key not in grid and key not in fixed:
+                    problems.append(f"{where}.grid.{key}: required for {optimizer}")
+    for setting, paper in study.get("paper", {}).items():
+        for optimizer, hparams in paper.get("selected", {}).items():
+            entry = registry.get(optimizer)
+            where = f"studies.{name}.paper.{setting}.selected.{optimizer}"
+            problems += [p for p in entry.problems(hparams, where) if not p.endswith(f"required for {optimizer}")]
+    if from_paper:
+        for bn in _bns(study):
+            selected = study.get("paper", {}).get(f"bn_{bn}", {}).get("selected", {})
+            for optimizer, spec in study["optimizers"].items():
+                where = f"studies.{name}.paper.bn_{bn}.selected.{optimizer}"
+                if optimizer not in selected:
+                    problems.append(f"{where}: missing; selection: paper takes the finals' hyperparameters from here")
+                    continue
+                point = {**spec.get("fixed", {}), **selected[optimizer]}
+                problems += [p for p in registry.get(optimizer).problems(point, where) if "required" in p]
+    return problems
+
+
+def stacking_problems(cfg, name, study) -> list[str]:
+    """`vrdl train-grid` stacks runs without BN or augmentation of small models only."""
+    where = f"studies.{name}.stacked"
+    problems = []
+    if study["model"] not in ("lenet", "logreg"):
+        problems.append(f"{where}: vrdl train-grid stacks LeNet/logreg runs, not {study['model']}")
+    augment = study.get("augment", "auto")
+    if augment == "on" or (augment == "auto" and study["dataset"].startswith("cifar")):
+        problems.append(f"{where}: vrdl train-grid needs augment off (this study augments)")
+    compute = cfg.get("compute") or {}
+    for key in ("compile", "channels_last"):
+        if compute.get(key):
+            problems.append(f"{where}: vrdl train-grid does not support compute.{key}")
+    if (study["optimizers"].get("svrg") or {}).get("cache_snapshot_grads"):
+        problems.append(f"{where}: vrdl train-grid does not support optimizers.svrg.cache_snapshot_grads")
+    for optimizer in study["optimizers"]:
+        if not registry.get(optimizer).stacked:
+            problems.append(f"{where}: vrdl train-grid has no stacked update rule for {optimizer}")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Grid points and their names in paths
+
+
+def point_name(axes: dict) -> str:
+    """Path name of a grid point, axes sorted: {'k': 0.1, 'c': 100.0} -> 'c~100_k~0.1'."""
+    return "_".join(f"{key}~{fmt_value(axes[key])}" for key in sorted(axes))
+
+
+def grid_points(spec: dict) -> dict:
+    """{point name: all hyperparameters of that point (grid axes and fixed values)}."""
+    grid = spec.get("grid", {})
+    keys = sorted(grid)
+    points = {}
+    for values in itertools.product(*(grid[key] for key in keys)):
+        axes = dict(zip(keys, values, strict=True))
+        points[point_name(axes)] = {**spec.get("fixed", {}), **axes}
+    return points
+
+
+def bn_name(value) -> str:
+    return "on" if value in (True, "on") else "off"
+
+
+def _bns(study: dict) -> list[str]:
+    return sorted({bn_name(value) for value in study.get("bn", ["off"])}, key=["on", "off"].index)
+
+
+def train_size(setting: dict, split: str | None = None) -> int:
+    """Samples a run trains on: the data set's training set less the validation part, subset."""
+    n = TRAIN_SIZES[setting["dataset"]]
+    if split == "holdout":
+        n -= round(n * setting["selection"]["val_fraction"])
+    elif split is not None:
+        folds, fold = setting["selection"]["folds"], int(split.split("~")[1])
+        n -= n // folds + (1 if fold < n % folds else 0)  # torch.tensor_split's part sizes
+    subset = setting.get("train_subset")
+    return min(n, subset) if subset else n
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan
+
+
+class Plan:
+    """A validated config (defaults filled in, `seed: N` turned into `seeds: [N]`) and every run,
+    path and argument list the workflow and `vrdl plan` need."""
+
+    def __init__(self, config: dict, schema_path: str | Path = SCHEMA):
+        if not config:
+            raise ConfigError(["(top level): no configuration given"])
+        config = coerce_exponent_strings(config)
+        schema = build_schema(schema_path)
+        problems = config_problems(config, schema)
+        if problems:
+            raise ConfigError(problems)
+        _with_defaults(jsonschema.validators.validator_for(schema))(schema).validate(config)
+        for study in config["studies"].values():  # `seed: N` is short for `seeds: [N]`
+            if "seeds" not in study:
+                study["seeds"] = [study.get("seed", 1)]
+            study.pop("seed", None)
+        self.config = config
+        self.studies = config["studies"]
+        self.metainit = config.get("metainit") or None
+        self.convex = config.get("convex") or None
+        self.ablation = config.get("ablation") or None
+        self.data_dir = config["data"]["dir"]
+        self.compute = config["compute"]
+        self.points = {
+            (study, optimizer): grid_points(spec)
+            for study, cfg in self.studies.items()
+            if not self.from_paper(study)
+            for optimizer, spec in cfg["optimizers"].items()
+        }
+        # Whether `final` writes RUN.variance.csv: a rule's outputs are the same for all its jobs,
+        # so when any study asks for diagnostics, runs without them get a header-only file.
+        self.final_variance = any(study.get("variance") for study in self.studies.values())
+
+    # -- studies
+
+    def from_paper(self, study: str) -> bool:
+        """`selection: paper`: no tuning; the finals take the paper's selected hyperparameters."""
+        return self.studies[study]["selection"] == "paper"
+
+    def study_bns(self, study: str) -> list[str]:
+        return _bns(self.studies[study])
+
+    def splits(self, study: str) -> list[str]:
+        selection = self.studies[study]["selection"]
+        if "folds" in selection:
+            return [f"fold~{i}" for i in range(selection["folds"])]
+        return ["holdout"]
+
+    def epochs_for(self, study: str, optimizer: str) -> int:
+        return self.studies[study]["optimizers"][optimizer].get("epochs", self.studies[study]["epochs"])
+
+    def final_seeds(self, study: str) -> list[int]:
+        return self.studies[study]["seeds"]
+
+    def tune_seeds(self, study: str) -> list[int]:
+        if self.from_paper(study):
+            return []
+        return self.studies[study]["selection"].get("seeds", self.final_seeds(study))
+
+    def study_variance(self, study: str, optimizer: str) -> dict | None:
+        """The variance-diagnostics settings of a study's final runs of `optimizer`, or None."""
+        variance = self.studies[study].get("variance")
+        if variance and optimizer in variance.get("optimizers", self.studies[study]["optimizers"]):
+            return variance
+        return None
+
+    def paper_setting(self, study: str, bn: str) -> dict:
+        return self.studies[study].get("paper", {}).get(f"bn_{bn}", {})
+
+    def paper_hparams(self, study: str, bn: str, optimizer: str) -> dict:
+        """A `selection: paper` study's final hyperparameters: fixed values and the paper's."""
+        spec = self.studies[study]["optimizers"][optimizer]
+        return {**spec.get("fixed", {}), **self.paper_setting(study, bn)["selected"][optimizer]}
+
+    def figure_kinds(self, study: str) -> tuple[str, ...]:
+        """The figures of each BN setting: the grid's validation curves (when tuned) and the finals."""
+        return ("final",) if self.from_paper(study) else ("tuning", "final")
+
+    # -- runs (dicts of wildcards, in a stable order)
+
+    def tune_runs(self, study, bn, optimizers=None, seeds=None) -> list[dict]:
+        """Tune runs of one study and BN setting (optimizer, point, seed, split)."""
+        if self.from_paper(study):
+            return []
+        return [
+            dict(study=study, bn=bn, optimizer=optimizer, point=point, seed=seed, split=split)
+            for optimizer in optimizers or self.studies[study]["optimizers"]
+            for point in self.points[(study, optimizer)]
+            for seed in seeds or self.tune_seeds(study)
+            for split in self.splits(study)
+        ]
+
+    def all_tune_runs(self) -> list[dict]:
+        return [run for study in self.studies for bn in self.study_bns(study) for run in self.tune_runs(study, bn)]
+
+    def final_runs(self, study=None, bn=None) -> list[dict]:
+        return [
+            dict(study=s, bn=b, optimizer=optimizer, seed=seed)
+            for s in ([study] if study else self.studies)
+            for b in ([bn] if bn else self.study_bns(s))
+            for optimizer in self.studies[s]["optimizers"]
+            for seed in self.final_seeds(s)
+        ]
+
+    def study_settings(self, selected_only: bool = False) -> list[dict]:
+        """(study, bn) pairs; with selected_only, those that tune and select."""
+        return [
+            dict(study=study, bn=bn)
+            for study in self.studies
+            if not (selected_only and self.from_paper(study))
+            for bn in self.study_bns(study)
+        ]
+
+    def variance_runs(self, study: str) -> list[dict]:
+        """Final runs of a study that write variance diagnostics."""
+        return [run for run in self.final_runs(study) if self.study_variance(run["study"], run["optimizer"])]
+
+    def variance_studies(self) -> list[str]:
+        return [study for study in self.studies if self.variance_runs(study)]
+
+    def stacked_groups(self) -> list[dict]:
+        """The tune grids that `stacked: true` trains in one `vrdl train-grid` job each: per BN-off
+        setting, optimizer and seed of a stacked study, all grid points and folds."""
+        groups = []
+        for study, cfg in self.studies.items():
+            if not cfg.get("stacked") or "off" not in self.study_bns(study) or self.from_paper(study):
+                continue
+            for optimizer in cfg["optimizers"]:
+                for seed in self.tune_seeds(study):
+                    groups.append(dict(
+                        name=re.sub(r"\W", "_", f"tune_stacked_{study}_{optimizer}_seed{seed}"),
+                        study=study,
+                        stem=f"{study}/bn~off/tune/{optimizer}/seed~{seed}",
+                        runs=self.tune_runs(study, "off", [optimizer], [seed]),
+                    ))  # fmt: skip
+        return groups
+
+    def stacked_params(self, group: dict) -> list[list[str]]:
+        """`vrdl train-grid` spec: each run's `vrdl train` arguments, with its own --out."""
+        return [self.tune_args(run) + ["--out", TUNE.format(**run) + ".csv"] for run in group["runs"]]
+
+    def convex_runs(self) -> list[dict]:
+        if not self.convex:
+            return []
+        return [dict(optimizer=o, seed=s) for o in self.convex["optimizers"] for s in self.convex["seeds"]]
+
+    def ablation_runs(self) -> list[dict]:
+        if not self.ablation:
+            return []
+        return [dict(locking=locking, seed=seed) for locking in ("on", "off") for seed in self.ablation["seeds"]]
+
+    # -- `vrdl train` arguments (everything that decides a result; the rule script adds --out,
+    #    --checkpoint, --data-dir and --threads)
+
+    def speed_args(self) -> list[str]:
+        """compute.precision/channels_last/compile; nothing at their defaults (so a config without
+        them keeps its params, and its results)."""
+        args = []
+        if self.compute["precision"] != "fp32":
+            args += ["--precision", self.compute["precision"]]
+        if self.compute["channels_last"]:
+            args.append("--channels-last")
+        if self.compute["compile"]:
+            args.append("--compile")
+        return args
+
+    def train_args(self, setting, optimizer, hparams, bn, epochs, seed, split=None) -> list[str]:
+        args = ["--dataset", setting["dataset"], "--model", setting["model"], "--bn" if bn == "on" else "--no-bn"]
+        if setting.get("width") is not None:
+            args += ["--width", fmt_value(setting["width"])]
+        args += ["--optimizer", optimizer]
+        entry = registry.get(optimizer)
+        for key in sorted(hparams):
+            args += entry.hparam(key).cli_args(hparams[key])
+        args += ["--epochs", str(epochs), "--batch-size", str(setting["batch_size"]), "--seed", str(seed)]
+        if split == "holdout":
+            args += ["--val-fraction", fmt_value(setting["selection"]["val_fraction"])]
+        elif split is not None:
+            args += ["--folds", str(setting["selection"]["folds"]), "--fold", split.split("~")[1]]
+        for key in ("train_subset", "eval_subset"):
+            if setting.get(key) is not None:
+                args += [f"--{key.replace('_', '-')}", str(setting[key])]
+        args += ["--augment", setting["augment"], "--device", self.compute["device"]]
+        return args + self.speed_args()
+
+    def optimizer_args(self, study, optimizer) -> list[str]:
+        """Per-optimizer switches of a study that are no hyperparameters (same curves, less work)."""
+        spec = self.studies[study]["optimizers"][optimizer]
+        return ["--cache-snapshot-grads"] if spec.get("cache_snapshot_grads") else []
+
+    @staticmethod
+    def variance_args(variance, epochs) -> list[str]:
+        """--variance-epochs (those within the run's epochs) and --variance-batches."""
+        if not variance:
+            return []
+        within = sorted(e for e in variance["epochs"] if e <= epochs)
+        return ["--variance-epochs", ",".join(map(str, within)), "--variance-batches", str(variance["batches"])]
+
+    def check_seed(self, seed, seeds, where) -> None:
+        if int(seed) not in seeds:
+            raise PlanError(f"seed {seed} is not configured ({where})")
+
+    def tune_hparams(self, study, optimizer, point) -> dict:
+        try:
+            return self.points[(study, optimizer)][point]
+        except KeyError:
+            raise PlanError(
+                f"{point} is not a grid point of {optimizer} in study {study} "
+                f"(config studies.{study}.optimizers)"
+            ) from None
+
+    def tune_args(self, run: dict) -> list[str]:
+        """`vrdl train` arguments of one tune run (a dict of wildcards), checked."""
+        study = run["study"]
+        self.check_seed(run["seed"], self.tune_seeds(study), f"studies.{study}.seeds / selection.seeds")
+        hparams = self.tune_hparams(study, run["optimizer"], run["point"])
+        return self.train_args(
+            self.studies[study], run["optimizer"], hparams, run["bn"], self.epochs_for(study, run["optimizer"]),
+            int(run["seed"]), split=run["split"],
+        ) + self.optimizer_args(study, run["optimizer"])
+
+    def final_args(self, run: dict, hparams: dict) -> list[str]:
+        """`vrdl train` arguments of a final run with its hyperparameters (selected or the paper's)."""
+        study, optimizer = run["study"], run["optimizer"]
+        self.check_seed(run["seed"], self.final_seeds(study), f"studies.{study}.seeds")
+        epochs = self.epochs_for(study, optimizer)
+        return (
+            self.train_args(self.studies[study], optimizer, hparams, run["bn"], epochs, int(run["seed"]))
+            + self.optimizer_args(study, optimizer)
+            + self.variance_args(self.study_variance(study, optimizer), epochs)
+        )
+
+    def metainit_args(self, variant: str) -> list[str]:
+        meta = self.metainit
+        args = self.train_args(meta, meta["optimizer"], meta["hparams"], bn_name(meta["bn"]), meta["epochs"],
+                               meta["seed"])
+        if meta.get("cache_snapshot_grads"):
+            args.append("--cache-snapshot-grads")
+        if variant == "on":
+            m = meta["metainit"]
+            args += [
+                "--metainit",
+                "--metainit-steps", str(m["steps"]),
+                "--metainit-lr", fmt_value(m["lr"]),
+                "--metainit-momentum", fmt_value(m["momentum"]),
+                "--metainit-eps", fmt_value(m["eps"]),
+                "--metainit-data", m["data"],
+            ]  # fmt: skip
+        return args
+
+    def convex_setting(self) -> dict:
+        # Logistic regression on the raw pixels (no augmentation): convex, and with l2 > 0
+        # strongly convex, where SVRG's theory promises linear convergence.
+        return dict(self.convex, model="logreg", augment="off")
+
+    def convex_args(self, optimizer: str, seed) -> list[str]:
+        if optimizer not in self.convex["optimizers"]:
+            raise PlanError(f"{optimizer} is not in convex.optimizers")
+        self.check_seed(seed, self.convex["seeds"], "convex.seeds")
+        spec = self.convex["optimizers"][optimizer]
+        args = self.train_args(self.convex_setting(), optimizer, spec["hparams"], "off",
+                               spec.get("epochs", self.convex["epochs"]), int(seed))
+        return args + ["--l2", fmt_value(self.convex["l2"]), "--track-objective"]
+
+    def ablation_args(self, locking: str, seed) -> list[str]:
+        a = self.ablation
+        self.check_seed(seed, a["seeds"], "ablation.seeds")
+        args = self.train_args(a, a["optimizer"], a["hparams"], bn_name(a["bn"]), a["epochs"], int(seed))
+        args += self.variance_args(a["variance"], a["epochs"])
+        if locking == "off":
+            args.append("--no-transform-locking")
+        return args
+
+    # -- what rules read
+
+    def select_run_params(self, study, bn) -> list[dict]:
+        """What each tune CSV of a select job is: optimizer, grid point, seed, split, hyperparameters."""
+        return [
+            dict(optimizer=run["optimizer"], point=run["point"], split=run["split"], seed=run["seed"],
+                 hparams=self.points[(run["study"], run["optimizer"])][run["point"]])
+            for run in self.tune_runs(study, bn)
+        ]
+
+    def tune_files(self, study, bn, ext) -> list[str]:
+        return [TUNE.format(**run) + ext for run in self.tune_runs(study, bn)]
+
+    def final_files(self, study, bn, ext) -> list[str]:
+        return [FINAL.format(**run) + ext for run in self.final_runs(study, bn)]
+
+    def variance_files(self, study) -> list[str]:
+        return [variance_csv(FINAL.format(**run)) for run in self.variance_runs(study)]
+
+    def convex_files(self, ext) -> list[str]:
+        return [CONVEX_RUN.format(**run) + ext for run in self.convex_runs()]
+
+    def ablation_files(self, ext) -> list[str]:
+        return [ABLATION_RUN.format(**run) + ext for run in self.ablation_runs()]
+
+    # -- figure titles
+
+    def study_title(self, study) -> str:
+        cfg = self.studies[study]
+        return cfg.get("title") or f"{cfg['model']} on {cfg['dataset']}"
+
+    def tuning_title(self, study, bn) -> str:
+        return f"{self.study_title(study)}, BN {bn}: validation loss of the grid"
+
+    def final_title(self, study, bn) -> str:
+        chosen = "the paper's hyperparameters" if self.from_paper(study) else "selected hyperparameters"
+        title = (f"{self.study_title(study)}, BN {bn}: {chosen} on the test set "
+                 f"({seeds_note(self.final_seeds(study))})")
+        return _with_paper_figure(title, self.paper_setting(study, bn).get("figure"))
+
+    def metainit_title(self) -> str:
+        title = self.metainit.get("title") or f"{self.metainit['optimizer']} on {self.metainit['model']}"
+        return _with_paper_figure(title, self.metainit.get("paper", {}).get("figure"))
+
+    def variance_title(self, study) -> str:
+        return (f"{self.study_title(study)}: gradient variance of the final runs "
+                f"({seeds_note(self.final_seeds(study))})")
+
+    def convex_title(self) -> str:
+        title = self.convex.get("title") or f"Logistic regression on {self.convex['dataset']}"
+        return f"{title} (l2 = {self.convex['l2']:g}; {seeds_note(self.convex['seeds'])})"
+
+    def ablation_title(self) -> str:
+        a = self.ablation
+        title = a.get("title") or f"{a['optimizer']} on {a['model']} with augmentation"
+        return f"{title}: transform locking on vs off ({seeds_note(a['seeds'])})"
+
+    # -- the report and the whole result set
+
+    def report_inputs(self) -> dict:
+        inputs = {"selected": [], "tables": [], "finals": [], "final_meta": [], "figures": []}
+        for setting in self.study_settings():
+            kinds = self.figure_kinds(setting["study"])
+            if "tuning" in kinds:
+                inputs["selected"].append(SELECTED.format(**setting))
+                inputs["tables"].append(TUNING_TABLE.format(**setting))
+            for kind in kinds:
+                inputs["figures"] += [figure_path(**setting, kind=kind, ext=e) for e in ("png", "pdf")]
+        for run in self.final_runs():
+            inputs["finals"].append(FINAL.format(**run) + ".csv")
+            inputs["final_meta"].append(FINAL.format(**run) + ".json")
+        for study in self.variance_studies():
+            inputs["variance"] = inputs.get("variance", []) + self.variance_files(study)
+            inputs["figures"] += [variance_figure(study, e) for e in ("png", "pdf")]
+        if self.metainit:
+            inputs["metainit"] = [METAINIT_RUN.format(variant=v) + e for v in ("off", "on") for e in (".csv", ".json")]
+            inputs["figures"] += [f"{FIGURES}/metainit.png", f"{FIGURES}/metainit.pdf"]
+        if self.convex:
+            inputs["convex"] = self.convex_files(".csv") + self.convex_files(".json")
+            inputs["figures"] += [f"{FIGURES}/convex.png", f"{FIGURES}/convex.pdf"]
+        if self.ablation:
+            inputs["ablation"] = (self.ablation_files(".csv") + self.ablation_files(".json")
+                                  + self.ablation_files(".variance.csv"))
+            inputs["figures"] += [f"{FIGURES}/ablation.png", f"{FIGURES}/ablation.pdf"]
+        return inputs
+
+    def _setting_manifest(self, study, bn) -> dict:
+        setting = dict(study=study, bn=bn)
+        from_paper = self.from_paper(study)
+        out = dict(
+            bn=bn,
+            paper=self.paper_setting(study, bn),
+            selected=None if from_paper else SELECTED.format(**setting),
+            tuning=None if from_paper else TUNING_TABLE.format(**setting),
+            finals={
+                optimizer: [FINAL.format(**setting, optimizer=optimizer, seed=seed) + ".csv"
+                            for seed in self.final_seeds(study)]
+                for optimizer in self.studies[study]["optimizers"]
+            },
+            figures={kind: figure_path(study, bn, kind) for kind in self.figure_kinds(study)},
+        )
+        if from_paper:  # the finals' hyperparameters, taken from the paper (not selected)
+            out["hparams_from"] = "paper"
+            out["hparams"] = {o: self.paper_hparams(study, bn, o) for o in self.studies[study]["optimizers"]}
+        return out
+
+    def report_manifest(self) -> dict:
+        """Everything the report shows, with the paths to read it from (relative to the workdir)."""
+        studies = []
+        for study, cfg in self.studies.items():
+            variance = None
+            if self.variance_runs(study):
+                variance = dict(
+                    runs=[dict(bn=run["bn"], optimizer=run["optimizer"], seed=run["seed"],
+                               csv=variance_csv(FINAL.format(**run))) for run in self.variance_runs(study)],
+                    settings={key: value for key, value in cfg["variance"].items() if key != "optimizers"},
+                    figure=variance_figure(study),
+                )
+            studies.append(dict(
+                name=study,
+                title=self.study_title(study),
+                model=cfg["model"],
+                setup={key: cfg.get(key) for key in RUN_KEYS},
+                selection=cfg["selection"],
+                tune_seeds=self.tune_seeds(study),
+                optimizers={
+                    optimizer: dict(grid=spec.get("grid", {}), fixed=spec.get("fixed", {}),
+                                    epochs=self.epochs_for(study, optimizer),
+                                    points=len(self.points.get((study, optimizer), {})))
+                    for optimizer, spec in cfg["optimizers"].items()
+                },
+                settings=[self._setting_manifest(study, bn) for bn in self.study_bns(study)],
+                variance=variance,
+            ))  # fmt: skip
+        metainit = convex = ablation = None
+        if self.metainit:
+            m = self.metainit
+            metainit = dict(
+                title=m.get("title") or "MetaInit",
+                setup={key: m.get(key) for key in (*RUN_KEYS, "optimizer", "hparams", "metainit")},
+                paper=m.get("paper", {}),
+                runs={v: METAINIT_RUN.format(variant=v) + ".csv" for v in ("off", "on")},
+                figure=f"{FIGURES}/metainit.png",
+            )
+        if self.convex:
+            c = self.convex
+            convex = dict(
+                title=c.get("title") or "Convex sanity check",
+                setup={key: c.get(key) for key in ("dataset", "l2", "epochs", "batch_size", "seeds", "train_subset",
+                                                   "eval_subset")},
+                runs=[dict(run, hparams=c["optimizers"][run["optimizer"]]["hparams"],
+                           csv=CONVEX_RUN.format(**run) + ".csv") for run in self.convex_runs()],
+                figure=f"{FIGURES}/convex.png",
+            )
+        if self.ablation:
+            a = self.ablation
+            ablation = dict(
+                title=a.get("title") or "Transform-locking ablation",
+                setup={key: a.get(key) for key in (*RUN_KEYS, "optimizer", "hparams", "variance")},
+                runs=[dict(run, csv=ABLATION_RUN.format(**run) + ".csv",
+                           variance=variance_csv(ABLATION_RUN.format(**run))) for run in self.ablation_runs()],
+                figure=f"{FIGURES}/ablation.png",
+            )
+        return {"report": "results/report.html", "studies": studies, "metainit": metainit, "convex": convex,
+                "ablation": ablation}
+
+    def all_results(self) -> list[str]:
+        files = []
+        for run in self.all_tune_runs():
+            files += [TUNE.format(**run) + ext for ext in (".csv", ".json")]
+        for setting in self.study_settings(selected_only=True):
+            files += [SELECTED.format(**setting), TUNING_TABLE.format(**setting)]
+        for run in self.final_runs():
+            files += [FINAL.format(**run) + ext for ext in (".csv", ".json")]
+            if self.final_variance:
+                files.append(variance_csv(FINAL.format(**run)))
+        if self.metainit:
+            files += [METAINIT_RUN.format(variant=v) + e for v in ("off", "on") for e in (".csv", ".json")]
+        inputs = self.report_inputs()
+        files += inputs.get("convex", []) + inputs.get("ablation", [])
+        return [*files, *inputs["figures"], "results/report.html"]
+
+    # -- the training jobs with their gradient computations (`vrdl plan`)
+
+    def jobs(self) -> list[dict]:
+        """Every training run: stage, study, bn, optimizer, model, epochs, output stem and
+        gradient computations (None for a final run whose hyperparameters are not known yet,
+        where they decide the count)."""
+        jobs = []
+        for run in self.all_tune_runs():
+            study = self.studies[run["study"]]
+            hparams = self.tune_hparams(run["study"], run["optimizer"], run["point"])
+            epochs = self.epochs_for(run["study"], run["optimizer"])
+            jobs.append(_job("tune", run, study, run["bn"], run["optimizer"], hparams, epochs, TUNE.format(**run),
+                             run["split"]))
+        for run in self.final_runs():
+            study = self.studies[run["study"]]
+            if self.from_paper(run["study"]):
+                hparams = self.paper_hparams(run["study"], run["bn"], run["optimizer"])
+            else:  # the selected point is not known yet: one whose count is typical (the first)
+                hparams = next(iter(self.points[(run["study"], run["optimizer"])].values()))
+            epochs = self.epochs_for(run["study"], run["optimizer"])
+            jobs.append(_job("final", run, study, run["bn"], run["optimizer"], hparams, epochs, FINAL.format(**run)))
+            jobs[-1]["assumed_point"] = not self.from_paper(run["study"])
+        if self.metainit:
+            m = self.metainit
+            for variant in ("off", "on"):
+                jobs.append(_job("metainit", dict(study="metainit"), m, bn_name(m["bn"]), m["optimizer"], m["hparams"],
+                                 m["epochs"], METAINIT_RUN.format(variant=variant)))
+        for run in self.convex_runs():
+            spec = self.convex["optimizers"][run["optimizer"]]
+            jobs.append(_job("convex", dict(study="convex"), self.convex_setting(), "off", run["optimizer"],
+                             spec["hparams"], spec.get("epochs", self.convex["epochs"]), CONVEX_RUN.format(**run)))
+        for run in self.ablation_runs():
+            a = self.ablation
+            jobs.append(_job("ablation", dict(study="ablation"), a, bn_name(a["bn"]), a["optimizer"], a["hparams"],
+                             a["epochs"], ABLATION_RUN.format(**run)))
+        return jobs
+
+
+def _job(stage, run, setting, bn, optimizer, hparams, epochs, stem, split=None) -> dict:
+    n = train_size(setting, split)
+    grad_evals = registry.get(optimizer).grad_evals(hparams, n=n, batch_size=setting["batch_size"], epochs=epochs)
+    return dict(stage=stage, study=run["study"], bn=bn, optimizer=optimizer, model=setting["model"], epochs=epochs,
+                stem=stem, grad_evals=grad_evals)
+
+
+def variance_csv(stem: str) -> str:
+    """Where `vrdl train --variance-epochs` writes its diagnostics (vrdl.train.variance_path)."""
+    return f"{stem}.variance.csv"
+
+
+def figure_path(study, bn, kind, ext="png") -> str:
+    return f"{FIGURES}/{study}_bn~{bn}_{kind}.{ext}"
+
+
+def variance_figure(study, ext="png") -> str:
+    return f"{FIGURES}/{study}_variance.{ext}"
+
+
+def checkpoint_path(stem: str) -> str:
+    """Per-epoch checkpoints mirror results/ under checkpoints/, outside every declared output,
+    so that Snakemake keeps them when a job fails and the rerun resumes."""
+    return f"checkpoints/{stem.removeprefix('results/')}.ckpt"
+
+
+def log_path(stem: str) -> str:
+    return f"logs/{stem.removeprefix('results/')}.log"
+
+
+def seeds_note(seeds) -> str:
+    n = len(seeds)
+    return f"mean of {n} seeds, band: min-max" if n > 1 else f"seed {seeds[0]}"
+
+
+def _with_paper_figure(title, figure) -> str:
+    return f"{title}\n(the paper's Figure {figure})" if figure else title
+
+
+def print_plan(configfile, *, costs=None, results=None, out=None) -> None:
+    """`vrdl plan`: the job table and its cost (vrdl.costs)."""
+    from vrdl.costs import report
+
+    print(report(Plan(load_config(configfile)), costs=costs, results=results), file=out)

@@ -1,0 +1,282 @@
+"""The study plan without Snakemake: validation, runs, names, `vrdl train` arguments, gradient
+counts, `selection: paper`, and `vrdl plan`'s table, cost and progress."""
+
+import copy
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vrdl import costs
+from vrdl.cli import main
+from vrdl.data import split_indices
+from vrdl.optim import registry
+from vrdl.plan import ConfigError, Plan, PlanError, load_config, point_name, train_size
+
+REPO = Path(__file__).resolve().parents[2]
+PAPER = REPO / "config" / "config.yaml"
+
+
+@pytest.fixture(scope="module")
+def paper():
+    return Plan(load_config(PAPER))
+
+
+def stages(plan):
+    return Counter(job["stage"] for job in plan.jobs())
+
+
+def test_paper_study_runs(paper):
+    assert stages(paper) == {"tune": 196, "final": 17, "metainit": 2}
+    assert len(paper.tune_runs("lenet_mnist", "off")) == 39 * 4
+    run = dict(study="lenet_mnist", bn="off", optimizer="storm", point="c~100_k~0.1", seed=1, split="fold~3")
+    assert run in paper.tune_runs("lenet_mnist", "off")
+    args = paper.tune_args(run)
+    assert args[args.index("--optimizer"):args.index("--epochs")] == [
+        "--optimizer", "storm", "--storm-c", "100", "--storm-k", "0.1", "--storm-w", "0.1"]
+    assert args[args.index("--folds"):args.index("--folds") + 4] == ["--folds", "4", "--fold", "3"]
+    assert "results/resnet18_cifar10/bn~off/final/svrg/seed~1.variance.csv" in paper.all_results()
+
+
+def test_names_read_back_exactly():
+    assert point_name({"k": 0.1, "c": 100.0}) == "c~100_k~0.1"
+    assert point_name({"lr": 1e-5}) == "lr~1e-05"
+    with pytest.raises(ValueError, match="finite"):
+        point_name({"lr": float("inf")})
+
+
+def test_unconfigured_seed_or_point_is_refused(paper):
+    run = dict(study="lenet_mnist", bn="off", optimizer="sgd", point="lr~0.1", seed=2, split="fold~0")
+    with pytest.raises(PlanError, match="seed 2 is not configured"):
+        paper.tune_args(run)
+    with pytest.raises(PlanError, match="lr~0.5 is not a grid point of sgd"):
+        paper.tune_args(dict(run, seed=1, point="lr~0.5"))
+
+
+def bad(config_text_or_dict, edit=None):
+    config = load_config(PAPER) if edit else config_text_or_dict
+    if edit:
+        edit(config)
+    with pytest.raises(ConfigError) as err:
+        Plan(config)
+    return "\n".join(err.value.problems)
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
+def test_non_finite_numbers_are_refused_naming_the_key(tmp_path, value):
+    text = PAPER.read_text().replace("grid: {lr: [1.0e-6, 1.0e-5, 1.0e-4]}", f"grid: {{lr: [1.0e-6, {value}]}}")
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    problems = bad(load_config(path))
+    assert "studies.resnet101_cifar100.optimizers.adam.grid.lr[1]: " in problems and "not a finite number" in problems
+
+
+def test_hyperparameters_are_checked_against_the_registry():
+    problems = bad(None, lambda c: c["metainit"]["hparams"].update(k=0.1))
+    assert "metainit.hparams.k: svrg takes lr, snapshot_every" in problems
+    problems = bad(None, lambda c: c["studies"]["lenet_mnist"]["optimizers"]["sgd"]["grid"].update(momentum=[0.9]))
+    assert "studies.lenet_mnist.optimizers.sgd.grid.momentum: unknown key" in problems
+    problems = bad(None, lambda c: c["studies"]["lenet_mnist"]["optimizers"]["svrg"]["fixed"].update(snapshot_every=0))
+    assert "studies.lenet_mnist.optimizers.svrg.fixed.snapshot_every: 0 is less than the minimum of 1" in problems
+
+
+# ---------------------------------------------------------------------------------------------
+# selection: paper
+
+
+def paper_hparams_plan():
+    return Plan(load_config(REPO / "config" / "paper-hparams.yaml"))
+
+
+def test_selection_paper_runs_the_papers_finals_without_tuning():
+    plan = paper_hparams_plan()
+    assert stages(plan) == {"final": 5}
+    assert plan.all_tune_runs() == [] and plan.stacked_groups() == []
+    assert not any("tune" in path or "selected.tsv" in path for path in plan.all_results())
+    run = dict(study="lenet_mnist_paper", bn="off", optimizer="storm", seed=1)
+    hparams = plan.paper_hparams("lenet_mnist_paper", "off", "storm")
+    assert hparams == {"c": 100, "k": 0.1, "w": 0.1}
+    args = plan.final_args(run, hparams)
+    assert args[args.index("--optimizer"):args.index("--epochs") + 2] == [
+        "--optimizer", "storm", "--storm-c", "100", "--storm-k", "0.1", "--storm-w", "0.1", "--epochs", "100"]
+    setting = plan.report_manifest()["studies"][0]["settings"][0]
+    assert setting["hparams_from"] == "paper" and setting["selected"] is None
+    assert setting["hparams"]["adam"] == {"lr": 1e-4}
+    assert "the paper's hyperparameters" in plan.final_title("lenet_mnist_paper", "off")
+
+
+def test_selection_paper_needs_the_papers_choice_for_every_optimizer():
+    config = load_config(REPO / "config" / "paper-hparams.yaml")
+    del config["studies"]["lenet_mnist_paper"]["paper"]["bn_off"]["selected"]["svrg"]
+    problems = bad(config)
+    assert "studies.lenet_mnist_paper.paper.bn_off.selected.svrg: missing" in problems
+    config = load_config(REPO / "config" / "paper-hparams.yaml")
+    config["studies"]["lenet_mnist_paper"]["selection"] = "papers"
+    assert "studies.lenet_mnist_paper.selection: 'paper' was expected" in bad(config)
+
+
+def test_a_study_that_tunes_still_needs_its_grid():
+    problems = bad(None, lambda c: c["studies"]["lenet_mnist"]["optimizers"]["sgd"].pop("grid"))
+    assert "studies.lenet_mnist.optimizers.sgd: 'grid' is a required property" in problems
+
+
+# ---------------------------------------------------------------------------------------------
+# gradient counts and costs
+
+
+@pytest.mark.parametrize("split", [None, "holdout", "fold~0", "fold~3"])
+def test_training_sizes_match_the_data_split(split):
+    setting = dict(dataset="cifar10", selection=dict(folds=7, val_fraction=0.05))
+    kwargs = {} if split is None else (dict(val_fraction=0.05) if split == "holdout"
+                                       else dict(folds=7, fold=int(split[-1])))
+    assert train_size(setting, split) == len(split_indices(50000, 1, **kwargs)[0])
+    assert train_size(dict(setting, train_subset=300), split) == 300
+
+
+@pytest.mark.parametrize("optimizer,hparams,expected", [
+    # the counts tests/unit/test_train.py checks against the training loop (n=300, B=32, 3 epochs)
+    ("sgd", {"lr": 0.1}, 3 * 300),
+    ("svrg", {"lr": 0.1}, 3 * (300 + 2 * 300)),
+    ("svrg", {"lr": 0.1, "snapshot_every": 2}, 3 * 2 * 300 + 2 * 300),
+    ("storm", {}, 3 * 2 * 300 - 32),
+])
+def test_registry_counts_gradients_as_the_training_loop(optimizer, hparams, expected):
+    assert registry.get(optimizer).grad_evals(hparams, n=300, batch_size=32, epochs=3) == expected
+
+
+COSTS = {"device": "NVIDIA H100 80GB HBM3", "measured_by": "free text",
+         "seconds_per_sample_gradient": {"lenet": 1.6e-05, "resnet18/bn~on": 2.1e-05, "resnet18/bn~off": 1.9e-05,
+                                         "resnet101": 9e-05}}
+
+
+def test_cost_estimate_from_a_costs_file(paper, tmp_path):
+    path = tmp_path / "costs.json"
+    path.write_text(json.dumps(COSTS))
+    text = costs.report(paper, costs=path)
+    assert "Training runs: 196 tune, 17 final, 2 MetaInit" in text
+    assert "measured on NVIDIA H100 80GB HBM3" in text
+    expected = sum(job["grad_evals"] * costs.lookup(COSTS["seconds_per_sample_gradient"], job["model"], job["bn"])
+                   for job in paper.jobs()) / 3600
+    assert f"Estimate: {expected:.2f} device-hours" in text
+    del COSTS["seconds_per_sample_gradient"]["resnet101"]
+    path.write_text(json.dumps(COSTS))
+    text = costs.report(paper, costs=path)
+    assert "No rate for resnet101/bn~off, resnet101/bn~on" in text and "Estimate:" not in text
+
+
+def test_without_costs_there_is_no_estimate(paper):
+    text = costs.report(paper)
+    assert "no estimate" in text and "device-hours in all" not in text
+
+
+def test_progress_and_rates_from_a_results_directory(tmp_path):
+    plan = paper_hparams_plan()
+    results = tmp_path / "results"
+    done = results / "lenet_mnist_paper/bn~off/final/sgd/seed~1"
+    done.parent.mkdir(parents=True)
+    done.with_suffix(".csv").write_text("epoch,grad_evals,wall_s\n0,0,0.0\n100,6000000,120.0\n")
+    done.with_suffix(".json").write_text(json.dumps(dict(model="lenet", bn=False, grad_evals=6000000, device="cpu")))
+    running = tmp_path / "checkpoints/lenet_mnist_paper/bn~off/final/svrg/seed~1.ckpt"
+    running.parent.mkdir(parents=True)
+    running.write_bytes(b"")
+    text = costs.report(plan, results=results)
+    assert "collected from 1 finished runs" in text
+    total = [line for line in text.splitlines() if line.startswith("total")][0].split()
+    assert total[-3:] == ["1", "1", "3"]  # done, running, pending
+    remaining = sum(j["grad_evals"] for j in plan.jobs() if "sgd" not in j["stem"]) * 120.0 / 6e6 / 3600
+    assert f"Remaining (running and pending runs, counted whole): {remaining:.2f} device-hours" in text
+
+
+def test_vrdl_plan_and_vrdl_optimizers(capsys):
+    main(["plan", "--configfile", str(PAPER)])
+    out = capsys.readouterr().out
+    assert "Training runs: 196 tune, 17 final, 2 MetaInit" in out and "no estimate" in out
+    main(["optimizers"])
+    out = capsys.readouterr().out
+    for name in ("sgd", "adam", "adagrad", "svrg", "storm"):
+        assert f"\n{name}: " in "\n" + out
+    assert "--storm-c" in out and "--snapshot-every" in out
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--lr", "inf", "argument --lr: not a finite number"),
+    ("--lr", "nan", "argument --lr: not a finite number"),
+    ("--storm-k", "-1", "argument --storm-k: must be a positive number"),
+    ("--snapshot-every", "1.5", "argument --snapshot-every: expected a whole number"),
+    ("--l2", "inf", "argument --l2: must be a finite number"),
+])
+def test_cli_refuses_bad_hyperparameters_naming_the_flag(tmp_path, capsys, flag, value, message):
+    with pytest.raises(SystemExit):
+        main(["train", "--dataset", "mnist", "--model", "lenet", "--optimizer", "svrg", "--epochs", "1",
+              "--batch-size", "8", "--out", str(tmp_path / "r.csv"), flag, value])
+    assert message in capsys.readouterr().err
+
+
+def test_cli_help_gives_every_hyperparameter_with_its_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--storm-c C storm: momentum factor" in out and "default 100)" in out
+    assert "--snapshot-every SNAPSHOT_EVERY svrg: epochs between snapshots (>= 1; default 1)" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# a new optimizer: one registry entry and its module
+
+
+class Toy:
+    """SGD that halves its step size each epoch's first step: a stand-in for a user's optimizer."""
+
+    def __new__(cls, params, lr, halve=True):
+        import torch
+
+        return torch.optim.SGD(params, lr=lr / 2 if halve else lr)
+
+
+@pytest.fixture
+def toy():
+    entry = registry.register(registry.Optimizer(
+        "toy", "a toy optimizer", (registry.Hparam("lr", float, "learning rate", required=True, exclusive_minimum=0),
+                                   registry.Hparam("halve", bool, "halve the step size", default=True)),
+        builder=f"{__name__}:Toy"))
+    yield entry
+    registry.OPTIMIZERS.pop("toy")
+
+
+def test_a_registered_optimizer_is_planned_and_trained(toy, fashion_mnist_dir, tmp_path):
+    config = yaml.safe_load((REPO / "config" / "quick.yaml").read_text())
+    study = copy.deepcopy(next(iter(config["studies"].values())))
+    study.update(optimizers={"toy": {"grid": {"lr": [0.1, 0.01]}, "fixed": {"halve": False}}}, stacked=False,
+                 paper={})
+    plan = Plan({"studies": {"toy_study": study}})
+    runs = plan.tune_runs("toy_study", "off")
+    assert [r["point"] for r in runs][:1] == ["lr~0.1"]
+    args = plan.tune_args(runs[0])
+    assert args[args.index("--optimizer"):args.index("--epochs")] == ["--optimizer", "toy", "--no-halve", "--lr", "0.1"]
+    out = tmp_path / "toy.csv"
+    main(["train", "--dataset", "fashion_mnist", "--model", "lenet", "--optimizer", "toy", "--lr", "0.1",
+          "--no-halve", "--epochs", "1", "--batch-size", "32", "--train-subset", "64", "--eval-subset", "64",
+          "--data-dir", str(fashion_mnist_dir), "--out", str(out)])
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["optimizer"] == "toy" and meta["hparams"]["lr"] == 0.1 and meta["grad_evals"] == 64
+
+
+def test_choice_and_bool_hyperparameters_and_a_reference_that_depends_on_them():
+    """What the next optimizers need (MARS: `exact` decides the reference point; alpha-SVRG: a
+    `base` optimizer chosen by name): schema, CLI parsing, arguments and gradient counts."""
+    entry = registry.Optimizer(
+        "mars_like", "reference point chosen by a flag",
+        (registry.Hparam("lr", float, "learning rate", required=True, exclusive_minimum=0),
+         registry.Hparam("exact", bool, "exact reference gradient", default=False),
+         registry.Hparam("base", str, "base optimizer", default="sgd", choices=("sgd", "adamw"))),
+        builder="torch.optim:SGD", reference=lambda h: "previous" if h["exact"] else "none")
+    assert entry.grad_evals({"lr": 0.1}, n=100, batch_size=10, epochs=2) == 200
+    assert entry.grad_evals({"lr": 0.1, "exact": True}, n=100, batch_size=10, epochs=2) == 400 - 10
+    assert entry.problems({"lr": 0.1, "base": "adam"}, "x") == ["x.base: expected one of sgd, adamw, got 'adam'"]
+    assert entry.hparam("base").schema() == {"enum": ["sgd", "adamw"]}
+    assert entry.hparam("exact").cli_args(False) == ["--no-exact"]
+    assert entry.hparam("base").parse("adamw") == "adamw"
+    with pytest.raises(ValueError, match="one of sgd, adamw"):
+        entry.hparam("base").parse("lbfgs")
