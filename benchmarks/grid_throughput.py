@@ -26,7 +26,7 @@ def main():
     out = Path(tempfile.mkdtemp(prefix="bench-grid-"))
     cfgs = []
     for value in map(float, args.lrs.split(",")):
-        point = dict(storm_k=value) if args.optimizer == "storm" else dict(lr=value)
+        point = dict(hparams=dict(k=value) if args.optimizer == "storm" else dict(lr=value))
         for fold in range(args.folds):
             cfgs.append(RunConfig(dataset="fashion_mnist", model="lenet", optimizer=args.optimizer, epochs=args.epochs,
                                   batch_size=32, folds=args.folds, fold=fold, train_subset=args.train_subset,

@@ -37,7 +37,7 @@ OPTIMIZER_SETTINGS = {
     "adam": dict(lr=1e-3),
     "adagrad": dict(lr=0.01),
     "svrg": dict(lr=0.05),
-    "storm": dict(storm_k=0.1, storm_c=100.0, storm_w=0.1),
+    "storm": dict(hparams=dict(k=0.1, c=100.0, w=0.1)),
 }
 MODELS = {"lenet": dict(model="lenet", bn=False), "resnet18_bn": dict(model="resnet18", bn=True, width=0.125)}
 
