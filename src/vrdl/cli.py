@@ -54,7 +54,12 @@ def _add_hparam_flags(t: argparse.ArgumentParser) -> None:
     group = t.add_argument_group("optimizer hyperparameters (vrdl optimizers lists them)")
     for flag, names in takers.items():
         h = next(h for h in OPTIMIZERS[names[0]].hparams if h.cli_flag == flag)
-        kwargs = dict(dest=_dest(h), default=None, help=f"{', '.join(names)}: {h.describe()}")
+        # optimizers that share a flag may differ in default and meaning: one line per description
+        meanings: dict[str, list[str]] = {}
+        for name in names:
+            meanings.setdefault(OPTIMIZERS[name].hparam(h.name).describe(), []).append(name)
+        text = "; ".join(f"{', '.join(takers_of)}: {describe}" for describe, takers_of in meanings.items())
+        kwargs = dict(dest=_dest(h), default=None, help=text)
         if h.type is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
         else:

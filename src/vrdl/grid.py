@@ -281,7 +281,7 @@ def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device
     for r, (c, out) in enumerate(zip(cfgs, map(Path, outs))):
         train, evaluation = grid.splits[r]
         evaluate_run(r, evaluation)  # loads the run's final parameters into models[r]
-        optimizer = build_optimizer(c.optimizer, models[r].parameters(), **c.hparams)
+        optimizer = build_optimizer(c.optimizer, models[r].parameters(), run=c, **c.hparams)
         state = dict(rows=rows[r], grad_evals=rows[r][-1]["grad_evals"], metainit=None, diverged_epoch=diverged[r])
         summary = _summary(c, state, optimizer, models[r], train, evaluation, dev, commands[r] if commands else None)
         summary["grid"] = dict(runs=len(cfgs), index=r)

@@ -196,11 +196,12 @@ def config_problems(cfg: dict, schema: dict) -> list[str]:
         return sorted(set(problems))
     for name, study in cfg["studies"].items():
         problems += _study_problems(cfg, name, study)
+    problems += precision_problems(cfg)
     meta = cfg.get("metainit")
     if meta:
         problems += registry.get(meta["optimizer"]).problems(meta["hparams"], "metainit.hparams")
         if meta.get("cache_snapshot_grads") and registry.get(meta["optimizer"]).reference != "snapshot":
-            problems.append("metainit.cache_snapshot_grads: only for svrg")
+            problems.append("metainit.cache_snapshot_grads: only for optimizers with snapshots (svrg, alpha_svrg)")
     convex = cfg.get("convex")
     if convex:
         for optimizer, spec in convex["optimizers"].items():
@@ -264,6 +265,23 @@ def _study_problems(cfg, name, study) -> list[str]:
     return problems
 
 
+def precision_problems(cfg) -> list[str]:
+    """compute.precision bf16 with an optimizer that runs in fp32 only (registry `fp32_only`)."""
+    precision = (cfg.get("compute") or {}).get("precision", "fp32")
+    if precision == "fp32":
+        return []
+    used = {(f"studies.{name}.optimizers.{optimizer}", optimizer)
+            for name, study in cfg["studies"].items() for optimizer in study["optimizers"]}
+    for key in ("metainit", "ablation"):
+        if cfg.get(key):
+            used.add((f"{key}.optimizer", cfg[key].get("optimizer", "svrg")))
+    if cfg.get("convex"):
+        used |= {(f"convex.optimizers.{o}", o) for o in cfg["convex"]["optimizers"]}
+    return [f"{where}: {optimizer} runs in fp32 only ({registry.get(optimizer).fp32_only}); "
+            f"compute.precision is {precision}"
+            for where, optimizer in sorted(used) if registry.get(optimizer).fp32_only]
+
+
 def stacking_problems(cfg, name, study) -> list[str]:
     """`vrdl train-grid` stacks runs without BN or augmentation of small models only."""
     where = f"studies.{name}.stacked"
@@ -277,8 +295,9 @@ def stacking_problems(cfg, name, study) -> list[str]:
     for key in ("compile", "channels_last"):
         if compute.get(key):
             problems.append(f"{where}: vrdl train-grid does not support compute.{key}")
-    if (study["optimizers"].get("svrg") or {}).get("cache_snapshot_grads"):
-        problems.append(f"{where}: vrdl train-grid does not support optimizers.svrg.cache_snapshot_grads")
+    for optimizer, spec in study["optimizers"].items():
+        if spec.get("cache_snapshot_grads"):
+            problems.append(f"{where}: vrdl train-grid does not support optimizers.{optimizer}.cache_snapshot_grads")
     for optimizer in study["optimizers"]:
         if not registry.get(optimizer).stacked:
             problems.append(f"{where}: vrdl train-grid has no stacked update rule for {optimizer}")

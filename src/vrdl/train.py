@@ -2,8 +2,8 @@
 
 Every run writes RUN.csv (one row per epoch, row 0 before any update) and RUN.json (what ran).
 The x-axis `grad_evals` counts per-sample gradient evaluations as the loop does them: a backward
-pass over B samples adds B, SVRG's full-gradient pass adds n, STORM's and SVRG's second gradient
-of a step adds B again.
+pass over B samples adds B, a full-gradient pass at a snapshot (SVRG, alpha-SVRG) adds n, the
+second gradient of a step at a reference point (SVRG, alpha-SVRG, STORM, exact MARS) adds B again.
 """
 
 from __future__ import annotations
@@ -105,7 +105,11 @@ class RunConfig:
         if self.metainit_data not in ("random", "train"):
             raise ValueError(f"metainit data must be random or train, got {self.metainit_data!r}")
         if self.cache_snapshot_grads and (self.reference != "snapshot" or not self.transform_locking):
-            raise ValueError("--cache-snapshot-grads is for SVRG with transform locking only")
+            raise ValueError("--cache-snapshot-grads is for optimizers with snapshots (svrg, alpha_svrg) "
+                             "with transform locking only")
+        if self.precision != "fp32" and optimizer.fp32_only:
+            raise ValueError(f"--optimizer {self.optimizer} runs in fp32 only ({optimizer.fp32_only}); "
+                             "use --precision fp32")
 
     @property
     def reference(self) -> str:
@@ -221,7 +225,7 @@ def run(
                         image_size=info.image_size, bn=cfg.bn, width=cfg.width).to(dev)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(cfg.optimizer, model.parameters(), **cfg.hparams)
+    optimizer = build_optimizer(cfg.optimizer, model.parameters(), run=cfg, **cfg.hparams)
     objective = Objective(cfg.l2)
     needs_reference = cfg.reference != "none" or cfg.variance_epochs
     reference = ReferenceGradients(model, objective, cfg.compile) if needs_reference else None

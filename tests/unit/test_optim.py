@@ -209,10 +209,12 @@ def test_svrg_converges_linearly_where_sgd_stalls_on_logistic_regression():
 
 @pytest.mark.parametrize("name,kwargs,expected", [
     ("sgd", dict(lr=0.3), dict(lr=0.3, momentum=0.0, weight_decay=0.0, nesterov=False)),
-    ("adam", dict(lr=0.003), dict(lr=0.003, betas=[0.9, 0.999], eps=1e-8, weight_decay=0.0)),
+    ("adam", dict(lr=0.003), dict(lr=0.003, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0)),
     ("adagrad", dict(lr=0.02), dict(lr=0.02, lr_decay=0, initial_accumulator_value=0, eps=1e-10)),
     ("svrg", dict(lr=0.01, snapshot_every=3), dict(lr=0.01, snapshot_every=3)),
     ("storm", dict(k=0.37, c=12.0, w=0.2), dict(k=0.37, c=12.0, w=0.2)),
+    ("mars", dict(lr=0.01, beta2_1d=0.9), dict(lr=0.01, beta1=0.95, beta2=0.99, beta1_1d=0.9, beta2_1d=0.9,
+                                              gamma=0.025, exact=False)),
 ])
 def test_hyperparameters_are_read_back_from_the_optimizer(name, kwargs, expected):
     opt = build_optimizer(name, nn.Linear(2, 2).parameters(), **kwargs)

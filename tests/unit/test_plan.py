@@ -219,7 +219,10 @@ def test_cli_help_gives_every_hyperparameter_with_its_default(capsys):
         main(["train", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "--storm-c C storm: momentum factor" in out and "default 100)" in out
-    assert "--snapshot-every SNAPSHOT_EVERY svrg: epochs between snapshots (>= 1; default 1)" in out
+    assert "--snapshot-every SNAPSHOT_EVERY svrg, alpha_svrg: epochs between snapshots (>= 1; default 1)" in out
+    # a flag shared by optimizers with other defaults says each
+    assert "sgd, adam, adagrad, svrg, alpha_svrg: learning rate (> 0; required); mars: learning rate (> 0; " \
+           "default 0.003)" in out
 
 
 # ---------------------------------------------------------------------------------------------

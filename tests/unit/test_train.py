@@ -55,15 +55,52 @@ def run_cli(args):
     ("adagrad", dict(lr=0.01), lambda n, b: n),
     ("svrg", dict(lr=0.05), lambda n, b: n + 2 * n),
     ("storm", dict(lr=None, storm_k=0.1, storm_c=100), lambda n, b: 2 * n),
+    ("alpha_svrg", dict(lr=1e-3), lambda n, b: n + 2 * n),
+    ("alpha_svrg", dict(lr=0.05, base="sgd", momentum=0.9), lambda n, b: n + 2 * n),
+    ("mars", dict(lr=None), lambda n, b: n),
+    ("mars", dict(lr=None, exact=True), lambda n, b: 2 * n),
 ])
 def test_gradient_counts_are_exact(fashion_mnist_dir, tmp_path, optimizer, options, per_epoch):
     out = tmp_path / "run.csv"
     run_cli(train_args(fashion_mnist_dir, out, optimizer=optimizer, epochs=3, **options))
     counts = [int(r["grad_evals"]) for r in read_csv(out)]
     expected = [0] + [e * per_epoch(N, 32) for e in (1, 2, 3)]
-    if optimizer == "storm":  # the first step takes one gradient, not two
+    if optimizer == "storm" or options.get("exact"):  # the first step takes one gradient, not two
         expected = [0] + [c - 32 for c in expected[1:]]
     assert counts == expected
+    # the plan's cost count is the loop's
+    from vrdl.optim import registry
+
+    hparams = {k: v for k, v in options.items() if v is not None and not k.startswith("storm")}
+    assert registry.get(optimizer).grad_evals(hparams, n=N, batch_size=32, epochs=3) == counts[-1]
+
+
+def test_alpha_svrg_spreads_its_coefficient_over_the_run(fashion_mnist_dir, tmp_path, monkeypatch):
+    """The linear schedule gets the run's snapshot count: alpha_0, ..., 0 over epochs 1..E."""
+    from vrdl.optim.alpha_svrg import AlphaSVRG
+
+    alphas = []
+    original = AlphaSVRG.step
+    monkeypatch.setattr(AlphaSVRG, "step", lambda self, grads: (alphas.append(self.current_alpha()),
+                                                                original(self, grads)))
+    out = tmp_path / "run.csv"
+    run_cli(train_args(fashion_mnist_dir, out, optimizer="alpha_svrg", lr=1e-3, alpha0=0.6, epochs=4,
+                       snapshot_every=2, beta1=0.8, beta2=0.99))
+    steps = -(-N // 32)
+    assert alphas == [0.6] * (2 * steps) + [0.0] * (2 * steps)
+    hparams = json.loads(out.with_suffix(".json").read_text())["hparams"]
+    assert hparams | dict(lr=1e-3, alpha0=0.6, schedule="linear", base="adamw", snapshot_every=2, total_snapshots=2,
+                          beta1=0.8, beta2=0.99, weight_decay=0.0) == hparams
+
+
+def test_mars_records_its_hyperparameters_under_the_registry_names(fashion_mnist_dir, tmp_path):
+    out = tmp_path / "run.csv"
+    run_cli(train_args(fashion_mnist_dir, out, optimizer="mars", lr=2e-3, beta1=0.9, mars_on_every_tensor=True,
+                       epochs=1))
+    hparams = json.loads(out.with_suffix(".json").read_text())["hparams"]
+    from vrdl.optim import registry
+
+    assert hparams == registry.get("mars").complete(dict(lr=2e-3, beta1=0.9, mars_on_every_tensor=True))
 
 
 @pytest.mark.parametrize("snapshot_every,epochs,snapshots", [(1, 4, 4), (2, 4, 2), (3, 4, 2), (5, 4, 1)])
@@ -262,6 +299,10 @@ def test_metainit_is_applied_and_recorded(fashion_mnist_dir, tmp_path):
     (["--folds", "1", "--fold", "0"], "folds must be >= 2"),
     (["--epochs", "0"], "must be a positive integer"),
     (["--optimizer", "adam", "--lr", None], "--lr is required for --optimizer adam"),
+    (["--optimizer", "alpha_svrg", "--precision", "bf16"], "alpha_svrg runs in fp32 only"),
+    (["--optimizer", "alpha_svrg", "--momentum", "0.9"], "momentum belong(s) to the other base optimizer"),
+    (["--optimizer", "mars", "--beta1", "1"], "must be < 1"),
+    (["--optimizer", "mars", "--storm-k", "1"], "--optimizer mars takes --lr/"),
 ])
 def test_bad_input_gives_a_clear_error(fashion_mnist_dir, tmp_path, args, message, capsys):
     base = train_args(fashion_mnist_dir, tmp_path / "run.csv")
@@ -298,10 +339,13 @@ def test_the_module_runs_as_a_command(fashion_mnist_dir, tmp_path):
     assert json.loads(done.stdout)["n_params"] == 61706
 
 
-@pytest.mark.parametrize("snapshot_every", [1, 2])
-def test_cached_snapshot_gradients_give_the_plain_svrg_curves(fashion_mnist_dir, tmp_path, snapshot_every):
+# alpha-SVRG on base sgd: AdamW's normalised steps would blow float rounding up past the tolerance
+@pytest.mark.parametrize("optimizer,snapshot_every,extra", [("svrg", 1, {}), ("svrg", 2, {}),
+                                                            ("alpha_svrg", 1, dict(base="sgd"))])
+def test_cached_snapshot_gradients_give_the_plain_svrg_curves(fashion_mnist_dir, tmp_path, optimizer,
+                                                             snapshot_every, extra):
     plain, cached = tmp_path / "plain.csv", tmp_path / "cached.csv"
-    options = dict(optimizer="svrg", bn=True, epochs=3, snapshot_every=snapshot_every, augment="on")
+    options = dict(optimizer=optimizer, bn=True, epochs=3, snapshot_every=snapshot_every, augment="on", **extra)
     run_cli(train_args(fashion_mnist_dir, plain, **options))
     run_cli(train_args(fashion_mnist_dir, cached, cache_snapshot_grads=True, **options))
     a, b = read_csv(plain), read_csv(cached)

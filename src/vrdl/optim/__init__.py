@@ -11,7 +11,12 @@ import importlib
 from vrdl.optim.registry import OPTIMIZERS, get
 
 VARIANCE_REDUCED = tuple(name for name, entry in OPTIMIZERS.items() if entry.reference != "none")
-_CLASSES = {"STORM": "vrdl.optim.storm", "SVRG": "vrdl.optim.svrg"}
+_CLASSES = {"STORM": "vrdl.optim.storm", "SVRG": "vrdl.optim.svrg", "AlphaSVRG": "vrdl.optim.alpha_svrg",
+            "MARS": "vrdl.optim.mars"}
+# torch keeps Adam-style betas as a pair; the registry (flags, configs, RUN.json) names each
+_PAIRS = {"betas": ("beta1", "beta2"), "betas_1d": ("beta1_1d", "beta2_1d")}
+# PyTorch's LR-scheduler bookkeeping (MARS keeps it too), not a hyperparameter
+_NOT_HPARAMS = ("params", "initial_lr")
 
 
 def __getattr__(name: str):
@@ -20,15 +25,16 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def build_optimizer(name: str, params, foreach: bool | None = None, **hparams):
+def build_optimizer(name: str, params, foreach: bool | None = None, run=None, **hparams):
     """The optimizer `name` (vrdl.optim.registry) with these hyperparameters, the others at their
-    defaults; a missing required one is a ValueError naming its flag. (`foreach` is accepted for
-    older callers: the builders always use torch's foreach kernels.)"""
+    defaults; a missing required one is a ValueError naming its flag. `run` (the RunConfig) gives
+    the run settings some builders take (alpha-SVRG: epochs). (`foreach` is accepted for older
+    callers: the builders always use torch's foreach kernels.)"""
     entry = get(name)
     for key in entry.required:
         if hparams.get(key) is None:
             raise ValueError(f"optimizer {name} needs {key} ({entry.hparam(key).cli_flag})")
-    return entry.build(params, {k: v for k, v in hparams.items() if v is not None})
+    return entry.build(params, {k: v for k, v in hparams.items() if v is not None}, run)
 
 
 def current_step_size(optimizer) -> float:
@@ -39,12 +45,16 @@ def current_step_size(optimizer) -> float:
 
 
 def hyperparameters(optimizer) -> dict:
-    """Every hyperparameter the optimizer object holds (read back, not taken from the caller)."""
+    """Every hyperparameter the optimizer object holds (read back, not taken from the caller),
+    under the registry's names (beta1 and beta2, not betas)."""
     group = optimizer.param_groups[0]
     plain = (bool, int, float, str, type(None))
     out = {}
     for key, value in group.items():
-        if key == "params":
+        if key in _NOT_HPARAMS:
+            continue
+        if key in _PAIRS and isinstance(value, tuple | list) and len(value) == 2:
+            out.update(zip(_PAIRS[key], map(float, value), strict=True))
             continue
         if isinstance(value, tuple):
             value = list(value)

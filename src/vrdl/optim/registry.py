@@ -16,6 +16,10 @@ Protocol of the optimizer object, by `reference`:
                of an epoch, then reference_params() -> the snapshot, and step(reference_grads)
                (SVRG); a snapshot is due every `snapshot_every` epochs (a hyperparameter, default 1)
 
+An entry can also name settings of the run its builder takes (`run_settings`, e.g. alpha-SVRG's
+schedule spreads over the run's epochs), check its hyperparameters together (`check`), and refuse
+bf16 (`fp32_only`, with the reason).
+
 This module imports no torch (the workflow reads it in Snakemake's own environment): builders
 are named "module:attribute" and imported when a run builds its optimizer.
 """
@@ -43,6 +47,7 @@ class Hparam:
     minimum: float | None = None  # inclusive
     exclusive_minimum: float | None = None
     maximum: float | None = None  # inclusive
+    exclusive_maximum: float | None = None
     choices: tuple[str, ...] = ()
     flag: str | None = None  # default: --NAME with - for _
 
@@ -76,6 +81,8 @@ class Hparam:
             return f"must be > {self.exclusive_minimum:g}, got {value!r}"
         if self.maximum is not None and value > self.maximum:
             return f"must be <= {self.maximum:g}, got {value!r}"
+        if self.exclusive_maximum is not None and not value < self.exclusive_maximum:
+            return f"must be < {self.exclusive_maximum:g}, got {value!r}"
         return None
 
     def schema(self) -> dict:
@@ -86,7 +93,7 @@ class Hparam:
         if self.type is float:
             out["type"] = "number"
         for key, bound in (("minimum", self.minimum), ("exclusiveMinimum", self.exclusive_minimum),
-                           ("maximum", self.maximum)):
+                           ("maximum", self.maximum), ("exclusiveMaximum", self.exclusive_maximum)):
             if bound is not None:
                 out[key] = bound
         return out
@@ -122,7 +129,8 @@ class Hparam:
         extra = "required" if self.required else ("default: the optimizer's" if self.default is None
                                                   else f"default {format_value(self.default)}")
         bounds = [f"{op} {bound:g}" for op, bound in ((">=", self.minimum), (">", self.exclusive_minimum),
-                                                     ("<=", self.maximum)) if bound is not None]
+                                                     ("<=", self.maximum), ("<", self.exclusive_maximum))
+                  if bound is not None]
         if bounds or self.choices:
             extra = ", ".join(bounds) + (f"one of {', '.join(self.choices)}" if self.choices else "") + "; " + extra
         return f"{self.help} ({extra})"
@@ -161,6 +169,9 @@ class Optimizer:
     builder: str  # "module:attribute", called as builder(params, **hyperparameters)
     reference: str | Callable[[Mapping], str] = "none"
     stacked: bool = False  # vrdl.grid has a stacked update rule for it (`stacked: true` studies)
+    run_settings: tuple[str, ...] = ()  # RunConfig attributes the builder takes too ("epochs")
+    check: Callable[[Mapping], str | None] | None = None  # a problem of the hyperparameters together
+    fp32_only: str | None = None  # why this optimizer refuses --precision bf16 (None: it does not)
 
     def __post_init__(self):
         if isinstance(self.reference, str) and self.reference not in REFERENCE_KINDS:
@@ -185,6 +196,8 @@ class Optimizer:
         for h in self.hparams:
             if h.name in hparams and (problem := h.problem(hparams[h.name])):
                 out.append(f"{where}.{h.name}: {problem}")
+        if not out and self.check and (problem := self.check(self.complete(hparams))):
+            out.append(f"{where}: {problem}")
         return out
 
     def complete(self, hparams: Mapping) -> dict:
@@ -221,9 +234,15 @@ class Optimizer:
             total += n * len(range(1, epochs + 1, every))
         return total
 
-    def build(self, params, hparams: Mapping):
+    def build(self, params, hparams: Mapping, run=None):
+        """The optimizer; `run` (a RunConfig or anything with the attributes in `run_settings`)
+        supplies the run settings the builder takes."""
+        missing = [key for key in self.run_settings if not hasattr(run, key)]
+        if missing:
+            raise ValueError(f"optimizer {self.name} is built for a run: it needs the run's {', '.join(missing)}")
+        settings = {key: getattr(run, key) for key in self.run_settings}
         module, _, attribute = self.builder.partition(":")
-        return getattr(importlib.import_module(module), attribute)(params, **self.complete(hparams))
+        return getattr(importlib.import_module(module), attribute)(params, **self.complete(hparams), **settings)
 
 
 OPTIMIZERS: dict[str, Optimizer] = {}
@@ -269,3 +288,62 @@ register(Optimizer(
      Hparam("k", float, "step-size scale", default=0.1, exclusive_minimum=0, flag="--storm-k"),
      Hparam("w", float, "step-size offset", default=0.1, exclusive_minimum=0, flag="--storm-w")),
     "vrdl.optim.storm:STORM", reference="previous", stacked=True))
+
+
+def _beta(name: str, help_text: str, default=None) -> Hparam:
+    return Hparam(name, float, help_text, default=default, minimum=0, exclusive_maximum=1)
+
+
+def _alpha_svrg_problem(hparams: Mapping) -> str | None:
+    """Each base optimizer takes its own hyperparameters (the class refuses the other's)."""
+    other = ("beta1", "beta2", "eps") if hparams["base"] == "sgd" else ("momentum", "nesterov")
+    given = [key for key in other if key in hparams]
+    if given:
+        return f"{', '.join(given)} belong(s) to the other base optimizer, not base {hparams['base']}"
+    if ("beta1" in hparams) != ("beta2" in hparams):
+        return "give beta1 and beta2 together"
+    if hparams.get("nesterov") and not hparams.get("momentum"):
+        return "nesterov needs momentum > 0"
+    return None
+
+
+register(Optimizer(
+    "alpha_svrg",
+    "alpha-SVRG (Yin et al. 2025): SVRG's correction times a coefficient alpha_t (alpha_0 .. 0 over the run), "
+    "fed to AdamW or SGD",
+    (_lr(),
+     Hparam("alpha0", float, "initial coefficient alpha_0 of the correction", default=0.75, minimum=0),
+     Hparam("schedule", str, "coefficient schedule: linear (alpha_0 to 0, one value per snapshot interval) or "
+            "constant", default="linear", choices=("linear", "constant")),
+     Hparam("base", str, "base optimizer fed the corrected gradient", default="adamw", choices=("adamw", "sgd")),
+     Hparam("snapshot_every", int, "epochs between snapshots", default=1, minimum=1),
+     Hparam("weight_decay", float, "decoupled (adamw) or L2 (sgd) weight decay of tensors with >= 2 dims",
+            default=0.0, minimum=0),
+     Hparam("momentum", float, "base sgd only: momentum, 0 unless given", minimum=0, exclusive_maximum=1),
+     Hparam("nesterov", bool, "base sgd only: Nesterov momentum, off unless given"),
+     _beta("beta1", "base adamw only: Adam's beta1, 0.9 unless given"),
+     _beta("beta2", "base adamw only: Adam's beta2, 0.999 unless given"),
+     Hparam("eps", float, "base adamw only: Adam's eps, 1e-8 unless given", exclusive_minimum=0)),
+    "vrdl.optim.builtin:alpha_svrg", reference="snapshot", run_settings=("epochs",), check=_alpha_svrg_problem,
+    fp32_only="the authors' code refuses SVRG with mixed precision (AMP): the correction is a small "
+              "difference of gradients"))
+register(Optimizer(
+    "mars",
+    "MARS-AdamW (Yuan et al. 2025): a scaled STORM-style correction, clipped to norm 1, fed to AdamW",
+    (Hparam("lr", float, "learning rate", default=3e-3, exclusive_minimum=0),
+     _beta("beta1", "Adam's beta1", 0.95),
+     _beta("beta2", "Adam's beta2", 0.99),
+     Hparam("eps", float, "Adam's eps", default=1e-8, exclusive_minimum=0),
+     Hparam("weight_decay", float, "decoupled weight decay of the MARS tensors", default=0.0, minimum=0),
+     Hparam("gamma", float, "scale of the correction gamma beta1/(1 - beta1) (g_t - g_last)", default=0.025,
+            minimum=0),
+     Hparam("exact", bool, "g_last at the previous iterate on the current minibatch (2 gradients per step) "
+            "instead of the previous step's gradient (MARS-approx, 1)", default=False),
+     Hparam("mars_on_every_tensor", bool, "MARS for every tensor (the authors' optimize_1d); else only 2-D "
+            "tensors, the others (conv kernels too) get AdamW with the _1d settings", default=False),
+     Hparam("lr_1d", float, "learning rate of the AdamW tensors (moves with lr under a schedule)", default=3e-3,
+            exclusive_minimum=0),
+     _beta("beta1_1d", "beta1 of the AdamW tensors", 0.9),
+     _beta("beta2_1d", "beta2 of the AdamW tensors", 0.95),
+     Hparam("weight_decay_1d", float, "weight decay of the AdamW tensors", default=0.1, minimum=0)),
+    "vrdl.optim.builtin:mars", reference=lambda hparams: "previous" if hparams["exact"] else "none"))
