@@ -194,9 +194,12 @@ def config_problems(cfg: dict, schema: dict) -> list[str]:
             problems.extend(_describe(leaf))
     if problems:
         return sorted(set(problems))
-    for name, study in cfg["studies"].items():
+    problems += extra_optimizer_problems(cfg)
+    if problems:
+        return problems
+    for name, study in with_extra_optimizers(cfg)["studies"].items():
         problems += _study_problems(cfg, name, study)
-    problems += precision_problems(cfg)
+    problems += precision_problems(with_extra_optimizers(cfg))
     meta = cfg.get("metainit")
     if meta:
         problems += registry.get(meta["optimizer"]).problems(meta["hparams"], "metainit.hparams")
@@ -235,6 +238,12 @@ def _study_problems(cfg, name, study) -> list[str]:
                 problems.append(f"studies.{name}.variance.epochs: none within the {epochs} epochs of {optimizer}")
     if study.get("stacked"):
         problems += stacking_problems(cfg, name, study)
+    target = study.get("time_to_target") or {}
+    if "loss" in target and "reference" in target:
+        problems.append(f"studies.{name}.time_to_target: give reference or loss, not both")
+    elif "reference" in target and target["reference"] not in study["optimizers"]:
+        problems.append(f"studies.{name}.time_to_target.reference: {target['reference']} is not an optimizer "
+                        "of this study; name one of them or give a target `loss`")
     for optimizer, spec in study["optimizers"].items():
         where = f"studies.{name}.optimizers.{optimizer}"
         entry = registry.get(optimizer)
@@ -247,6 +256,9 @@ def _study_problems(cfg, name, study) -> list[str]:
             for key in entry.required:
                 if key not in grid and key not in fixed:
                     problems.append(f"{where}.grid.{key}: required for {optimizer}")
+            if entry.check:  # hyperparameters that must agree (alpha-SVRG's base and its settings)
+                for point, hparams in grid_points(spec).items():
+                    problems += entry.problems(hparams, f"{where} (point {point})")
     for setting, paper in study.get("paper", {}).items():
         for optimizer, hparams in paper.get("selected", {}).items():
             entry = registry.get(optimizer)
@@ -263,6 +275,31 @@ def _study_problems(cfg, name, study) -> list[str]:
                 point = {**spec.get("fixed", {}), **selected[optimizer]}
                 problems += [p for p in registry.get(optimizer).problems(point, where) if "required" in p]
     return problems
+
+
+def extra_optimizer_problems(cfg) -> list[str]:
+    """`extra_optimizers` names configured studies and optimizers they do not have yet."""
+    extra = cfg.get("extra_optimizers") or {}
+    problems = []
+    for study, blocks in extra.get("studies", {}).items():
+        where = f"extra_optimizers.studies.{study}"
+        if study not in cfg["studies"]:
+            problems.append(f"{where}: no such study (studies: {', '.join(cfg['studies'])})")
+            continue
+        problems += [f"{where}.{optimizer}: already in studies.{study}.optimizers; keep one"
+                     for optimizer in blocks if optimizer in cfg["studies"][study]["optimizers"]]
+    return problems
+
+
+def with_extra_optimizers(cfg: dict) -> dict:
+    """The config with `extra_optimizers` (when enabled) merged into its studies' optimizers."""
+    extra = cfg.get("extra_optimizers") or {}
+    if not extra.get("enabled"):
+        return cfg
+    cfg = copy.deepcopy(cfg)
+    for study, blocks in extra["studies"].items():
+        cfg["studies"][study]["optimizers"].update(copy.deepcopy(blocks))
+    return cfg
 
 
 def precision_problems(cfg) -> list[str]:
@@ -361,6 +398,7 @@ class Plan:
         if problems:
             raise ConfigError(problems)
         _with_defaults(jsonschema.validators.validator_for(schema))(schema).validate(config)
+        config = with_extra_optimizers(config)
         for study in config["studies"].values():  # `seed: N` is short for `seeds: [N]`
             if "seeds" not in study:
                 study["seeds"] = [study.get("seed", 1)]

@@ -283,3 +283,57 @@ def test_choice_and_bool_hyperparameters_and_a_reference_that_depends_on_them():
     assert entry.hparam("base").parse("adamw") == "adamw"
     with pytest.raises(ValueError, match="one of sgd, adamw"):
         entry.hparam("base").parse("lbfgs")
+
+
+# ---------------------------------------------------------------------------------------------
+# alpha-SVRG and MARS: the paper config's opt-in block, precision, time to target
+
+
+def test_extra_optimizers_are_opt_in_and_checked():
+    assert not {"alpha_svrg", "mars"} & {j["optimizer"] for j in Plan(load_config(PAPER)).jobs()}
+    config = load_config(PAPER)
+    config["extra_optimizers"]["enabled"] = True
+    plan = Plan(config)
+    jobs = [j for j in plan.jobs() if j["optimizer"] in ("alpha_svrg", "mars")]
+    assert len(jobs) == 70
+    run = plan.tune_runs("resnet18_cifar10", "on", ["alpha_svrg"])[0]
+    assert plan.tune_args(run)[-1] == "--cache-snapshot-grads" and "150" in plan.tune_args(run)
+    # the cost counts what the loop counts: a snapshot pass plus two gradients a step (alpha-SVRG),
+    # one a step (MARS-approx)
+    n = 50000 * 0.95
+    counts = {j["optimizer"]: j["grad_evals"] for j in jobs
+              if j["study"] == "resnet18_cifar10" and j["stage"] == "tune"}
+    assert counts == {"alpha_svrg": int(150 * 3 * n), "mars": int(200 * n)}
+
+    problems = bad(None, lambda c: c["extra_optimizers"]["studies"]["lenet_mnist"].update(sgd={"grid": {"lr": [1.0]}}))
+    assert "extra_optimizers.studies.lenet_mnist.sgd: already in studies.lenet_mnist.optimizers; keep one" in problems
+    problems = bad(None, lambda c: c["extra_optimizers"]["studies"].update(nope={"mars": {"grid": {"lr": [0.1]}}}))
+    assert "extra_optimizers.studies.nope: no such study" in problems
+
+
+def test_bf16_is_refused_for_alpha_svrg_naming_the_key():
+    def edit(c):
+        c["extra_optimizers"]["enabled"] = True
+        c["compute"]["precision"] = "bf16"
+
+    problems = bad(None, edit)
+    assert "studies.lenet_mnist.optimizers.alpha_svrg: alpha_svrg runs in fp32 only" in problems
+    assert "mars" not in problems
+
+
+def test_alpha_svrg_base_hyperparameters_are_checked_together():
+    def edit(c):
+        c["extra_optimizers"]["enabled"] = True
+        c["extra_optimizers"]["studies"]["lenet_mnist"]["alpha_svrg"]["fixed"]["momentum"] = 0.9
+
+    assert ("studies.lenet_mnist.optimizers.alpha_svrg (point lr~0.1): momentum belong(s) to the other base "
+            "optimizer, not base adamw") in bad(None, edit)
+
+
+@pytest.mark.parametrize("target,message", [
+    ({"reference": "storm"}, "time_to_target.reference: storm is not an optimizer of this study"),
+    ({"reference": "sgd", "loss": 0.5}, "time_to_target: give reference or loss, not both"),
+    ({"slack": -0.1}, "time_to_target.slack: -0.1 is less than the minimum of 0"),
+])
+def test_time_to_target_settings_are_checked(target, message):
+    assert message in bad(None, lambda c: c["studies"]["resnet18_cifar10"].update(time_to_target=target))

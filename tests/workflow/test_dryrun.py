@@ -44,18 +44,33 @@ def test_paper_config_paths_and_arguments(workdir):
 
 def test_quick_config_has_every_stage(workdir):
     counts = job_counts(snakemake(workdir, "-n", configfile="config/quick.yaml").stdout)
-    # LeNet BN on: 10 points x 2 folds (tuned with one seed); ResNets: 6 points x 2 BN. LeNet BN
-    # off is stacked: one `vrdl train-grid` job per optimizer.
-    assert counts["tune"] == 10 * 2 + 6 * 2 + 6 * 2 == 44
+    # LeNet BN on: 10 points x 2 folds (tuned with one seed); ResNets: 8 points (alpha-SVRG and
+    # MARS one each) x 2 BN. LeNet BN off is stacked: one `vrdl train-grid` job per optimizer.
+    assert counts["tune"] == 10 * 2 + 8 * 2 + 8 * 2 == 52
     stacked = {rule: n for rule, n in counts.items() if rule.startswith("tune_stacked_")}
     assert stacked == {f"tune_stacked_lenet_fmnist_{o}_seed1": 1 for o in ("adam", "sgd", "adagrad", "svrg", "storm")}
-    # LeNet: 5 optimizers x 2 BN x 2 seeds; ResNets: 3 optimizers x 2 BN.
-    assert counts["final"] == 5 * 2 * 2 + 3 * 2 + 3 * 2 == 32
+    # LeNet: 5 optimizers x 2 BN x 2 seeds; ResNets: 5 optimizers x 2 BN.
+    assert counts["final"] == 5 * 2 * 2 + 5 * 2 + 5 * 2 == 40
     assert counts["metainit"] == 2
     assert counts["convex"] == 3 and counts["ablation"] == 2
     assert counts["figure_variance"] == 3
     assert counts["figure_convex"] == counts["figure_ablation"] == 1
     assert counts["prepare_data"] == 1
+
+
+def test_paper_config_with_alpha_svrg_and_mars(workdir):
+    """The paper config's opt-in block adds alpha-SVRG and MARS to every study."""
+    text = (workdir / "config" / "config.yaml").read_text()
+    assert "extra_optimizers:\n  enabled: false\n" in text
+    (workdir / "config" / "modern.yaml").write_text(
+        text.replace("extra_optimizers:\n  enabled: false\n", "extra_optimizers:\n  enabled: true\n"))
+    result = snakemake(workdir, "-n", "--printshellcmds", configfile="config/modern.yaml")
+    counts = job_counts(result.stdout)
+    # LeNet: (5 + 4) points x 4 folds; ResNets: (3 + 3) points x 2 BN each
+    assert counts["tune"] == 196 + 9 * 4 + 6 * 2 + 6 * 2 == 256
+    assert counts["final"] == 17 + 2 + 4 + 4 == 27
+    assert "results/resnet18_cifar10/bn~on/tune/alpha_svrg/lr~0.001/seed~1/holdout.csv" in result.stdout
+    assert "results/lenet_mnist/bn~off/tune/mars/lr~0.003/seed~1/fold~2.csv" in result.stdout
 
 
 def test_no_config_is_a_clear_error(workdir):
@@ -76,7 +91,7 @@ def test_default_profile_runs_the_paper_and_configfile_replaces_it(workdir):
 
     assert job_counts(dry())["tune"] == 196
     quick = dry("--configfile", "config/quick.yaml")
-    assert job_counts(quick)["tune"] == 44
+    assert job_counts(quick)["tune"] == 52
     assert "lenet_mnist" not in quick and "resnet18_cifar10" not in quick
 
 
