@@ -1,8 +1,9 @@
-"""The study's one-page HTML report: what was run, the selected hyperparameters beside the
-paper's, final test loss/accuracy per optimizer (over seeds), the study's claims checked against
-the results (vrdl.claims), the extensions (gradient variance, the convex sanity study, the
-transform-locking ablation), and all figures (PNGs embedded, so the page is self-contained; PDFs
-linked relative to it).
+"""The study's one-page HTML report: a demo notice when any part ran on data subsets, what was
+run, the selected hyperparameters beside the paper's, final test loss/accuracy per optimizer (over
+seeds), the study's claims checked against the results (vrdl.claims; with each verdict's noise
+estimate and the runs that did not learn), the extensions (gradient variance, the convex sanity
+study, the transform-locking ablation), and all figures (PNGs embedded, so the page is
+self-contained; PDFs linked relative to it).
 
 `write_report` takes the manifest the workflow's `report` rule builds: which files hold what.
 """
@@ -455,8 +456,8 @@ def _demo_notice(manifest: Mapping) -> str:
         return ""
     return ('<p class="demo"><strong>This is a demo, not the study.</strong> It was trained and evaluated on '
             f"subsets of the data ({escape('; '.join(subsets))}), so its numbers show that the pipeline works; "
-            "they are not evidence for or against the study's conclusions. Run config/config.yaml for "
-            "the study.</p>")
+            "they are not evidence for or against the study's conclusions (config/config.yaml runs "
+            "the study).</p>")
 
 
 def render_report(manifest: Mapping, report_dir: Path) -> str:
