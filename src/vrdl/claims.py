@@ -181,15 +181,16 @@ class Part:
 
 def compare(a: Estimate, b: Estimate, slack: float = 0.0, what: str = "",
             not_learned: Sequence[str] = ()) -> Part:
-    """Whether a < (1 + slack) b, by the rules in the module docstring; `not_learned` names the
-    runs the comparison rests on that did not learn (beyond a and b themselves)."""
+    """Whether a < (1 + slack) b, by the rules in the module docstring. `not_learned` names, for
+    the evidence, the runs the comparison rests on that did not learn (a's and b's own `learned`
+    count as well)."""
     gap = (1 + slack) * b.mean - a.mean
     noise = (math.hypot(a.noise, (1 + slack) * b.noise)
              if a.noise is not None and b.noise is not None else None)
     if not_learned or not (a.learned and b.learned):
         verdict = NOT_LEARNED
     elif not math.isfinite(gap):
-        verdict = INCONCLUSIVE
+        verdict = f"{INCONCLUSIVE}: loss not finite"
     elif noise is None:
         verdict = NO_NOISE
     elif gap > DECISIVE * noise:
