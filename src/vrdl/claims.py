@@ -353,7 +353,7 @@ def did_not_learn(finals: Mapping[tuple[str, str], Mapping[str, Sequence[Run]]],
     """Each run that did not learn, named, with why."""
     groups = {f"{study} BN {bn} {name}": runs for (study, bn), by_name in finals.items()
               for name, runs in by_name.items()}
-    groups.update({f"MetaInit {variant}": runs for variant, runs in (metainit or {}).items()})
+    groups.update({f"{variant} MetaInit": runs for variant, runs in (metainit or {}).items()})
     return [f"{' '.join(filter(None, (label, run.name)))}: {why}" for label, runs in groups.items()
             for run in runs if (why := learning_failure(run))]
 
