@@ -1,8 +1,9 @@
-"""The study's one-page HTML report: what was run, the selected hyperparameters beside the
-paper's, final test loss/accuracy per optimizer (over seeds), the study's claims checked against
-the results (vrdl.claims), the extensions (gradient variance, the convex sanity study, the
-transform-locking ablation), and all figures (PNGs embedded, so the page is self-contained; PDFs
-linked relative to it).
+"""The study's one-page HTML report: a demo notice when any part ran on data subsets, what was
+run, the selected hyperparameters beside the paper's, final test loss/accuracy per optimizer (over
+seeds), the study's claims checked against the results (vrdl.claims; with each verdict's noise
+estimate and the runs that did not learn), the extensions (gradient variance, the convex sanity
+study, the transform-locking ablation), and all figures (PNGs embedded, so the page is
+self-contained; PDFs linked relative to it).
 
 `write_report` takes the manifest the workflow's `report` rule builds: which files hold what.
 """
@@ -33,6 +34,7 @@ img { max-width: 100%; border: 1px solid #eee; } .muted { color: #777; font-size
 .same { color: #1a7f37; } .differs { color: #b35900; } details { margin: .5em 0 1.5em; }
 .holds { color: #1a7f37; font-weight: 600; } .fails { color: #b3261e; font-weight: 600; }
 .inconclusive { color: #8a6d00; font-weight: 600; } .notrun { color: #777; }
+.demo { background: #fff4e0; border: 1px solid #e0a040; padding: .6em 1em; }
 """
 
 
@@ -229,7 +231,7 @@ def _selection_tables(parts: list, setting: Mapping, paper_selected: Mapping, ta
         ])  # fmt: skip
     parts.append(f"<h4>Selected hyperparameters{escape(table_ref)}</h4>")
     parts.append(_table(
-        ["optimizer", "selected (ours)", f"paper{table_ref}", "", "mean val. loss", "std",
+        ["optimizer", "selected (ours)", f"paper{table_ref}", "ours vs paper", "mean val. loss", "std",
          "runs (folds × seeds)", "diverged runs / points"],
         rows, numeric={4, 5, 6},
     ))  # fmt: skip
@@ -310,47 +312,70 @@ def _metainit_section(meta: Mapping, report_dir: Path) -> str:
 
 
 def _verdict(verdict: str) -> str:
-    css = {study_claims.HOLDS: "holds", study_claims.FAILS: "fails",
-           study_claims.INCONCLUSIVE: "inconclusive"}.get(verdict, "notrun")
+    if verdict.startswith(study_claims.INCONCLUSIVE):
+        css = "inconclusive"
+    else:
+        css = {study_claims.HOLDS: "holds", study_claims.FAILS: "fails"}.get(verdict, "notrun")
     return f'<span class="{css}">{escape(verdict)}</span>'
 
 
+def _runs(paths) -> list:
+    return [study_claims.load_run(path) for path in ([paths] if isinstance(paths, str) else paths)]
+
+
 def load_claims_inputs(manifest: Mapping):
-    """vrdl.claims.evaluate_claims's inputs from the manifest: the final runs' curves per
-    (study, BN) and optimizer (one per seed), the studies' models and the MetaInit runs."""
-    finals, models, seeds = {}, {}, {}
+    """vrdl.claims.evaluate_claims's inputs from the manifest: the final runs per (study, BN) and
+    optimizer (one per seed), the studies' models, the MetaInit runs, the selected points'
+    tune-run spreads (selected.tsv) per (study, BN) and optimizer, and the seeds per study."""
+    finals, models, seeds, spreads = {}, {}, {}, {}
     for study in manifest["studies"]:
         models[study["name"]] = study.get("model", "")
         for setting in study["settings"]:
-            finals[(study["name"], setting["bn"])] = {
-                optimizer: [pd.read_csv(path) for path in ([paths] if isinstance(paths, str) else paths)]
-                for optimizer, paths in setting["finals"].items()
+            key = (study["name"], setting["bn"])
+            finals[key] = {optimizer: _runs(paths) for optimizer, paths in setting["finals"].items()}
+            seeds[study["name"]] = max((len(v) for v in finals[key].values()), default=0)
+            spreads[key] = {
+                row.optimizer: study_claims.TuneSpread(float(row.std_val_loss), int(row.folds), int(row.seeds))
+                for row in read_tsv(setting["selected"]).itertuples(index=False)
             }
-            seeds[study["name"]] = max((len(v) for v in finals[(study["name"], setting["bn"])].values()), default=0)
     metainit = None
     if manifest.get("metainit"):
         runs = manifest["metainit"]["runs"]
-        metainit = {"with": [pd.read_csv(runs["on"])], "without": [pd.read_csv(runs["off"])]}
-    return finals, models, metainit, seeds
+        metainit = {"with": _runs(runs["on"]), "without": _runs(runs["off"])}
+    return finals, models, metainit, spreads, seeds
 
 
 def _claims_section(manifest: Mapping) -> str:
-    finals, models, metainit, seeds = load_claims_inputs(manifest)
-    claims = study_claims.evaluate_claims(finals, models, metainit)
-    rows = [[escape(c.claim), escape(c.evidence), _verdict(c.verdict)] for c in claims]
+    finals, models, metainit, spreads, seeds = load_claims_inputs(manifest)
+    claims = study_claims.evaluate_claims(finals, models, metainit, spreads)
+    rows = [[escape(c.claim), escape(c.evidence), escape(c.noise), _verdict(c.verdict)] for c in claims]
     seed_text = "; ".join(f"{escape(name)}: {n}" for name, n in seeds.items())
     if metainit:
         seed_text += "; MetaInit comparison: 1"
-    return "\n".join([
+    parts = [
         '<h2 id="claims">Claims of the study, checked against these results</h2>',
         "<p>Each claim of the study's conclusion (Apostolov 2021) evaluated by <code>vrdl.claims</code> "
-        "on the final runs: test losses compared at the largest gradient budget all compared runs "
-        "reached, as the mean ± std over seeds. A comparison holds when its gap exceeds the seed "
-        "spread (std + std), does not hold when the opposite gap does, and is inconclusive in "
-        "between; with one seed the spread is zero.</p>",
+        "on the final runs: test losses compared at the largest gradient budget all runs of a setting "
+        "reached, shown as value ± noise (the standard error of the compared value). The noise comes "
+        "from the spread over seeds (std / √seeds of the mean) when the finals have several seeds, "
+        "else from the spread of the selected point's final validation loss over its tune runs "
+        "(folds; std of one run, as each final is one run), else there is none. A comparison holds "
+        f"when its gap (positive: the claimed way) exceeds {study_claims.DECISIVE:g} × its noise, "
+        "does not hold when the opposite gap does, and is inconclusive in between or without a "
+        "noise estimate (the gap is shown either way). A claim resting on runs that did not learn is "
+        "inconclusive before any of that.</p>",
         f'<p class="muted">Seeds per final run: {seed_text}.</p>',
-        _table(["claim", "evidence (test loss)", "verdict"], rows),
-    ])  # fmt: skip
+        _table(["claim", "evidence (test loss)", "noise estimate", "verdict"], rows),
+    ]
+    failures = study_claims.did_not_learn(finals, metainit)
+    if failures:
+        parts.append(
+            f'<p class="inconclusive">Runs that did not learn ({len(failures)}): their final test '
+            "accuracy is within a margin of chance, or their test loss never fell "
+            f"{study_claims.LOSS_DROP:.0%} below its start. Claims resting on them are inconclusive.</p>"
+            "<ul>" + "".join(f"<li>{escape(f)}</li>" for f in failures) + "</ul>"
+        )
+    return "\n".join(parts)
 
 
 def _convex_section(convex: Mapping, report_dir: Path) -> str:
@@ -426,6 +451,28 @@ def _provenance(manifest: Mapping) -> str:
     return ""
 
 
+def _subsets(manifest: Mapping) -> list[str]:
+    """"NAME: N training / M test images" of every part of the study run on data subsets."""
+    parts = [(study["name"], study["setup"]) for study in manifest["studies"]]
+    parts += [(key, manifest[key]["setup"]) for key in ("metainit", "convex", "ablation") if manifest.get(key)]
+    out = []
+    for name, setup in parts:
+        train, test = setup.get("train_subset"), setup.get("eval_subset")
+        if train or test:
+            out.append(f"{name}: {train or 'all'} training / {test or 'all'} test images")
+    return out
+
+
+def _demo_notice(manifest: Mapping) -> str:
+    subsets = _subsets(manifest)
+    if not subsets:
+        return ""
+    return ('<p class="demo"><strong>This is a demo, not the study.</strong> It was trained and evaluated on '
+            f"subsets of the data ({escape('; '.join(subsets))}), so its numbers show that the pipeline works; "
+            "they are not evidence for or against the study's conclusions (config/config.yaml runs "
+            "the study).</p>")
+
+
 def render_report(manifest: Mapping, report_dir: Path) -> str:
     studies = manifest["studies"]
     toc = '<li><a href="#claims">Claims of the study</a></li>'
@@ -435,6 +482,7 @@ def render_report(manifest: Mapping, report_dir: Path) -> str:
             toc += f'<li><a href="#{key}">{escape(manifest[key]["title"])}</a></li>'
     body = [
         "<h1>Variance-reduced optimizers on deep networks: the study</h1>",
+        _demo_notice(manifest),
         "<p>Each optimizer's hyperparameters are the grid point with the lowest mean validation "
         "loss at the final epoch (mean over folds and seeds; a point with a diverged run is never "
         "selected). Final runs train on the full training set with them, once per seed, and are "

@@ -104,29 +104,45 @@ def test_transform_locking_ablation_runs_differ(completed_run):
 
 
 def test_claims_table_in_the_report(completed_run):
-    """The report's table is vrdl.claims evaluated on the final runs (all seeds) and MetaInit."""
+    """The report's table is vrdl.claims evaluated on the final runs (all seeds), the selected
+    points' tune-run spreads and MetaInit; the runs that did not learn are listed beside it and
+    the page says it is a demo (the tiny config trains on subsets)."""
     results = completed_run / "results"
-    finals = {}
+    finals, spreads = {}, {}
     for study, bns in (("lenet_tiny", ["off"]), ("resnet_tiny", ["on", "off"])):
         seeds = TINY["studies"][study].get("seeds", [1])
         for bn in bns:
+            base = results / study / f"bn~{bn}"
             finals[(study, bn)] = {
-                optimizer: [pd.read_csv(results / study / f"bn~{bn}" / "final" / optimizer / f"seed~{s}.csv")
-                            for s in seeds]
+                optimizer: [study_claims.load_run(base / "final" / optimizer / f"seed~{s}.csv") for s in seeds]
                 for optimizer in TINY["studies"][study]["optimizers"]
             }
+            selected = pd.read_csv(base / "selected.tsv", sep="\t", quoting=3)
+            spreads[(study, bn)] = {row.optimizer: study_claims.TuneSpread(row.std_val_loss, row.folds, row.seeds)
+                                    for row in selected.itertuples()}
     models = {"lenet_tiny": "lenet", "resnet_tiny": "resnet18"}
-    metainit = {"with": [pd.read_csv(results / "metainit/metainit~on.csv")],
-                "without": [pd.read_csv(results / "metainit/metainit~off.csv")]}
-    expected = study_claims.evaluate_claims(finals, models, metainit)
+    metainit = {"with": [study_claims.load_run(results / "metainit/metainit~on.csv")],
+                "without": [study_claims.load_run(results / "metainit/metainit~off.csv")]}
+    expected = study_claims.evaluate_claims(finals, models, metainit, spreads)
     assert len(expected) == 5
+    # lenet_tiny has two seeds: its claim uses their spread; resnet_tiny one seed and a hold-out
+    # split (no noise estimate), MetaInit one run each: decided by nothing but learning failures
+    assert "seed spread (2 seeds)" in expected[0].noise
+    for claim in expected[1:]:
+        assert claim.verdict in (study_claims.NO_NOISE, study_claims.NOT_LEARNED, study_claims.MISSING), claim
     html = (results / "report.html").read_text()
+    assert "This is a demo, not the study." in html[:html.index('<h2 id="claims">')]
     assert "Claims of the study, checked against these results" in html
     assert "Seeds per final run: lenet_tiny: 2; resnet_tiny: 1; MetaInit comparison: 1." in html
+    assert "<th>noise estimate</th>" in html and "<th>ours vs paper</th>" in html
     for claim in expected:
-        row = f"<td>{escape(claim.claim)}</td><td>{escape(claim.evidence)}</td>"
+        row = f"<td>{escape(claim.claim)}</td><td>{escape(claim.evidence)}</td><td>{escape(claim.noise)}</td>"
         assert row in html, claim
         assert f">{escape(claim.verdict)}</span>" in html[html.index(row):html.index(row) + len(row) + 200]
+    failures = study_claims.did_not_learn(finals, metainit)
+    assert ("Runs that did not learn" in html) == bool(failures)
+    for failure in failures:
+        assert f"<li>{escape(failure)}</li>" in html
 
 
 def test_stacked_tune_grid_writes_the_same_runs(completed_run, data_dir, tmp_path):
