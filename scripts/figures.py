@@ -25,6 +25,11 @@ def main(smk) -> None:
         for run in _runs(smk, smk.input.runs):
             curves.setdefault(run["optimizer"], []).append(run["csv"])
         plots.test_curves_figure(curves, out, title=title, band=smk.params.band)
+    elif smk.rule == "figure_target":
+        curves = {}
+        for run in _runs(smk, smk.input.runs):
+            curves.setdefault(run["optimizer"], []).append(run["csv"])
+        plots.time_to_target_figure(curves, smk.params.target, out, title=title)
     elif smk.rule == "figure_metainit":
         curves = {label: [path] for label, path in zip(smk.params.labels, smk.input.runs, strict=True)}
         plots.test_curves_figure(curves, out, title=title)

@@ -33,8 +33,7 @@ A claim with several comparisons: runs did not learn in any of them -> that; any
 hold -> does not hold; all hold -> holds; else inconclusive (no noise estimate before within
 noise).
 
-Adding a claim is one entry in CLAIMS, e.g. "MARS beats Adam" everywhere:
-`LowerLoss("MARS reaches a lower test loss than Adam", lower=("mars",), higher=("adam",))`.
+Adding a claim is one entry in CLAIMS, as the last two (alpha-SVRG, MARS: beyond the study).
 """
 
 from __future__ import annotations
@@ -331,6 +330,10 @@ CLAIMS = (
               lower=("svrg",), higher=("sgd", "adam"), models=("resnet",), bn=("off",), slack=COMPARABLE),
     BatchNormHelps("Every optimizer reaches a worse test loss without batch norm", models=("resnet",)),
     MetaInitHelpsLittle("MetaInit does not improve the test loss by more than 5%"),
+    # beyond the study: variance reduction published since (config: extra_optimizers)
+    LowerLoss("alpha-SVRG beats SVRG on the ResNets (Yin et al. 2025)",
+              lower=("alpha_svrg",), higher=("svrg",), models=("resnet",)),
+    LowerLoss("MARS beats Adam (Yuan et al. 2025)", lower=("mars",), higher=("adam",)),
 )
 
 

@@ -462,8 +462,21 @@ class Plan:
         return {**spec.get("fixed", {}), **self.paper_setting(study, bn)["selected"][optimizer]}
 
     def figure_kinds(self, study: str) -> tuple[str, ...]:
-        """The figures of each BN setting: the grid's validation curves (when tuned) and the finals."""
-        return ("final",) if self.from_paper(study) else ("tuning", "final")
+        """The figures of each BN setting: the grid's validation curves (when tuned), the finals and
+        their time to target (when the study has a target)."""
+        kinds = ("final",) if self.from_paper(study) else ("tuning", "final")
+        return kinds + (("target",) if self.time_to_target(study) else ())
+
+    def time_to_target(self, study: str) -> dict | None:
+        """The study's target settings (`time_to_target`: a given loss, or a reference optimizer's
+        best with slack); None when the reference optimizer is not in the study."""
+        spec = self.studies[study].get("time_to_target", {})
+        if "loss" in spec:
+            return {"loss": spec["loss"]}
+        reference = spec.get("reference", "sgd")
+        if reference not in self.studies[study]["optimizers"]:
+            return None
+        return {"reference": reference, "slack": spec.get("slack", 0.0)}
 
     # -- runs (dicts of wildcards, in a stable order)
 
@@ -704,6 +717,14 @@ class Plan:
         title = self.metainit.get("title") or f"{self.metainit['optimizer']} on {self.metainit['model']}"
         return _with_paper_figure(title, self.metainit.get("paper", {}).get("figure"))
 
+    def target_title(self, study, bn) -> str:
+        spec = self.time_to_target(study)
+        target = (f"test loss {fmt_value(spec['loss'])}" if "loss" in spec else
+                  f"best test loss of {spec['reference']}" + (f" +{spec['slack']:.0%}" if spec["slack"] else ""))
+        seeds = len(self.final_seeds(study))
+        runs = f"median of the {seeds} seeds that reach it" if seeds > 1 else "seed " + str(self.final_seeds(study)[0])
+        return f"{self.study_title(study)}, BN {bn}: gradient computations to reach the {target} ({runs})"
+
     def variance_title(self, study) -> str:
         return (f"{self.study_title(study)}: gradient variance of the final runs "
                 f"({seeds_note(self.final_seeds(study))})")
@@ -760,6 +781,7 @@ class Plan:
                 for optimizer in self.studies[study]["optimizers"]
             },
             figures={kind: figure_path(study, bn, kind) for kind in self.figure_kinds(study)},
+            time_to_target=self.time_to_target(study),
         )
         if from_paper:  # the finals' hyperparameters, taken from the paper (not selected)
             out["hparams_from"] = "paper"

@@ -165,6 +165,39 @@ def test_curves_figure(curves: Mapping[str, str | Path | Sequence[str | Path]], 
     return figure
 
 
+def time_to_target_figure(curves: Mapping[str, Sequence[str | Path]], spec: Mapping, out: Sequence[str | Path],
+                          title: str = "") -> Figure:
+    """Gradient computations each optimizer's final runs need to first reach the target test loss
+    (vrdl.targets; `spec`: the study's time_to_target settings), one bar per optimizer (median over
+    the seeds that reach it); "did not reach" written where no seed does. `curves`: optimizer ->
+    its final runs' RUN.csv, one per seed."""
+    from vrdl.targets import study_target, time_to_target
+
+    runs = {name: [pd.read_csv(p) for p in ([paths] if isinstance(paths, str | Path) else paths)]
+            for name, paths in curves.items()}
+    target = study_target(spec, runs)
+    rows = time_to_target(runs, target)
+    figure = Figure(figsize=(7.0, 0.5 * len(rows) + 1.6), layout="constrained")
+    ax = figure.subplots()
+    longest = max((r.grad_evals for r in rows if r.reached), default=1.0)
+    for y, (color, row) in enumerate(zip(_colors(len(rows)), rows)):
+        if row.reached:
+            ax.barh(y, row.grad_evals, color=color)
+            note = f" {row.grad_evals:.3g}" + ("" if row.reached_all else f" ({row.reached}/{row.runs} seeds)")
+            ax.text(row.grad_evals, y, note, va="center", fontsize="small")
+        else:
+            ax.text(0, y, " did not reach", va="center", fontsize="small", color="#b3261e")
+    ax.set_yticks(range(len(rows)), [r.optimizer for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlim(0, longest * 1.35)
+    ax.set_xlabel(f"gradient computations to test loss {target.loss:.4g} ({target.source})")
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+    ax.grid(alpha=0.3, axis="x")
+    _title(figure, title)
+    _save(figure, out)
+    return figure
+
+
 _BN_STYLE = {"on": "-", "off": "--"}
 VARIANCE_PANELS = (
     ("variance_ratio", "variance ratio Var[SVRG] / Var[SGD]"),

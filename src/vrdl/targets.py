@@ -62,6 +62,15 @@ def reference_target(curves: Sequence[pd.DataFrame], label: str, slack: float = 
     return Target(float(mean.min()) * (1 + slack), source)
 
 
+def study_target(spec: Mapping, curves: Mapping[str, Sequence[pd.DataFrame]]) -> Target:
+    """The target a study's `time_to_target` settings name: a given `loss`, else the best loss of
+    the `reference` optimizer's final runs (in `curves`) with `slack`."""
+    if spec.get("loss") is not None:
+        return Target(float(spec["loss"]), "given")
+    reference = spec.get("reference", "sgd")
+    return reference_target(curves.get(reference, []), reference, spec.get("slack", 0.0))
+
+
 def time_to_target(curves: Mapping[str, Sequence[pd.DataFrame]], target: Target) -> list[TimeToTarget]:
     """Per optimizer, in the order of `curves`: how many runs reached the target and the median
     gradient computations and wall time they needed."""

@@ -114,23 +114,24 @@ def verdicts(*args, **kw):
 
 
 def test_the_papers_conclusions_hold_on_results_shaped_like_the_paper():
-    assert verdicts(lenet_vr=0.25, resnet_on_svrg=0.5, resnet_off_svrg=0.61, metainit_with=0.98) == [HOLDS] * 5
+    got = verdicts(lenet_vr=0.25, resnet_on_svrg=0.5, resnet_off_svrg=0.61, metainit_with=0.98)
+    assert got == [HOLDS] * 5 + [MISSING] * 2
 
 
 def test_the_claims_fail_on_results_that_contradict_them():
     assert verdicts(lenet_vr=0.40, resnet_on_svrg=0.3, resnet_off_svrg=0.9, metainit_with=0.5) == [
-        FAILS, FAILS, FAILS, HOLDS, FAILS]
+        FAILS, FAILS, FAILS, HOLDS, FAILS, MISSING, MISSING]
 
 
 def test_seed_noise_larger_than_the_gaps_makes_every_claim_inconclusive():
     got = verdicts(lenet_vr=0.25, resnet_on_svrg=0.5, resnet_off_svrg=0.61, metainit_with=0.98, spread=0.5)
-    assert got == [WITHIN_NOISE] * 5
+    assert got == [WITHIN_NOISE] * 5 + [MISSING] * 2
 
 
 def test_one_seed_without_folds_decides_nothing_and_shows_the_gaps():
     claims = evaluate_claims(*results(0.40, 0.3, 0.9, 0.5, n_seeds=1))
-    assert [c.verdict for c in claims] == [NO_NOISE] * 5
-    assert all(c.noise == NO_NOISE_SOURCE for c in claims)
+    assert [c.verdict for c in claims] == [NO_NOISE] * 5 + [MISSING] * 2
+    assert all(c.noise == NO_NOISE_SOURCE for c in claims[:5])
     # LeNet: svrg 0.40 vs the best other, sgd 0.30: the claimed way is negative
     assert "svrg 0.4 vs best of sgd, adam, adagrad (sgd) 0.3: gap -0.1, noise unknown" in claims[0].evidence
 
@@ -140,7 +141,7 @@ def test_one_seed_with_folds_decides_on_the_fold_spread():
     spreads = {key: {name: TuneSpread(0.005, 4, 1) for name in runs} for key, runs in finals.items()}
     claims = evaluate_claims(finals, models, metainit, spreads)
     # MetaInit has no tuning, so no noise estimate; the studies' claims use their fold spread
-    assert [c.verdict for c in claims] == [HOLDS] * 4 + [NO_NOISE]
+    assert [c.verdict for c in claims] == [HOLDS] * 4 + [NO_NOISE] + [MISSING] * 2
     assert claims[0].noise == "fold spread (4 folds)" and claims[4].noise == NO_NOISE_SOURCE
     wide = {key: {name: TuneSpread(0.5, 4, 1) for name in runs} for key, runs in finals.items()}
     assert [c.verdict for c in evaluate_claims(finals, models, metainit, wide)][:4] == [WITHIN_NOISE] * 4
@@ -149,7 +150,7 @@ def test_one_seed_with_folds_decides_on_the_fold_spread():
 def test_missing_studies_are_reported_as_not_run():
     claims = evaluate_claims({("lenet_mnist", "off"): {"sgd": seeds(0.3, 0.31), "svrg": seeds(0.2, 0.21)}},
                              {"lenet_mnist": "lenet"})
-    assert [c.verdict for c in claims] == [HOLDS, MISSING, MISSING, MISSING, MISSING]
+    assert [c.verdict for c in claims] == [HOLDS] + [MISSING] * 6
 
 
 def test_a_new_claim_is_one_declaration():
@@ -160,7 +161,35 @@ def test_a_new_claim_is_one_declaration():
     [result] = evaluate_claims(finals, {"resnet18_cifar10": "resnet18", "lenet_mnist": "lenet"},
                                claims=[claim])
     assert result.verdict == HOLDS and "lenet" not in result.evidence
-    assert len(CLAIMS) == 5
+    assert len(CLAIMS) == 7
+
+
+@pytest.mark.parametrize("offset,expected", [
+    (-0.05, HOLDS),         # below SVRG on both ResNet settings, below Adam everywhere
+    (0.05, FAILS),
+    (-0.005, WITHIN_NOISE),  # seed noise of each mean ~0.006
+])
+def test_alpha_svrg_and_mars_claims(offset, expected):
+    finals, models, metainit = results(0.25, 0.5, 0.61, 0.98)
+    for (study, _), runs in finals.items():
+        runs["mars"] = results_seeds(losses_of(runs["adam"]) + offset)
+        if study.startswith("resnet"):
+            runs["alpha_svrg"] = results_seeds(losses_of(runs["svrg"]) + offset)
+    claims = evaluate_claims(finals, models, metainit)
+    assert [c.verdict for c in claims[5:]] == [expected, expected]
+    assert claims[5].claim.startswith("alpha-SVRG beats SVRG on the ResNets")
+    # alpha-SVRG vs SVRG in both ResNet settings, none on LeNet; MARS vs Adam in all three
+    assert claims[5].evidence.count("resnet18_cifar10 BN") == 2 and "lenet" not in claims[5].evidence
+    assert claims[6].evidence.count("vs adam") == 3
+
+
+def losses_of(runs):
+    """The mean final test loss of constructed runs."""
+    return sum(float(r.curve["eval_loss"].iloc[-1]) for r in runs) / len(runs)
+
+
+def results_seeds(loss, spread=0.01):
+    return seeds(*[loss + spread * d for d in (-1, 0, 1)])
 
 
 # ---------------------------------------------------------------------------- did not learn
@@ -195,7 +224,7 @@ def test_claims_resting_on_runs_that_did_not_learn_are_inconclusive_first():
     # ResNet BN on: SGD at chance, however clear the gaps
     finals[("resnet18_cifar10", "on")]["sgd"] = seeds(2.29, 2.3, 2.31, start=2.3, acc=0.1)
     claims = evaluate_claims(finals, models, metainit)
-    assert [c.verdict for c in claims] == [HOLDS, NOT_LEARNED, HOLDS, NOT_LEARNED, HOLDS]
+    assert [c.verdict for c in claims] == [HOLDS, NOT_LEARNED, HOLDS, NOT_LEARNED, HOLDS, MISSING, MISSING]
     assert "(did not learn: sgd)" in claims[1].evidence and "(did not learn: BN on)" in claims[3].evidence
     failures = did_not_learn(finals, metainit)
     assert len(failures) == 3 and failures[0].startswith("resnet18_cifar10 BN on sgd seed 1: test loss 2.3 at start")

@@ -62,3 +62,28 @@ def test_time_to_target_counts_reaching_runs_and_takes_medians():
     assert not rows["sgd"].reached_all
     assert (rows["svrg"].reached, rows["svrg"].grad_evals, rows["svrg"].wall_s) == (2, 450.0, 7.5)
     assert rows["storm"].reached == 0 and math.isnan(rows["storm"].grad_evals)
+
+
+def test_study_target_is_a_given_loss_or_the_reference_optimizers_best():
+    from vrdl.targets import study_target
+
+    runs = {"sgd": [curve([2.0, 1.0, 0.6])], "mars": [curve([2.0, 0.5, 0.4])]}
+    assert study_target({"loss": 0.5, "reference": "sgd"}, runs) == Target(0.5, "given")
+    assert study_target({"reference": "sgd", "slack": 0.5}, runs).loss == pytest.approx(0.9)
+    assert study_target({}, runs).source == "best test loss of sgd"
+    with pytest.raises(ValueError, match="no runs of the reference optimizer adam"):
+        study_target({"reference": "adam"}, runs)
+
+
+def test_time_to_target_figure_marks_did_not_reach(tmp_path):
+    from vrdl.plots import time_to_target_figure
+
+    paths = {}
+    for name, losses in {"sgd": [2.0, 1.0, 0.6], "mars": [2.0, 0.5, 0.4], "svrg": [2.0, 1.5, 1.2]}.items():
+        paths[name] = [tmp_path / f"{name}.csv"]
+        curve(losses).to_csv(paths[name][0], index=False)
+    out = (tmp_path / "t.png", tmp_path / "t.pdf")
+    figure = time_to_target_figure(paths, {"reference": "sgd", "slack": 0.0}, out, title="t")
+    texts = [t.get_text() for t in figure.axes[0].texts]
+    assert texts == [" 200", " 100", " did not reach"]  # sgd at epoch 2, mars at epoch 1, svrg never
+    assert all(p.stat().st_size > 0 for p in out)

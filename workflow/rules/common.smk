@@ -200,6 +200,14 @@ def final_title(wildcards):
     return PLAN.final_title(wildcards.study, wildcards.bn)
 
 
+def target_title(wildcards):
+    return PLAN.target_title(wildcards.study, wildcards.bn)
+
+
+def target_spec(wildcards):
+    return PLAN.time_to_target(wildcards.study)
+
+
 def metainit_title(wildcards):
     return PLAN.metainit_title()
 

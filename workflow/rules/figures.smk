@@ -53,6 +53,32 @@ rule figure_final:
         "../../scripts/figures.py"
 
 
+rule figure_target:
+    input:
+        runs=final_csvs,
+        meta=final_jsons,
+        code=library_code("plots.py", "targets.py"),
+    output:
+        png=report(
+            f"{FIGURES}/{{study}}_bn~{{bn}}_target.png",
+            caption="../report/figure_target.rst",
+            category="Figures",
+            subcategory="Time to target",
+            labels={"study": "{study}", "bn": "{bn}"},
+        ),
+        pdf=f"{FIGURES}/{{study}}_bn~{{bn}}_target.pdf",
+    log:
+        "logs/figures/{study}_bn~{bn}_target.log",
+    conda:
+        "../../envs/vrdl.yaml"
+    params:
+        runs=final_run_params,
+        target=target_spec,
+        title=target_title,
+    script:
+        "../../scripts/figures.py"
+
+
 rule figure_metainit:
     input:
         runs=expand(f"{METAINIT_RUN}.csv", variant=["off", "on"]),
