@@ -222,16 +222,22 @@ def _target_table(setting: Mapping) -> str:
         target = targets.study_target(setting["time_to_target"], runs)
     except ValueError as err:  # e.g. every reference run diverged: no target to reach
         return f'<h4>Time to target</h4><p class="muted">No target: {escape(str(err))}.</p>'
-    rows = []
+    rows, at_start = [], []
     for row in targets.time_to_target(runs, target):
         reached = "did not reach" if not row.reached else f"{row.reached} / {row.runs}"
         rows.append([escape(row.optimizer), reached, fmt_number(row.grad_evals), fmt_number(row.wall_s, 3)])
+        if row.grad_evals == 0:
+            at_start.append(row.optimizer)
+    note = ""
+    if at_start:  # the reference learned nothing, or the target was set above the starting loss
+        note = (f'<p class="inconclusive">{escape(", ".join(at_start))} reached the target before any update: '
+                "it is not below their starting test loss, so this table says nothing about them.</p>")
     return (f"<h4>Time to target: test loss {fmt_number(target.loss)} ({escape(target.source)})</h4>"
             '<p class="muted">The first epoch at which a final run\'s test loss is at or below the target; '
             "median over the seeds that reach it. Wall time is the run's own training time (it depends on "
             "the machine and on how many jobs shared it).</p>"
             + _table(["optimizer", "seeds that reach it", "gradient computations", "wall time (s)"], rows,
-                     numeric={2, 3}))
+                     numeric={2, 3}) + note)
 
 
 def _selection_tables(parts: list, setting: Mapping, paper_selected: Mapping, table_ref: str) -> dict:
