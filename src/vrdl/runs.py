@@ -10,6 +10,7 @@ different prepared files (their `data_sha256` differs).
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -155,10 +156,36 @@ def check_same_data(described: Iterable[tuple[str | Path, Mapping]]) -> None:
     for path, meta in described:
         sha = meta.get("data_sha256")
         if not isinstance(sha, str):
-            raise RunFileError(f"{path}: its JSON has no data_sha256 (trained before vrdl recorded its data), so it "
+            raise RunFileError(f"{path} records no data_sha256 (written before vrdl recorded its data), so it "
                                "cannot be checked against the other runs; delete it and rerun")
         dataset = meta.get("dataset", "?")
         first = seen.setdefault(dataset, (sha, Path(path)))
         if first[0] != sha:
             raise RunFileError(f"runs trained on different {dataset} data: {first[1]} (data {first[0][:12]}) and "
                                f"{path} (data {sha[:12]}); rerun the runs of the stale data")
+
+
+def listed_files_data(manifest) -> list[tuple[Path, Mapping]]:
+    """(file, what it records about its data) for every run CSV (via its JSON) and every table
+    with a data_sha256 column (select's TSVs) named anywhere in `manifest` (nested dicts/lists)."""
+    found = []
+
+    def walk(item):
+        if isinstance(item, Mapping):
+            for value in item.values():
+                walk(value)
+        elif isinstance(item, list | tuple):
+            for value in item:
+                walk(value)
+        elif isinstance(item, str | Path) and str(item).endswith(".csv"):
+            path = Path(item)
+            stem = path.name.removesuffix(".variance.csv").removesuffix(".csv")
+            found.append((path, read_meta(path.with_name(stem + ".json"))))
+        elif isinstance(item, str | Path) and str(item).endswith(".tsv"):
+            table = pd.read_csv(item, sep="\t", quoting=csv.QUOTE_NONE,
+                                usecols=lambda column: column in ("dataset", "data_sha256"))
+            for row in table.to_dict("records") or [{}]:
+                found.append((Path(item), row))
+
+    walk(manifest)
+    return found

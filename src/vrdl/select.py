@@ -18,14 +18,18 @@ import pandas as pd
 
 from vrdl.runs import RunFileError, check_same_data, read_run
 
-RUN_COLUMNS = ["optimizer", "point", "seed", "split", "hparams", "val_loss", "epochs", "diverged", "csv"]
+RUN_COLUMNS = ["optimizer", "point", "seed", "split", "hparams", "val_loss", "epochs", "diverged", "csv", "dataset",
+               "data_sha256"]
 # `folds`: tune runs of the point (folds x seeds), `seeds`: distinct seeds among them.
 TABLE_COLUMNS = [
-    "optimizer", "point", "hparams", "mean_val_loss", "std_val_loss", "folds", "seeds", "diverged",
+    "optimizer", "point", "hparams", "mean_val_loss", "std_val_loss", "folds", "seeds", "diverged", "dataset",
+    "data_sha256",
 ]  # fmt: skip
 SELECTED_COLUMNS = [
     "optimizer", "point", "hparams", "mean_val_loss", "std_val_loss", "folds", "seeds", "points", "diverged",
+    "dataset", "data_sha256",
 ]  # fmt: skip
+# dataset, data_sha256: the prepared data file the runs trained on (vrdl.data), for the report's check
 
 
 class SelectionError(ValueError):
@@ -67,6 +71,8 @@ def load_tune_runs(runs: Iterable[Mapping]) -> pd.DataFrame:
                 epochs=int(loaded.curve["epoch"].iloc[-1]),
                 diverged=loaded.diverged,
                 csv=str(run["csv"]),
+                dataset=meta.get("dataset"),
+                data_sha256=meta.get("data_sha256"),
             )
         )
     try:
@@ -95,6 +101,8 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
                 folds=len(group),
                 seeds=int(group["seed"].nunique(dropna=False)),
                 diverged=n_diverged,
+                dataset=group["dataset"].iloc[0],
+                data_sha256=group["data_sha256"].iloc[0],
             )
         )
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
@@ -123,6 +131,8 @@ def select_best(table: pd.DataFrame) -> pd.DataFrame:
                 seeds=int(best["seeds"]),
                 points=len(group),
                 diverged=int(group["diverged"].sum()),
+                dataset=best["dataset"],
+                data_sha256=best["data_sha256"],
             )
         )
     return pd.DataFrame(rows, columns=SELECTED_COLUMNS)
