@@ -261,7 +261,12 @@ def _epoch_axis(ax, ylabel: str) -> None:
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.set_yscale("log")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    epochs = sorted({int(x) for line in ax.get_lines() for x in line.get_xdata() if line.get_label()[:1] != "_"})
+    if 0 < len(epochs) <= 12:  # the measured epochs themselves, not 0.945 ... 1.05 around a single one
+        ax.set_xticks(epochs)
+        ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3, which="both")
 
 
@@ -353,7 +358,8 @@ def _loss_axes(ax, ylabel: str) -> None:
     ax.set_yscale("log")
     # Plain numbers (0.5, 2.31) instead of 2.31x10^0 on the narrow ranges losses often span.
     ax.yaxis.set_major_formatter(_PlainLogFormatter(labelOnlyBase=False))
-    ax.yaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    # Label every minor tick below one decade of range (else 0.5 between 0.45 and 2.5 goes unlabelled).
+    ax.yaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 1)))
     ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
     ax.grid(alpha=0.3, which="both")
 
