@@ -67,7 +67,7 @@ def _epoch_list(text: str) -> tuple[int, ...]:
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, choices=MODELS, help="network to train")
     p.add_argument("--bn", action=argparse.BooleanOptionalAction, default=False,
-                   help="batch norm after every conv/dense layer (ResNets: the paper's default is --bn)")
+                   help="batch norm after every conv/dense layer (default: off; the paper's ResNets use --bn)")
     p.add_argument("--width", type=_positive_float, default=1.0,
                    help="channel width multiplier of the ResNets (1.0 = the paper's)")
 
@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MetaInit's batches: N(0,1) inputs with random labels, or training minibatches")
     t.add_argument("--data-dir", default="data", help="directory of the prepared data sets (NAME.pt)")
     t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA if available")
-    t.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+    t.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's own choice)")
     t.add_argument("--checkpoint", help="per-epoch checkpoint (default: RUN.ckpt beside RUN.csv)")
     t.add_argument("--out", required=True, metavar="RUN.csv",
                    help="per-epoch CSV; RUN.json (and RUN.variance.csv) are written beside it")
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--data-dir", default="data", help="directory of the prepared data sets (NAME.pt)")
     g.add_argument("--checkpoint", help="per-epoch checkpoint of the whole grid (default: beside the first run's CSV)")
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA if available")
-    g.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+    g.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's own choice)")
 
     p = sub.add_parser("prepare", help="turn a data set into uint8 tensors in --data-dir",
                        formatter_class=_HelpFormatter)
