@@ -9,6 +9,7 @@ import json
 import pandas as pd
 import pytest
 
+from tests.workflow.conftest import copy_workflow, snakemake
 from tests.workflow.test_select import make_runs, write_run
 from vrdl import plots
 from vrdl.report import write_report
@@ -120,3 +121,10 @@ def test_the_tuning_figure_marks_the_selected_point_and_explains_thin_lines(tmp_
     assert labels == ["lr=0.1", "lr=0.01 - selected"]  # fold means 0.5 vs 0.45
     assert "thin: each run" in legend.get_title().get_text()
     assert (tmp_path / "t.png").stat().st_size > 0
+
+
+def test_jobs_do_not_print_an_empty_shell_command(tmp_path):
+    """Every rule runs a script: with printshellcmds each job printed `Shell command: None`."""
+    workdir = copy_workflow(tmp_path / "wf")
+    out = snakemake(workdir, "-n", "--workflow-profile", "profiles/default", configfile="config/quick.yaml").stdout
+    assert "rule tune:" in out and "Shell command" not in out
