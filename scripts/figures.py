@@ -8,6 +8,7 @@ from vrdl_env import use_library  # noqa: E402
 
 use_library(snakemake.scriptdir)  # noqa: F821
 from vrdl import plots  # noqa: E402
+from vrdl.runs import RunFileError  # noqa: E402
 
 
 def _runs(smk, paths, **extra):
@@ -40,4 +41,7 @@ def main(smk) -> None:
 
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
-main(snakemake)  # noqa: F821
+try:
+    main(snakemake)  # noqa: F821
+except RunFileError as err:  # a truncated, edited or mixed-up run file: one line naming it
+    sys.exit(f"{snakemake.rule}: {err}")  # noqa: F821

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from vrdl import claims as study_claims
+from vrdl.runs import check_same_data, listed_files_data
 from vrdl.select import read_tsv
 
 CSS = """
@@ -507,6 +508,7 @@ def render_report(manifest: Mapping, report_dir: Path) -> str:
 
 
 def write_report(manifest: Mapping, out: str | Path) -> None:
+    check_same_data(listed_files_data(manifest))  # one data file per data set, or no report
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     html = render_report(manifest, out.parent)

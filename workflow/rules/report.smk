@@ -6,7 +6,7 @@
 rule report:
     input:
         unpack(report_inputs),
-        code=library_code("report.py", "claims.py"),
+        code=library_code("report.py", "claims.py", "runs.py"),
     output:
         report(
             "results/report.html",
