@@ -166,6 +166,18 @@ def test_cost_estimate_from_a_costs_file(paper, tmp_path):
     assert "No rate for resnet101/bn~off, resnet101/bn~on" in text and "Estimate:" not in text
 
 
+def test_device_hours_per_stage(paper):
+    cost = costs.device_hours(paper, {"lenet": 1e-5, "resnet18": 2e-5, "resnet101": 1e-4})
+    assert cost["runs"] == {"tune": 196, "final": 17, "metainit": 2} and cost["missing_rates"] == []
+    assert cost["total_hours"] == pytest.approx(sum(cost["hours"].values()), abs=0.01)
+    # the paper's five LeNet finals by hand: 100 epochs of 60,000 samples, gradients per sample
+    # sgd/adam/adagrad 1, storm 2 (its first step 1), svrg 2 + 1 per snapshot
+    cost = costs.device_hours(paper_hparams_plan(), {"lenet": 1e-3, "resnet18/bn~on": 1.0})
+    assert cost["hours"] == {"final": pytest.approx(100 * 60000 * (1 + 1 + 1 + 2 + 3) * 1e-3 / 3600, abs=1e-3)}
+    assert costs.device_hours(paper, {"lenet": 1e-3})["missing_rates"] == [
+        "resnet101/bn~off", "resnet101/bn~on", "resnet18/bn~off", "resnet18/bn~on"]
+
+
 def test_without_costs_there_is_no_estimate(paper):
     text = costs.report(paper)
     assert "no estimate" in text and "device-hours in all" not in text

@@ -19,7 +19,7 @@ FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 # What a copy of the workflow needs: the rules and scripts, configs, profile, envs, and the
 # library modules whose mtimes the figure/select/report rules track.
 WORKFLOW_PARTS = ["workflow", "scripts", "config", "envs", "profiles/default"]
-LIBRARY_PARTS = ["src/vrdl/select.py", "src/vrdl/runs.py", "src/vrdl/plots.py", "src/vrdl/report.py", "src/vrdl/claims.py"]
+LIBRARY_PARTS = [f"src/vrdl/{name}.py" for name in ("select", "runs", "plots", "report", "claims")]
 
 
 def copy_workflow(dest: Path) -> Path:
