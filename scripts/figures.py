@@ -8,6 +8,7 @@ from vrdl_env import use_library  # noqa: E402
 
 use_library(snakemake.scriptdir)  # noqa: F821
 from vrdl import plots  # noqa: E402
+from vrdl.runs import RunFileError  # noqa: E402
 
 
 def _runs(smk, paths, **extra):
@@ -26,10 +27,7 @@ def main(smk) -> None:
             curves.setdefault(run["optimizer"], []).append(run["csv"])
         plots.test_curves_figure(curves, out, title=title, band=smk.params.band)
     elif smk.rule == "figure_target":
-        curves = {}
-        for run in _runs(smk, smk.input.runs):
-            curves.setdefault(run["optimizer"], []).append(run["csv"])
-        plots.time_to_target_figure(curves, smk.params.target, out, title=title)
+        plots.time_to_target_figure(_runs(smk, smk.input.runs), smk.params.target, out, title=title)
     elif smk.rule == "figure_metainit":
         curves = {label: [path] for label, path in zip(smk.params.labels, smk.input.runs, strict=True)}
         plots.test_curves_figure(curves, out, title=title)
@@ -45,4 +43,7 @@ def main(smk) -> None:
 
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
-main(snakemake)  # noqa: F821
+try:
+    main(snakemake)  # noqa: F821
+except RunFileError as err:  # a truncated, edited or mixed-up run file: one line naming it
+    sys.exit(f"{snakemake.rule}: {err}")  # noqa: F821

@@ -11,8 +11,10 @@ import sys
 import tarfile
 from pathlib import Path
 
-import yaml
-from study_cost import study_cost
+from vrdl.costs import device_hours
+from vrdl.plan import Plan, load_config
+
+REPO = Path(__file__).resolve().parents[2]
 
 BENCHMARKS = ("data_path", "epoch_time", "vr_overhead", "grid_throughput")
 EXPECTED_PARTS = ("check_env", "prepare", "correctness", *BENCHMARKS, "model_speed", "slice")
@@ -139,14 +141,13 @@ def markdown(s: dict) -> str:
     if s["study_cost"]:
         cost = s["study_cost"]
         md += ["", f"## Cost of config/config.yaml on {s['device']} (every run trained on its own)", "",
-               f"Runs: {cost['runs']}. Device-hours: {cost['gpu_hours']}, total **{cost['total_gpu_hours']}**"
+               f"Runs: {cost['runs']}. Device-hours: {cost['hours']}, total **{cost['total_hours']}**"
                + (f"; no rate measured for {cost['missing_rates']}" if cost["missing_rates"] else "") + ".",
-               f"By model: {cost['gpu_hours_by_model']}.",
-               "(benchmarks/gpu/study_cost.py; `vrdl plan --per-epoch-costs per-epoch-costs.json` supersedes it.)"]
+               "(`vrdl plan --configfile config/config.yaml --per-epoch-costs per-epoch-costs.json` prints it "
+               "per study and optimizer.)"]
         if s["stacked_lenet_tune_hours"] is not None:
             md += ["", f"The LeNet tune grids stacked as in the slice (its tune wall time per epoch x the study's "
-                       f"epochs): **{s['stacked_lenet_tune_hours']}** hours, against "
-                       f"{cost['gpu_hours_by_model'].get('lenet', {}).get('tune')} trained one by one."]
+                       f"epochs): **{s['stacked_lenet_tune_hours']}** hours."]
     return "\n".join(md) + "\n"
 
 
@@ -170,11 +171,12 @@ def main():
     summary = dict(device=device, torch=torch_version, date=date, device_option=args.device, quick=args.quick,
                    parts=part_status(work), correctness=correctness, benchmarks=benchmark_figures(work),
                    model_speed=speed, per_epoch_costs=costs, slice=slice_results(work), study_cost=None)
-    config = yaml.safe_load(Path(args.config).read_text())
+    config = load_config(args.config)
     summary["stacked_lenet_tune_hours"] = stacked_lenet_tune_hours(summary["slice"]["tune"], config)
     if costs and costs["seconds_per_sample_gradient"]:
         (out / "per-epoch-costs.json").write_text(json.dumps(costs, indent=2) + "\n")
-        summary["study_cost"] = study_cost(config, costs["seconds_per_sample_gradient"])
+        plan = Plan(config, schema_path=REPO / "workflow" / "schemas" / "config.schema.yaml")
+        summary["study_cost"] = device_hours(plan, costs["seconds_per_sample_gradient"])
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "summary.md").write_text(markdown(summary))
     with tarfile.open(out / "logs.tar.gz", "w:gz") as tar:

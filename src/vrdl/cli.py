@@ -9,6 +9,7 @@ import math
 import sys
 
 from vrdl.data import DATASETS, DataError, dataset_info, prepare
+from vrdl.files import OutputError
 from vrdl.models import MODELS, build_model, count_batchnorm, count_parameters
 from vrdl.optim import OPTIMIZERS, registry
 
@@ -21,7 +22,10 @@ def _positive_int(text: str) -> int:
 
 
 def _finite_float(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
     return value
@@ -87,6 +91,22 @@ def _given_hparams(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     return entry.complete(given)
 
 
+def _nonnegative_float(text: str) -> float:
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none (required, unset or off)."""
+
+    def _get_help_string(self, action):
+        if action.required or action.default in (None, False) or action.default == ():
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _epoch_list(text: str) -> tuple[int, ...]:
     try:
         epochs = tuple(sorted({int(e) for e in text.split(",") if e.strip()}))
@@ -98,9 +118,9 @@ def _epoch_list(text: str) -> tuple[int, ...]:
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, choices=MODELS)
+    p.add_argument("--model", required=True, choices=MODELS, help="network to train")
     p.add_argument("--bn", action=argparse.BooleanOptionalAction, default=False,
-                   help="batch norm after every conv/dense layer (ResNets: the paper's default is --bn)")
+                   help="batch norm after every conv/dense layer (default: off; the paper's ResNets use --bn)")
     p.add_argument("--width", type=_positive_float, default=1.0,
                    help="channel width multiplier of the ResNets (1.0 = the paper's)")
 
@@ -109,14 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vrdl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train one run; writes RUN.csv and RUN.json")
-    t.add_argument("--dataset", required=True, choices=list(DATASETS))
+    t = sub.add_parser("train", help="train one run; writes RUN.csv and RUN.json", formatter_class=_HelpFormatter)
+    t.add_argument("--dataset", required=True, choices=list(DATASETS), help="prepared data set (vrdl prepare)")
     _add_model_args(t)
-    t.add_argument("--optimizer", required=True, choices=list(OPTIMIZERS))
+    t.add_argument("--optimizer", required=True, choices=list(OPTIMIZERS),
+                   help="optimizer to train with (vrdl optimizers lists them)")
     _add_hparam_flags(t)
-    t.add_argument("--epochs", type=_positive_int, required=True)
-    t.add_argument("--batch-size", type=_positive_int, required=True)
-    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--epochs", type=_positive_int, required=True, help="passes over the training portion")
+    t.add_argument("--batch-size", type=_positive_int, required=True,
+                   help="minibatch size (at most the training portion's size)")
+    t.add_argument("--seed", type=int, default=1,
+                   help="seed of the initialisation, split, subsets, minibatch order and augmentation")
     t.add_argument("--folds", type=_positive_int, help="K of K-fold cross-validation (with --fold)")
     t.add_argument("--fold", type=int, help="which fold (0-based) is the validation fold")
     t.add_argument("--val-fraction", type=_positive_float, help="hold out this fraction of train for validation")
@@ -125,44 +148,50 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--augment", choices=("auto", "on", "off"), default="auto",
                    help="pad-4 random crop + flip; auto: for CIFAR only")
     t.add_argument("--transform-locking", action=argparse.BooleanOptionalAction, default=True,
-                   help="both gradients of an SVRG/STORM step see the same augmentation (default on)")
+                   help="both gradients of an SVRG/STORM step see the same augmentation")
     t.add_argument("--cache-snapshot-grads", action="store_true",
                    help="SVRG fast path: keep each minibatch's snapshot gradient from the full-gradient pass "
                         "instead of recomputing it in the steps of the snapshot epoch (same curves, ~1/3 less work)")
-    t.add_argument("--l2", type=_finite_float, default=0.0, help="add (l2/2)||W||^2 to the loss (default 0)")
+    t.add_argument("--l2", type=_nonnegative_float, default=0.0,
+                   help="add (l2/2)||W||^2 to the loss, W: every parameter")
     t.add_argument("--track-objective", action="store_true",
                    help="add column train_objective: the full training objective at each epoch's iterate")
     t.add_argument("--variance-epochs", type=_epoch_list, default=(), metavar="E1,E2,...",
                    help="after these epochs write gradient-variance diagnostics to RUN.variance.csv")
     t.add_argument("--variance-batches", type=_positive_int, default=32,
-                   help="minibatches per variance estimate (default 32)")
+                   help="minibatches per variance estimate")
     t.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="bf16: autocast forward passes (faster on GPUs; changes the numbers, recorded in RUN.json)")
     t.add_argument("--channels-last", action="store_true", help="NHWC layout for convolutions (GPU speed)")
     t.add_argument("--compile", action="store_true", help="torch.compile the model (pays off on long GPU runs)")
     t.add_argument("--metainit", action="store_true", help="MetaInit the weights before training")
-    t.add_argument("--metainit-steps", type=_positive_int, default=200)
-    t.add_argument("--metainit-lr", type=_positive_float, default=0.1)
-    t.add_argument("--metainit-momentum", type=_finite_float, default=0.9)
-    t.add_argument("--metainit-eps", type=_positive_float, default=1e-5)
-    t.add_argument("--metainit-data", choices=("random", "train"), default="random")
-    t.add_argument("--data-dir", default="data")
-    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    t.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+    t.add_argument("--metainit-steps", type=_positive_int, default=200, help="MetaInit: gradient steps")
+    t.add_argument("--metainit-lr", type=_positive_float, default=0.1, help="MetaInit: step size")
+    t.add_argument("--metainit-momentum", type=_nonnegative_float, default=0.9, help="MetaInit: momentum")
+    t.add_argument("--metainit-eps", type=_positive_float, default=1e-5,
+                   help="MetaInit: epsilon of the gradient quotient")
+    t.add_argument("--metainit-data", choices=("random", "train"), default="random",
+                   help="MetaInit's batches: N(0,1) inputs with random labels, or training minibatches")
+    t.add_argument("--data-dir", default="data", help="directory of the prepared data sets (NAME.pt)")
+    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA if available")
+    t.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's own choice)")
     t.add_argument("--checkpoint", help="per-epoch checkpoint (default: RUN.ckpt beside RUN.csv)")
-    t.add_argument("--out", required=True, metavar="RUN.csv")
+    t.add_argument("--out", required=True, metavar="RUN.csv",
+                   help="per-epoch CSV; RUN.json (and RUN.variance.csv) are written beside it")
 
-    g = sub.add_parser("train-grid", help="train many runs of one optimizer at once (stacked, vmap)")
+    g = sub.add_parser("train-grid", help="train many runs of one optimizer at once (stacked, vmap)",
+                       formatter_class=_HelpFormatter)
     g.add_argument("--spec", required=True, metavar="GRID.json",
                    help='JSON {"runs": [[vrdl train arguments of run 1], ...]}; each run writes its own --out')
-    g.add_argument("--data-dir", default="data")
+    g.add_argument("--data-dir", default="data", help="directory of the prepared data sets (NAME.pt)")
     g.add_argument("--checkpoint", help="per-epoch checkpoint of the whole grid (default: beside the first run's CSV)")
-    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    g.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA if available")
+    g.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's own choice)")
 
-    p = sub.add_parser("prepare", help="turn a data set into uint8 tensors in --data-dir")
-    p.add_argument("--dataset", required=True, choices=list(DATASETS))
-    p.add_argument("--data-dir", default="data")
+    p = sub.add_parser("prepare", help="turn a data set into uint8 tensors in --data-dir",
+                       formatter_class=_HelpFormatter)
+    p.add_argument("--dataset", required=True, choices=list(DATASETS), help="data set to prepare")
+    p.add_argument("--data-dir", default="data", help="where NAME.pt is written (an intact one is kept)")
     p.add_argument("--source-dir", metavar="RAW_DIR", help="directory with the data set's original files")
 
     sub.add_parser("optimizers", help="list the optimizers with their hyperparameters and flags")
@@ -266,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(dict(model=args.model, bn=args.bn, width=args.width,
                                   num_classes=args.num_classes, n_params=count_parameters(model),
                                   n_batchnorm=count_batchnorm(model))))
-    except (ValueError, DataError) as err:
+    except (ValueError, DataError, OutputError) as err:
         print(f"vrdl {args.command}: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -62,6 +62,21 @@ def lookup(rates: dict, model: str, bn: str) -> float | None:
     return rates.get(rate_key(model, bn), rates.get(model))
 
 
+def device_hours(plan, rates: dict) -> dict:
+    """Device-hours of the plan's training runs at `rates`, per stage and in all (one job at a
+    time); runs whose model has no rate are counted in `unpriced_runs`, never guessed."""
+    hours, runs, missing = defaultdict(float), defaultdict(int), set()
+    for job in plan.jobs():
+        runs[job["stage"]] += 1
+        rate = lookup(rates, job["model"], job["bn"])
+        if rate is None:
+            missing.add(rate_key(job["model"], job["bn"]))
+        else:
+            hours[job["stage"]] += job["grad_evals"] * rate / 3600
+    return dict(runs=dict(runs), hours={stage: round(h, 3) for stage, h in hours.items()},
+                total_hours=round(sum(hours.values()), 3), missing_rates=sorted(missing))
+
+
 def job_status(job: dict, results: Path) -> str:
     """done (RUN.json written), running (a checkpoint exists) or pending."""
     stem = job["stem"].removeprefix("results/")

@@ -1,17 +1,23 @@
 """Data sets as uint8 tensors on the device: prepare once, split, batch, augment and normalise.
 
 A prepared data set is one file `DATA_DIR/NAME.pt` holding `train_x`, `train_y`, `test_x`,
-`test_y` (images uint8 [N, C, H, W], labels int64). Training keeps a whole split on the device;
-every epoch is a permutation plus per-sample crop offsets and flips drawn up front (so SVRG's
-snapshot pass and its steps can see the same augmented data set), applied as batched tensor ops.
+`test_y` (images uint8 [N, C, H, W], labels int64) and its `fingerprint`: the data set's name,
+shapes, class counts and a SHA-256 of the tensors' contents. Loading checks all of it, so a file
+copied under another name, damaged or edited is refused naming the file; the hash goes into
+every run's RUN.json so that runs trained on different data are never compared.
+
+Training keeps a whole split on the device; every epoch is a permutation plus per-sample crop
+offsets and flips drawn up front (so SVRG's snapshot pass and its steps can see the same
+augmented data set), applied as batched tensor ops.
 """
 
 from __future__ import annotations
 
 import gzip
-import os
+import hashlib
 import pickle
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from vrdl.files import save_atomic
 
 
 class DataError(RuntimeError):
@@ -147,25 +155,88 @@ def _check(name: str, parts: dict[str, torch.Tensor]) -> None:
             raise DataError(f"{name} {split} labels fall outside 0..{info.num_classes - 1}")
 
 
-def save_atomic(obj, path: Path) -> None:
-    """torch.save through a temporary file and a rename, so a kill never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+SPLITS = ("train_x", "train_y", "test_x", "test_y")
+
+
+def content_hash(parts: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the four tensors' names, dtypes, shapes and bytes."""
+    digest = hashlib.sha256()
+    for key in SPLITS:
+        tensor = parts[key].contiguous()
+        digest.update(f"{key} {tensor.dtype} {tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.numpy())
+    return digest.hexdigest()
+
+
+def fingerprint(name: str, parts: dict[str, torch.Tensor]) -> dict:
+    classes = dataset_info(name).num_classes
+    return dict(
+        dataset=name,
+        shapes={key: list(parts[key].shape) for key in SPLITS},
+        class_counts={split: torch.bincount(parts[f"{split}_y"], minlength=classes).tolist()
+                      for split in ("train", "test")},
+        sha256=content_hash(parts),
+    )
+
+
+def _prepare_fix(name: str, path: Path) -> str:
+    return (f"Fix: delete {path} and run `vrdl prepare --dataset {name} --data-dir {path.parent} "
+            f"--source-dir RAW_DIR` (the workflow's prepare_data rule does this once the file is gone).")
+
+
+def verify(name: str, path: Path) -> dict:
+    """The prepared data set in `path` if it is intact and is `name`; DataError naming the file
+    and the fix otherwise. The returned dict holds the four tensors and `fingerprint`."""
     try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        saved = torch.load(path, weights_only=True)
+    except Exception as err:  # torch's own message blames "your checkpoint file"
+        raise DataError(f"{path} is not a readable prepared data set ({type(err).__name__}: it is "
+                        f"truncated, damaged or not a vrdl data file).\n{_prepare_fix(name, path)}") from None
+    if not isinstance(saved, dict) or not all(isinstance(saved.get(k), torch.Tensor) for k in SPLITS):
+        raise DataError(f"{path} does not hold a prepared data set ({', '.join(SPLITS)}).\n"
+                        f"{_prepare_fix(name, path)}")
+    recorded = saved.get("fingerprint")
+    if not isinstance(recorded, dict):
+        raise DataError(f"{path} has no fingerprint (prepared by an older vrdl or by hand), so it cannot be "
+                        f"checked to be {name}.\n{_prepare_fix(name, path)}")
+    if recorded.get("dataset") != name:
+        raise DataError(f"{path} holds data set {recorded.get('dataset')!r}, not {name!r} (a file copied or "
+                        f"renamed?).\n{_prepare_fix(name, path)}")
+    parts = {key: saved[key] for key in SPLITS}
+    try:
+        _check(name, parts)
+    except DataError as err:
+        raise DataError(f"{path}: {err}.\n{_prepare_fix(name, path)}") from None
+    actual = fingerprint(name, parts)
+    if actual != recorded:
+        differs = ", ".join(key for key in actual if actual[key] != recorded.get(key))
+        raise DataError(f"{path}: its contents do not match its fingerprint ({differs} differ): the file was "
+                        f"altered or damaged.\n{_prepare_fix(name, path)}")
+    return dict(parts, fingerprint=recorded)
+
+
+def save_prepared(name: str, parts: dict[str, torch.Tensor], data_dir: str | Path) -> Path:
+    """Check the tensors, fingerprint them and write `DATA_DIR/NAME.pt` atomically."""
+    _check(name, parts)
+    target = prepared_path(name, data_dir)
+    parts = {key: parts[key].contiguous() for key in SPLITS}
+    save_atomic(dict(parts, fingerprint=fingerprint(name, parts)), target)
+    return target
 
 
 def prepare(name: str, data_dir: str | Path, source_dir: str | Path | None = None) -> Path:
-    """Make `DATA_DIR/NAME.pt`: already prepared, else the raw files in source_dir, else download."""
+    """Make `DATA_DIR/NAME.pt`: an intact prepared file is kept; a missing or broken one is
+    built from the raw files in source_dir, else downloaded."""
     info = dataset_info(name)
     target = prepared_path(name, data_dir)
+    refused = ""
     if target.is_file():
-        return target
+        try:
+            verify(name, target)
+            return target
+        except DataError as err:
+            refused = str(err).splitlines()[0]
+            print(f"vrdl prepare: {refused}; rebuilding it", file=sys.stderr)
     parts = read_raw(name, Path(source_dir)) if source_dir else None
     if parts is None:
         download_dir = Path(tempfile.mkdtemp(prefix=f"{name}-download-"))
@@ -173,8 +244,9 @@ def prepare(name: str, data_dir: str | Path, source_dir: str | Path | None = Non
             parts = _download(name, download_dir)
         except Exception as err:
             where = f"no raw files in --source-dir {source_dir}" if source_dir else "no --source-dir given"
+            have = f"{refused}, " if refused else f"no prepared file {target}, "
             raise DataError(
-                f"cannot find data set {name}: no prepared file {target}, {where}, and the download "
+                f"cannot find data set {name}: {have}{where}, and the download "
                 f"failed ({type(err).__name__}: {err}).\nFix: put the original files "
                 f"({info.raw_files}) in a directory and pass it as --source-dir (the workflow's "
                 f"config key `data.source_dirs.{name}`), or run `vrdl prepare --dataset {name}` on "
@@ -182,21 +254,18 @@ def prepare(name: str, data_dir: str | Path, source_dir: str | Path | None = Non
             ) from None
         finally:
             shutil.rmtree(download_dir, ignore_errors=True)
-    _check(name, parts)
-    save_atomic({k: v.contiguous() for k, v in parts.items()}, target)
-    return target
+    return save_prepared(name, parts, data_dir)
 
 
-def load(name: str, data_dir: str | Path) -> dict[str, torch.Tensor]:
+def load(name: str, data_dir: str | Path) -> dict:
+    """The verified prepared data set: the four tensors and its `fingerprint`."""
     path = prepared_path(name, data_dir)
     if not path.is_file():
         raise DataError(
             f"data set {name} is not prepared: {path} does not exist.\n"
             f"Fix: run `vrdl prepare --dataset {name} --data-dir {data_dir} [--source-dir RAW_DIR]`."
         )
-    parts = torch.load(path, weights_only=True)
-    _check(name, parts)
-    return parts
+    return verify(name, path)
 
 
 # ---------------------------------------------------------------------------- splits
@@ -292,8 +361,9 @@ class DeviceSplit:
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
                  *, augment: bool = False, dtype: torch.dtype = torch.float32,
-                 memory_format: torch.memory_format = torch.contiguous_format):
+                 memory_format: torch.memory_format = torch.contiguous_format, data_sha256: str | None = None):
         self.x, self.y, self.augment, self.memory_format = x, y, augment, memory_format
+        self.data_sha256 = data_sha256  # content hash of the prepared file it came from
         std = torch.where(std > 1e-6, std, torch.ones_like(std))  # a constant channel
         # (x/255 - mean)/std == x * scale + shift, in the training dtype
         self.scale = (1 / (255 * std)).to(dtype).view(1, -1, 1, 1)

@@ -14,7 +14,6 @@ optimizer, epochs and batch size, training portions of equal size.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import sys
 import time
@@ -24,7 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad_and_value, vmap
 
+from vrdl import checkpoints
 from vrdl import data as datasets
+from vrdl.files import check_writable, strict_json
 from vrdl.gradients import evaluate
 from vrdl.models import build_model
 from vrdl.optim import build_optimizer, registry
@@ -184,6 +185,8 @@ def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device
     log = log or sys.stderr
     checkpoint = Path(checkpoint) if checkpoint else Path(outs[0]).with_suffix(".grid.ckpt")
     check_compatible(cfgs)
+    for directory in {checkpoint.parent, *(Path(out).parent for out in outs)}:
+        check_writable(directory)
     dev = resolve_device(device)
     cfg0 = cfgs[0]
     info = datasets.dataset_info(cfg0.dataset)
@@ -219,9 +222,9 @@ def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device
     rows = [[] for _ in cfgs]
     diverged = [None] * len(cfgs)
     grad_evals, wall_before, first_epoch = 0, 0.0, 1
-    key = [dataclasses.asdict(c) for c in cfgs]
-    saved = torch.load(checkpoint, map_location=dev, weights_only=True) if checkpoint.is_file() else None
-    if saved is not None and saved["config"] == key:
+    key = [dict(dataclasses.asdict(c), data_sha256=split.data_sha256) for c, (split, _) in zip(cfgs, grid.splits)]
+    saved = checkpoints.load(checkpoint, key, ("params", "optimizer", "steps", "sum_sq", "rows", "epoch"), dev, log)
+    if saved is not None:
         for n in params:
             params[n].copy_(saved["params"][n])
         opt.state, opt.steps, opt.sum_sq = saved["optimizer"], saved["steps"], saved["sum_sq"]
@@ -274,9 +277,9 @@ def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device
         print(f"epoch {epoch}/{cfg0.epochs}  {len(cfgs)} runs  grad_evals {grad_evals:,}  "
               f"diverged {sum(d is not None for d in diverged)}  elapsed {wall:.1f}s", file=log, flush=True)
         if epoch < cfg0.epochs:
-            datasets.save_atomic(dict(config=key, epoch=epoch, params=params, optimizer=opt.state, steps=opt.steps,
-                                      sum_sq=opt.sum_sq, rows=rows, diverged=diverged,
-                                      grad_evals=grad_evals, wall_s=wall), checkpoint)
+            checkpoints.save(dict(config=key, epoch=epoch, params=params, optimizer=opt.state, steps=opt.steps,
+                                  sum_sq=opt.sum_sq, rows=rows, diverged=diverged,
+                                  grad_evals=grad_evals, wall_s=wall), checkpoint)
 
     for r, (c, out) in enumerate(zip(cfgs, map(Path, outs))):
         train, evaluation = grid.splits[r]
@@ -286,7 +289,7 @@ def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device
         summary = _summary(c, state, optimizer, models[r], train, evaluation, dev, commands[r] if commands else None)
         summary["grid"] = dict(runs=len(cfgs), index=r)
         write_atomic(out, rows_to_csv(rows[r], COLUMNS))
-        write_atomic(json_path(out), json.dumps(summary, indent=2) + "\n")
+        write_atomic(json_path(out), strict_json(summary))
     checkpoint.unlink(missing_ok=True)
 
 

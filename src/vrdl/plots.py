@@ -1,6 +1,8 @@
 """Figures of the study: loss against per-sample gradient computations, saved as PNG and PDF.
 
 Uses matplotlib's object API (no pyplot), so it needs no display and leaves global state alone.
+Every run is read through vrdl.runs (CSV cross-checked against its JSON, one data set per
+figure), so a figure never draws a truncated, edited or mixed-up file.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter, MaxNLocator
 
+from vrdl import runs as run_files
+from vrdl.select import SelectionError, load_tune_runs, select_best
+from vrdl.select import aggregate as aggregate_points
+
 _AXIS = re.compile(r"([a-z][a-z_]*)~([^_/]+)")
 
 
@@ -27,7 +33,21 @@ def point_label(point: str) -> str:
 
 def read_curve(csv_path: str | Path) -> pd.DataFrame:
     """A run's CSV with non-finite losses as NaN (matplotlib leaves gaps, log axes stay valid)."""
-    return read_curve_frame(pd.read_csv(csv_path))
+    return read_curve_frame(run_files.read_run(csv_path).curve)
+
+
+def read_runs(runs: Iterable[Mapping]) -> list[run_files.Run]:
+    """The runs of one figure (dicts with csv and any of optimizer, seed, hparams), each checked
+    against its JSON and all against one prepared data file."""
+    loaded = [run_files.read_run(run["csv"], expected=run) for run in runs]
+    run_files.check_same_data((run.csv, run.meta) for run in loaded)
+    return loaded
+
+
+def read_variance_runs(paths: Iterable[str | Path]) -> list[pd.DataFrame]:
+    loaded = [(path, *run_files.read_variance(path)) for path in paths]
+    run_files.check_same_data((path, meta) for path, _, meta in loaded)
+    return [frame for _, frame, _ in loaded]
 
 
 def read_curve_frame(curve: pd.DataFrame) -> pd.DataFrame:
@@ -111,13 +131,30 @@ def _grid(n: int, ncols_max: int = 3) -> tuple[int, int]:
     return math.ceil(n / ncols), ncols
 
 
+def selected_points(runs: Sequence[Mapping]) -> dict[str, str]:
+    """optimizer -> the grid point `select` picks from these runs (none where nothing can be)."""
+    table = aggregate_points(load_tune_runs(runs))
+    chosen = {}
+    for optimizer, group in table.groupby("optimizer", sort=False):
+        try:
+            chosen[optimizer] = select_best(group)["point"].iloc[0]
+        except SelectionError:  # every point diverged: nothing to mark
+            pass
+    return chosen
+
+
 def tuning_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: str = "") -> Figure:
-    """Validation loss of every grid point, one panel per optimizer: the mean over folds solid,
-    the folds faint (the paper's Figure 4.3). `runs`: dicts with optimizer, point, csv."""
+    """Validation loss of every grid point, one panel per optimizer: the mean over folds (and
+    seeds) thick, each fold thin (the paper's Figure 4.3); the point `select` picks is drawn
+    thickest, with a star at its end and "selected" in the legend. `runs`: dicts with
+    optimizer, point, csv (and seed, split, hparams, as the select rule gets them)."""
+    runs = list(runs)
+    loaded = read_runs(runs)
+    chosen = selected_points(runs) if all("hparams" in run and "split" in run for run in runs) else {}
     by_optimizer: dict[str, dict[str, list[pd.DataFrame]]] = {}
-    for run in runs:
+    for run, run_file in zip(runs, loaded, strict=True):
         by_optimizer.setdefault(run["optimizer"], {}).setdefault(run["point"], []).append(
-            read_curve(run["csv"])
+            read_curve_frame(run_file.curve)
         )
     nrows, ncols = _grid(len(by_optimizer))
     figure = Figure(figsize=(5.0 * ncols, 3.8 * nrows), layout="constrained")
@@ -130,11 +167,18 @@ def tuning_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: str
                     ax.plot(curve["grad_evals"], curve["eval_loss"], color=color, alpha=0.25, lw=0.8)
             mean = mean_curve(curves)
             diverged = any(c["eval_loss"].isna().any() for c in curves)
-            label = point_label(point) + (" (diverged)" if diverged else "")
-            ax.plot(mean["grad_evals"], mean["eval_loss"], color=color, lw=1.6, label=label)
+            selected = chosen.get(optimizer) == point
+            label = point_label(point) + (" (diverged)" if diverged else "") + (" - selected" if selected else "")
+            ax.plot(mean["grad_evals"], mean["eval_loss"], color=color, lw=3.0 if selected else 1.6, label=label,
+                    zorder=3 if selected else 2)
+            if selected:
+                ax.plot(mean["grad_evals"].iloc[-1:], mean["eval_loss"].iloc[-1:], marker="*", ms=14, color=color,
+                        markeredgecolor="black", zorder=4, ls="none")
         ax.set_title(optimizer)
         _loss_axes(ax, "validation loss")
-        ax.legend(fontsize="small")
+        several = any(len(curves) > 1 for curves in points.values())
+        ax.legend(fontsize="small", title_fontsize="small",
+                  title="thick: mean over runs; thin: each run (fold, seed)" if several else None)
     for ax in axes[len(by_optimizer):]:
         ax.set_visible(False)
     _title(figure, title)
@@ -150,7 +194,8 @@ def test_curves_figure(curves: Mapping[str, str | Path | Sequence[str | Path]], 
     figure = Figure(figsize=(11.0, 4.0), layout="constrained")
     loss_ax, acc_ax = figure.subplots(1, 2)
     for color, (label, paths) in zip(_colors(len(curves)), curves.items()):
-        runs = [read_curve(p) for p in ([paths] if isinstance(paths, str | Path) else paths)]
+        paths = [paths] if isinstance(paths, str | Path) else paths
+        runs = [read_curve_frame(run.curve) for run in read_runs({"csv": p} for p in paths)]
         if len(runs) > 1:
             label = f"{label} ({len(runs)} seeds)"
         _plot_band(loss_ax, runs, "eval_loss", band=band, positive=True, color=color, lw=1.4, label=label)
@@ -165,18 +210,20 @@ def test_curves_figure(curves: Mapping[str, str | Path | Sequence[str | Path]], 
     return figure
 
 
-def time_to_target_figure(curves: Mapping[str, Sequence[str | Path]], spec: Mapping, out: Sequence[str | Path],
+def time_to_target_figure(runs: Iterable[Mapping], spec: Mapping, out: Sequence[str | Path],
                           title: str = "") -> Figure:
     """Gradient computations each optimizer's final runs need to first reach the target test loss
     (vrdl.targets; `spec`: the study's time_to_target settings), one bar per optimizer (median over
-    the seeds that reach it); "did not reach" written where no seed does. `curves`: optimizer ->
-    its final runs' RUN.csv, one per seed."""
+    the seeds that reach it); "did not reach" written where no seed does. `runs`: dicts with
+    optimizer, seed, csv (the final runs)."""
     from vrdl.targets import study_target, time_to_target
 
-    runs = {name: [pd.read_csv(p) for p in ([paths] if isinstance(paths, str | Path) else paths)]
-            for name, paths in curves.items()}
-    target = study_target(spec, runs)
-    rows = time_to_target(runs, target)
+    runs = list(runs)
+    curves: dict[str, list[pd.DataFrame]] = {}
+    for run, loaded in zip(runs, read_runs(runs), strict=True):
+        curves.setdefault(run["optimizer"], []).append(loaded.curve)
+    target = study_target(spec, curves)
+    rows = time_to_target(curves, target)
     figure = Figure(figsize=(7.0, 0.5 * len(rows) + 1.6), layout="constrained")
     ax = figure.subplots()
     longest = max((r.grad_evals for r in rows if r.reached), default=1.0)
@@ -214,15 +261,20 @@ def variance_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: s
     Var[SVRG estimator] / Var[minibatch gradient] (below 1: variance is reduced), both variances,
     and STORM's squared error when a STORM run has it. `runs`: dicts with bn, optimizer, csv
     (RUN.variance.csv)."""
+    runs = list(runs)
     groups: dict[tuple[str, str], list[pd.DataFrame]] = {}
-    for run in runs:
-        groups.setdefault((run["optimizer"], run["bn"]), []).append(pd.read_csv(run["csv"]))
+    for run, frame in zip(runs, read_variance_runs(run["csv"] for run in runs), strict=True):
+        groups.setdefault((run["optimizer"], run["bn"]), []).append(frame)
     optimizers = list(dict.fromkeys(optimizer for optimizer, _ in groups))
     colors = dict(zip(optimizers, _colors(len(optimizers))))
     panels = [p for p in VARIANCE_PANELS if p[0] != "storm_sq_error"
               or any(c["storm_sq_error"].notna().any() for curves in groups.values() for c in curves)]
-    figure = Figure(figsize=(4.6 * len(panels), 4.0), layout="constrained")
-    axes = figure.subplots(1, len(panels), squeeze=False).ravel()
+    # two panels a row: the labels stay readable when the page scales the figure to its width
+    nrows, ncols = _grid(len(panels), ncols_max=2)
+    figure = Figure(figsize=(5.2 * ncols + 2.2, 3.6 * nrows), layout="constrained")
+    axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
     for ax, (column, label) in zip(axes, panels):
         for (optimizer, bn), curves in groups.items():
             if not any(c[column].notna().any() for c in curves):
@@ -244,7 +296,12 @@ def _epoch_axis(ax, ylabel: str) -> None:
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.set_yscale("log")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    epochs = sorted({int(x) for line in ax.get_lines() for x in line.get_xdata() if line.get_label()[:1] != "_"})
+    if 0 < len(epochs) <= 12:  # the measured epochs themselves, not 0.945 ... 1.05 around a single one
+        ax.set_xticks(epochs)
+        ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3, which="both")
 
 
@@ -273,7 +330,7 @@ def convex_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: str
     a band; right, the test loss. Points at the best value itself (0) are left out of the log
     axis. `runs`: dicts with optimizer, csv (with a train_objective column)."""
     runs = list(runs)
-    curves, best = suboptimality([pd.read_csv(run["csv"]) for run in runs])
+    curves, best = suboptimality([run.curve for run in read_runs(runs)])
     groups: dict[str, list[pd.DataFrame]] = {}
     for run, curve in zip(runs, curves, strict=True):
         groups.setdefault(run["optimizer"], []).append(curve)
@@ -302,11 +359,13 @@ def ablation_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: s
     computations, and the variance ratio of the SVRG estimator against epochs, as `vrdl train`
     measures it (same augmentation for both gradients) at each run's iterate. `runs`: dicts
     with locking, csv (RUN.csv) and variance (RUN.variance.csv)."""
+    runs = list(runs)
     groups: dict[str, dict[str, list[pd.DataFrame]]] = {}
-    for run in runs:
+    variances = read_variance_runs(run["variance"] for run in runs)
+    for run, run_file, variance in zip(runs, read_runs(runs), variances, strict=True):
         group = groups.setdefault(run["locking"], {"curve": [], "variance": []})
-        group["curve"].append(read_curve(run["csv"]))
-        group["variance"].append(pd.read_csv(run["variance"]))
+        group["curve"].append(read_curve_frame(run_file.curve))
+        group["variance"].append(variance)
     figure = Figure(figsize=(15.0, 4.0), layout="constrained")
     test_ax, train_ax, var_ax = figure.subplots(1, 3)
     for color, (locking, group) in zip(_colors(len(groups)), groups.items()):
@@ -334,7 +393,8 @@ def _loss_axes(ax, ylabel: str) -> None:
     ax.set_yscale("log")
     # Plain numbers (0.5, 2.31) instead of 2.31x10^0 on the narrow ranges losses often span.
     ax.yaxis.set_major_formatter(_PlainLogFormatter(labelOnlyBase=False))
-    ax.yaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    # Label every minor tick below one decade of range (else 0.5 between 0.45 and 2.5 goes unlabelled).
+    ax.yaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 1)))
     ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
     ax.grid(alpha=0.3, which="both")
 

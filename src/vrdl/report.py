@@ -22,6 +22,7 @@ import pandas as pd
 
 from vrdl import claims as study_claims
 from vrdl import targets
+from vrdl.runs import check_same_data, listed_files_data, read_run
 from vrdl.select import read_tsv
 
 CSS = """
@@ -216,7 +217,7 @@ def _study_section(study: Mapping, report_dir: Path) -> str:
 def _target_table(setting: Mapping) -> str:
     """Gradient computations and wall time each optimizer's final runs need to first reach the
     setting's target test loss (vrdl.targets); "did not reach" is a result."""
-    runs = {name: [pd.read_csv(p) for p in ([paths] if isinstance(paths, str) else paths)]
+    runs = {name: [read_run(p).curve for p in ([paths] if isinstance(paths, str) else paths)]
             for name, paths in setting["finals"].items()}
     try:
         target = targets.study_target(setting["time_to_target"], runs)
@@ -539,6 +540,7 @@ def render_report(manifest: Mapping, report_dir: Path) -> str:
 
 
 def write_report(manifest: Mapping, out: str | Path) -> None:
+    check_same_data(listed_files_data(manifest))  # one data file per data set, or no report
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     html = render_report(manifest, out.parent)

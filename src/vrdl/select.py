@@ -2,8 +2,8 @@
 final-epoch validation loss over folds and seeds (every tune run of the point counts once); a
 point with a diverged run can never be selected.
 
-Pure functions on the files `vrdl train` writes (RUN.csv + RUN.json), used by the workflow's
-`select` rule and by tests.
+Pure functions on the files `vrdl train` writes (RUN.csv + RUN.json, read and cross-checked by
+vrdl.runs), used by the workflow's `select` rule and by tests.
 """
 
 from __future__ import annotations
@@ -16,18 +16,25 @@ from pathlib import Path
 
 import pandas as pd
 
-RUN_COLUMNS = ["optimizer", "point", "seed", "split", "hparams", "val_loss", "epochs", "diverged", "csv"]
+from vrdl.runs import RunFileError, check_same_data, read_run
+
+RUN_COLUMNS = ["optimizer", "point", "seed", "split", "hparams", "val_loss", "epochs", "diverged", "csv", "dataset",
+               "data_sha256"]
 # `folds`: tune runs of the point (folds x seeds), `seeds`: distinct seeds among them.
 TABLE_COLUMNS = [
-    "optimizer", "point", "hparams", "mean_val_loss", "std_val_loss", "folds", "seeds", "diverged",
+    "optimizer", "point", "hparams", "mean_val_loss", "std_val_loss", "folds", "seeds", "diverged", "dataset",
+    "data_sha256",
 ]  # fmt: skip
 SELECTED_COLUMNS = [
     "optimizer", "point", "hparams", "mean_val_loss", "std_val_loss", "folds", "seeds", "points", "diverged",
+    "dataset", "data_sha256",
 ]  # fmt: skip
+# dataset, data_sha256: the prepared data file the runs trained on (vrdl.data), for the report's check
 
 
 class SelectionError(ValueError):
-    """The tune runs cannot give a selection (mismatched hyperparameters, nothing eligible)."""
+    """The tune runs cannot give a selection (files that disagree, other settings or data than
+    configured, nothing eligible); the message names the file."""
 
 
 def hparams_text(hparams: Mapping[str, float]) -> str:
@@ -35,50 +42,24 @@ def hparams_text(hparams: Mapping[str, float]) -> str:
     return json.dumps(dict(sorted(hparams.items())), sort_keys=True)
 
 
-def load_run(csv_path: str | Path) -> dict:
-    """Final-epoch validation loss of one run and whether it diverged, from RUN.csv + RUN.json."""
-    csv_path = Path(csv_path)
-    meta = json.loads(csv_path.with_suffix(".json").read_text())
-    curve = pd.read_csv(csv_path)
-    last = curve.iloc[-1] if len(curve) else None
-    val_loss = float(last["eval_loss"]) if last is not None else math.nan
-    diverged = bool(meta.get("diverged")) or not math.isfinite(val_loss)
-    return dict(
-        meta=meta,
-        val_loss=val_loss,
-        epochs=int(last["epoch"]) if last is not None else 0,
-        diverged=diverged,
-    )
-
-
-def _same_value(used, configured) -> bool:
-    try:
-        return float(used) == float(configured)
-    except (TypeError, ValueError):
-        return used == configured
-
-
 def load_tune_runs(runs: Iterable[Mapping]) -> pd.DataFrame:
     """One row per tune run. Each item of `runs` says what a run was meant to be: `optimizer`,
     `point` (its name in paths), `split`, `seed`, `hparams` (configured values) and `csv`.
 
-    Raises SelectionError when a run's JSON records other hyperparameters than configured (a
-    value that never reached the optimizer) or was evaluated on the test set."""
-    rows = []
+    Raises SelectionError naming the file when a run's CSV and JSON disagree or hold anything but
+    numbers (vrdl.runs), when its JSON records other settings than configured (a value that never
+    reached the optimizer), when it was evaluated on the test set, or when the runs were trained
+    on different data."""
+    rows, described = [], []
     for run in runs:
-        loaded = load_run(run["csv"])
-        meta = loaded["meta"]
-        recorded = meta.get("hparams", {})
-        for key, value in run["hparams"].items():
-            if key not in recorded or not _same_value(recorded[key], value):
-                raise SelectionError(
-                    f"{run['csv']}: {key} configured as {value!r} but the run recorded "
-                    f"{recorded.get(key)!r}"
-                )
-        if meta.get("optimizer", run["optimizer"]) != run["optimizer"]:
-            raise SelectionError(f"{run['csv']}: optimizer {meta['optimizer']!r}, expected {run['optimizer']!r}")
+        try:
+            loaded = read_run(run["csv"], expected=run)
+        except RunFileError as err:
+            raise SelectionError(str(err)) from None
+        meta = loaded.meta
         if meta.get("eval_split", "val") != "val":
             raise SelectionError(f"{run['csv']}: evaluated on {meta['eval_split']!r}, not validation data")
+        described.append((run["csv"], meta))
         rows.append(
             dict(
                 optimizer=run["optimizer"],
@@ -86,12 +67,18 @@ def load_tune_runs(runs: Iterable[Mapping]) -> pd.DataFrame:
                 seed=run.get("seed"),
                 split=run["split"],
                 hparams=hparams_text(run["hparams"]),
-                val_loss=loaded["val_loss"],
-                epochs=loaded["epochs"],
-                diverged=loaded["diverged"],
+                val_loss=loaded.final_eval_loss,
+                epochs=int(loaded.curve["epoch"].iloc[-1]),
+                diverged=loaded.diverged,
                 csv=str(run["csv"]),
+                dataset=meta.get("dataset"),
+                data_sha256=meta.get("data_sha256"),
             )
         )
+    try:
+        check_same_data(described)
+    except RunFileError as err:
+        raise SelectionError(str(err)) from None
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
@@ -114,6 +101,8 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
                 folds=len(group),
                 seeds=int(group["seed"].nunique(dropna=False)),
                 diverged=n_diverged,
+                dataset=group["dataset"].iloc[0],
+                data_sha256=group["data_sha256"].iloc[0],
             )
         )
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
@@ -142,6 +131,8 @@ def select_best(table: pd.DataFrame) -> pd.DataFrame:
                 seeds=int(best["seeds"]),
                 points=len(group),
                 diverged=int(group["diverged"].sum()),
+                dataset=best["dataset"],
+                data_sha256=best["data_sha256"],
             )
         )
     return pd.DataFrame(rows, columns=SELECTED_COLUMNS)

@@ -11,12 +11,10 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 import math
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import InitVar, dataclass, field
@@ -25,8 +23,9 @@ from pathlib import Path
 import torch
 
 import vrdl
+from vrdl import checkpoints, variance
 from vrdl import data as datasets
-from vrdl import variance
+from vrdl.files import check_writable, strict_json, write_atomic
 from vrdl.gradients import Objective, ReferenceGradients, evaluate, minibatch_gradient
 from vrdl.metainit import metainit
 from vrdl.models import build_model, count_parameters
@@ -77,6 +76,10 @@ class RunConfig:
         hparams = dict(self.hparams) | ({"lr": lr} if lr is not None else {})
         object.__setattr__(self, "hparams", {k: v for k, v in sorted(hparams.items()) if v is not None})
         object.__setattr__(self, "lr", self.hparams.get("lr"))  # cfg.lr reads it back (not a field)
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)} | self.hparams
+        for name, value in values.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -124,19 +127,6 @@ class RunConfig:
 # ---------------------------------------------------------------------------- outputs
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file and a rename: a kill never leaves a complete-looking file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def rows_to_csv(rows: list[dict], columns: tuple[str, ...]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
@@ -178,14 +168,19 @@ def load_splits(cfg: RunConfig, data_dir: str | Path, device: torch.device):
     else:
         eval_x, eval_y = parts["train_x"][val_idx], parts["train_y"][val_idx]
     eval_idx = datasets.subset(torch.arange(len(eval_y)), cfg.eval_subset, cfg.seed, datasets.EVAL_SUBSET_STREAM)
+    if cfg.batch_size > len(train_idx):
+        raise ValueError(f"--batch-size {cfg.batch_size} is larger than the training portion ({len(train_idx)} "
+                         f"samples of {cfg.dataset}): not one full minibatch per epoch. Use a batch size of at "
+                         f"most {len(train_idx)}, or a larger --train-subset")
     train_x = parts["train_x"][train_idx].to(device)
     mean, std = datasets.channel_stats(train_x)  # the training portion only
     augment = cfg.augment == "on" or (cfg.augment == "auto" and info.channels == 3)
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    sha256 = parts["fingerprint"]["sha256"]
     train = datasets.DeviceSplit(train_x, parts["train_y"][train_idx].to(device), mean, std, augment=augment,
-                                 memory_format=layout)
+                                 memory_format=layout, data_sha256=sha256)
     evaluation = datasets.DeviceSplit(eval_x[eval_idx].to(device), eval_y[eval_idx].to(device), mean, std,
-                                      memory_format=layout)
+                                      memory_format=layout, data_sha256=sha256)
     return train, evaluation
 
 
@@ -216,16 +211,27 @@ def run(
     log = log or sys.stderr
     out = Path(out)
     checkpoint = Path(checkpoint) if checkpoint else out.with_suffix(".ckpt")
+    for directory in {out.parent, checkpoint.parent}:  # a read-only or missing place fails now, not after an epoch
+        check_writable(directory)
     dev = resolve_device(device)
     info = datasets.dataset_info(cfg.dataset)
     train, evaluation = load_splits(cfg, data_dir, dev)
 
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, num_classes=info.num_classes, in_channels=info.channels,
-                        image_size=info.image_size, bn=cfg.bn, width=cfg.width).to(dev)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(cfg.optimizer, model.parameters(), run=cfg, **cfg.hparams)
+    def build():
+        torch.manual_seed(cfg.seed)
+        model = build_model(cfg.model, num_classes=info.num_classes, in_channels=info.channels,
+                            image_size=info.image_size, bn=cfg.bn, width=cfg.width).to(dev)
+        if cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        optimizer = build_optimizer(cfg.optimizer, model.parameters(), run=cfg, **cfg.hparams)
+        return model, optimizer
+
+    model, optimizer = build()
+    key = _config_key(cfg, train)
+    had_checkpoint = checkpoint.is_file()
+    state = _resume(checkpoint, key, model, optimizer, dev, log)
+    if state is None and had_checkpoint:  # a checkpoint that failed part-way may have touched them
+        model, optimizer = build()
     objective = Objective(cfg.l2)
     needs_reference = cfg.reference != "none" or cfg.variance_epochs
     reference = ReferenceGradients(model, objective, cfg.compile) if needs_reference else None
@@ -243,7 +249,6 @@ def run(
                 row["train_objective"] = evaluate(net, train, objective)[0]
         return row
 
-    state = _resume(checkpoint, cfg, model, optimizer, dev, log)
     if state is None:
         meta = None
         if cfg.metainit:
@@ -287,13 +292,13 @@ def run(
                   f"train_loss {train_loss:.4g}  eval_loss {eval_loss:.4g}  eval_acc {rows[-1]['eval_acc']:.4f}  "
                   f"elapsed {wall:.1f}s  eta {eta:.1f}s", file=log, flush=True)
         if epoch < cfg.epochs and state["diverged_epoch"] is None:
-            _save_checkpoint(checkpoint, cfg, model, optimizer, state)
+            _save_checkpoint(checkpoint, key, model, optimizer, state)
 
     summary = _summary(cfg, state, optimizer, model, train, evaluation, dev, command)
     if cfg.variance_epochs:
         write_atomic(variance_path(out), rows_to_csv(state["variance"], variance.COLUMNS))
     write_atomic(out, rows_to_csv(rows, COLUMNS + (("train_objective",) if cfg.track_objective else ())))
-    write_atomic(json_path(out), json.dumps(summary, indent=2) + "\n")
+    write_atomic(json_path(out), strict_json(summary))
     checkpoint.unlink(missing_ok=True)
     return summary
 
@@ -368,31 +373,35 @@ def _train_epoch(cfg, epoch, model, objective, optimizer, reference, train):
 # ---------------------------------------------------------------------------- checkpoints
 
 
-def _config_key(cfg: RunConfig) -> dict:
-    return dataclasses.asdict(cfg)
+def _config_key(cfg: RunConfig, train: datasets.DeviceSplit) -> dict:
+    """What a checkpoint must match to be resumed: the run's settings and its data."""
+    return dict(dataclasses.asdict(cfg), data_sha256=train.data_sha256)
 
 
-def _save_checkpoint(path: Path, cfg, model, optimizer, state) -> None:
-    datasets.save_atomic(dict(config=_config_key(cfg), model=model.state_dict(),
-                              optimizer=optimizer.state_dict(), rng=torch.get_rng_state(), state=state), path)
+CHECKPOINT_KEYS = ("config", "model", "optimizer", "rng", "state")
 
 
-def _resume(path: Path, cfg, model, optimizer, device, log) -> dict | None:
-    if not path.is_file():
+def _save_checkpoint(path: Path, key: dict, model, optimizer, state) -> None:
+    checkpoints.save(dict(config=key, model=model.state_dict(), optimizer=optimizer.state_dict(),
+                          rng=torch.get_rng_state(), state=state), path)
+
+
+def _resume(path: Path, key: dict, model, optimizer, device, log) -> dict | None:
+    """The run's state from an intact checkpoint of these settings, loaded into model and
+    optimizer; None (and the file set aside) if there is none or it cannot be used."""
+    saved = checkpoints.load(path, key, CHECKPOINT_KEYS, device, log)
+    if saved is None:
         return None
     try:
-        saved = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # a checkpoint we cannot read is worth nothing: start over
-        print(f"ignoring unreadable checkpoint {path} ({err}); starting from epoch 1", file=log)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        torch.set_rng_state(saved["rng"].cpu())
+        state = saved["state"]
+        last_epoch = state["rows"][-1]["epoch"]
+    except Exception as err:  # right checksum, wrong insides: written by another vrdl version
+        checkpoints.set_aside(path, f"does not fit this run ({type(err).__name__}: {err})".splitlines()[0], log)
         return None
-    if saved["config"] != _config_key(cfg):
-        print(f"ignoring checkpoint {path}: it belongs to a run with other settings", file=log)
-        return None
-    model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
-    torch.set_rng_state(saved["rng"].cpu())
-    state = saved["state"]
-    print(f"resuming from checkpoint {path} after epoch {state['rows'][-1]['epoch']}", file=log)
+    print(f"resuming from checkpoint {path} after epoch {last_epoch}", file=log)
     return state
 
 
@@ -408,6 +417,7 @@ def _summary(cfg, state, optimizer, model, train, evaluation, device, command) -
         n_train=len(train),
         n_eval=len(evaluation),
         n_params=count_parameters(model),
+        data_sha256=train.data_sha256,  # SHA-256 of the prepared data file's tensors (vrdl.data)
         device=str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
         visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),  # the job's GPU slot (vrdl.gpu_slots)
         versions=dict(vrdl=vrdl.__version__, torch=torch.__version__, python=platform.python_version()),

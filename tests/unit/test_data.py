@@ -55,7 +55,7 @@ def test_normalisation_uses_the_training_portion_only(tmp_path):
     train_x[val] = 250
     parts = dict(train_x=train_x, train_y=torch.zeros(n, dtype=torch.int64),
                  test_x=torch.zeros(5, 1, 28, 28, dtype=torch.uint8), test_y=torch.zeros(5, dtype=torch.int64))
-    data.save_atomic(parts, data.prepared_path("mnist", tmp_path))
+    data.save_prepared("mnist", parts, tmp_path)
     cfg = RunConfig(dataset="mnist", model="lenet", optimizer="sgd", lr=0.1, epochs=1, batch_size=4, folds=2, fold=0)
     train, evaluation = load_splits(cfg, tmp_path, torch.device("cpu"))
     assert torch.all(train.x < 50) and torch.all(evaluation.x == 250)

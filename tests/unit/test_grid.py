@@ -109,7 +109,7 @@ def test_grid_resumes_from_its_checkpoint(fashion_mnist_dir, tmp_path, monkeypat
     run_cli(command)
     uninterrupted = [read_csv(tmp_path / f"r{f}.csv") for f in (0, 1)]
 
-    original = vrdl.grid.datasets.save_atomic
+    original = vrdl.grid.checkpoints.save
     calls = []
 
     def save_then_die(obj, path):  # the job is killed right after its first epoch checkpoint
@@ -119,11 +119,11 @@ def test_grid_resumes_from_its_checkpoint(fashion_mnist_dir, tmp_path, monkeypat
 
     for f in (0, 1):
         (tmp_path / f"r{f}.csv").unlink()
-    monkeypatch.setattr(vrdl.grid.datasets, "save_atomic", save_then_die)
+    monkeypatch.setattr(vrdl.grid.checkpoints, "save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         run_cli(command)
     assert calls and not (tmp_path / "r0.csv").exists()
-    monkeypatch.setattr(vrdl.grid.datasets, "save_atomic", original)
+    monkeypatch.setattr(vrdl.grid.checkpoints, "save", original)
     run_cli(command)
     for f in (0, 1):
         resumed = read_csv(tmp_path / f"r{f}.csv")

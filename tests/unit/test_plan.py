@@ -166,6 +166,18 @@ def test_cost_estimate_from_a_costs_file(paper, tmp_path):
     assert "No rate for resnet101/bn~off, resnet101/bn~on" in text and "Estimate:" not in text
 
 
+def test_device_hours_per_stage(paper):
+    cost = costs.device_hours(paper, {"lenet": 1e-5, "resnet18": 2e-5, "resnet101": 1e-4})
+    assert cost["runs"] == {"tune": 196, "final": 17, "metainit": 2} and cost["missing_rates"] == []
+    assert cost["total_hours"] == pytest.approx(sum(cost["hours"].values()), abs=0.01)
+    # the paper's five LeNet finals by hand: 100 epochs of 60,000 samples, gradients per sample
+    # sgd/adam/adagrad 1, storm 2 (its first step 1), svrg 2 + 1 per snapshot
+    cost = costs.device_hours(paper_hparams_plan(), {"lenet": 1e-3, "resnet18/bn~on": 1.0})
+    assert cost["hours"] == {"final": pytest.approx(100 * 60000 * (1 + 1 + 1 + 2 + 3) * 1e-3 / 3600, abs=1e-3)}
+    assert costs.device_hours(paper, {"lenet": 1e-3})["missing_rates"] == [
+        "resnet101/bn~off", "resnet101/bn~on", "resnet18/bn~off", "resnet18/bn~on"]
+
+
 def test_without_costs_there_is_no_estimate(paper):
     text = costs.report(paper)
     assert "no estimate" in text and "device-hours in all" not in text
@@ -201,8 +213,8 @@ def test_vrdl_plan_and_vrdl_optimizers(capsys):
 
 
 @pytest.mark.parametrize("flag,value,message", [
-    ("--lr", "inf", "argument --lr: not a finite number"),
-    ("--lr", "nan", "argument --lr: not a finite number"),
+    ("--lr", "inf", "argument --lr: must be a finite number, got inf"),
+    ("--lr", "nan", "argument --lr: must be a finite number, got nan"),
     ("--storm-k", "-1", "argument --storm-k: must be a positive number"),
     ("--snapshot-every", "1.5", "argument --snapshot-every: expected a whole number"),
     ("--l2", "inf", "argument --l2: must be a finite number"),

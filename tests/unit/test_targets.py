@@ -76,14 +76,15 @@ def test_study_target_is_a_given_loss_or_the_reference_optimizers_best():
 
 
 def test_time_to_target_figure_marks_did_not_reach(tmp_path):
+    from tests.workflow.test_select import write_run
     from vrdl.plots import time_to_target_figure
 
-    paths = {}
+    runs = []
     for name, losses in {"sgd": [2.0, 1.0, 0.6], "mars": [2.0, 0.5, 0.4], "svrg": [2.0, 1.5, 1.2]}.items():
-        paths[name] = [tmp_path / f"{name}.csv"]
-        curve(losses).to_csv(paths[name][0], index=False)
+        csv = write_run(tmp_path / f"{name}.csv", losses, {"lr": 0.1}, eval_split="test", optimizer=name)
+        runs.append(dict(optimizer=name, seed=1, csv=csv))
     out = (tmp_path / "t.png", tmp_path / "t.pdf")
-    figure = time_to_target_figure(paths, {"reference": "sgd", "slack": 0.0}, out, title="t")
+    figure = time_to_target_figure(runs, {"reference": "sgd", "slack": 0.0}, out, title="t")
     texts = [t.get_text() for t in figure.axes[0].texts]
     assert texts == [" 200", " 100", " did not reach"]  # sgd at epoch 2, mars at epoch 1, svrg never
     assert all(p.stat().st_size > 0 for p in out)

@@ -2,6 +2,7 @@
 buffers, checkpoints and resume, determinism, divergence, bad input, real data end to end."""
 
 import csv
+import dataclasses
 import json
 import signal
 import subprocess
@@ -233,13 +234,14 @@ def test_resume_after_sigkill_gives_the_uninterrupted_csv(fashion_mnist_dir, tmp
 def test_a_stale_checkpoint_of_other_settings_is_ignored(fashion_mnist_dir, tmp_path, capsys):
     out = tmp_path / "run.csv"
     checkpoint = tmp_path / "run.ckpt"
-    train_module._save_checkpoint(checkpoint, train_module.RunConfig(
-        dataset="fashion_mnist", model="lenet", optimizer="sgd", lr=0.9, epochs=2, batch_size=32),
+    other = train_module.RunConfig(dataset="fashion_mnist", model="lenet", optimizer="sgd", lr=0.9, epochs=2,
+                                   batch_size=32)
+    train_module._save_checkpoint(checkpoint, dict(dataclasses.asdict(other), data_sha256=None),
         torch.nn.Linear(1, 1), torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.9),
         dict(rows=[], grad_evals=0, wall_s=0.0, metainit=None, diverged_epoch=None))
     run_cli(train_args(fashion_mnist_dir, out))
     assert "other settings" in capsys.readouterr().err
-    assert len(read_csv(out)) == 3
+    assert len(read_csv(out)) == 3 and checkpoint.with_name("run.ckpt.rejected").exists()
 
 
 def test_divergence_is_recorded_and_the_run_stops(fashion_mnist_dir, tmp_path):

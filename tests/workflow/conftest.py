@@ -19,8 +19,7 @@ FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 # What a copy of the workflow needs: the rules and scripts, configs, profile, envs, and the
 # library modules whose mtimes the figure/select/report rules track.
 WORKFLOW_PARTS = ["workflow", "scripts", "config", "envs", "profiles/default"]
-LIBRARY_PARTS = ["src/vrdl/select.py", "src/vrdl/plots.py", "src/vrdl/report.py", "src/vrdl/claims.py",
-                 "src/vrdl/targets.py"]
+LIBRARY_PARTS = [f"src/vrdl/{name}.py" for name in ("select", "runs", "plots", "report", "claims", "targets")]
 
 
 def copy_workflow(dest: Path) -> Path:

@@ -1,7 +1,6 @@
 """The offline GPU check (benchmarks/gpu/run.sh) in its CPU mode, so that it works whenever a
-GPU is lent, and the study-cost helper it reports with."""
+GPU is lent."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -9,17 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 COST_KEYS = {"lenet", "resnet18/bn~on", "resnet18/bn~off", "resnet101/bn~on", "resnet101/bn~off"}
-
-
-def load_study_cost():
-    spec = importlib.util.spec_from_file_location("study_cost", REPO / "benchmarks" / "gpu" / "study_cost.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def offline_prefix() -> list[str]:
@@ -29,28 +20,6 @@ def offline_prefix() -> list[str]:
     except FileNotFoundError:
         ok = False
     return ["unshare", "-n"] if ok else []
-
-
-def test_study_cost_counts_the_papers_runs():
-    cost = load_study_cost()
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    result = cost.study_cost(config, {k: 1e-4 for k in COST_KEYS})
-    assert result["runs"] == {"tune": 196, "final": 17, "metainit": 2}
-    assert result["missing_rates"] == []
-    assert result["total_gpu_hours"] == pytest.approx(sum(result["gpu_hours"].values()), abs=0.05)
-
-
-def test_study_cost_of_one_run_by_hand():
-    # one SVRG final run: 10 epochs x (3 gradients x 60000 + 10000 test images / 3) x 1 ms
-    cost = load_study_cost()
-    config = {"studies": {"s": dict(dataset="mnist", model="lenet", selection={"folds": 4}, epochs=10, seeds=[1],
-                                    optimizers={"svrg": {"grid": {}, "fixed": {"snapshot_every": 1}}})}}
-    result = cost.study_cost(config, {"lenet": 1e-3})
-    final_hours = 10 * (3 * 60000 + 10000 / 3) * 1e-3 / 3600
-    tune_hours = 4 * 10 * (3 * 45000 + 15000 / 3) * 1e-3 / 3600  # one grid point (no axes) x 4 folds
-    assert result["runs"] == {"tune": 4, "final": 1}
-    assert result["gpu_hours"]["final"] == pytest.approx(final_hours, abs=0.01)
-    assert result["gpu_hours"]["tune"] == pytest.approx(tune_hours, abs=0.01)
 
 
 @pytest.mark.slow

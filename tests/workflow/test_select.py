@@ -17,16 +17,25 @@ from vrdl.select import (
     select_best,
 )
 
+DATA = "d" * 64  # data_sha256 of every hand-written run
 
-def write_run(path, losses, hparams, diverged=False, eval_split="val", optimizer="sgd"):
+
+def write_run(path, losses, hparams, diverged=False, eval_split="val", optimizer="sgd", seed=1):
+    """A run's CSV and JSON as `vrdl train` writes them; a diverged run stops at its NaN loss."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if diverged:
+        losses = [*losses[:-1], float("nan")]
     rows = [
         dict(epoch=i, grad_evals=100 * i, wall_s=0.1 * i, lr=hparams.get("lr", 0.0), train_loss=loss,
              train_acc=0.5, eval_loss=loss, eval_acc=0.5)
         for i, loss in enumerate(losses)
     ]
-    pd.DataFrame(rows).to_csv(path, index=False)
-    meta = dict(optimizer=optimizer, hparams=hparams, diverged=diverged, eval_split=eval_split)
+    pd.DataFrame(rows).to_csv(path, index=False, na_rep="nan")  # as vrdl writes it
+    epochs = len(losses) - 1
+    meta = dict(optimizer=optimizer, hparams=hparams, diverged=diverged, eval_split=eval_split, seed=seed,
+                dataset="fashion_mnist", data_sha256=DATA, epochs=epochs if not diverged else epochs + 3,
+                epochs_run=epochs, diverged_epoch=epochs if diverged else None, grad_evals=100 * epochs,
+                final_eval_loss=None if diverged else losses[-1])
     path.with_suffix(".json").write_text(json.dumps(meta))
     return path
 
@@ -66,7 +75,7 @@ def test_diverged_point_is_never_selected(tmp_path):
         # the lowest mean if the diverged fold counted as its last finite loss
         ("sgd", "lr~0.1"): ({"lr": 0.1}, [(0.1, False), (0.1, True)]),
         ("sgd", "lr~0.01"): ({"lr": 0.01}, [(0.5, False), (0.5, False)]),
-        ("sgd", "lr~1"): ({"lr": 1}, [(float("nan"), False), (0.05, False)]),  # NaN = diverged
+        ("sgd", "lr~1"): ({"lr": 1}, [(0.01, True), (0.05, False)]),
     })
     table = aggregate(load_tune_runs(runs)).set_index("point")
     assert table.loc["lr~0.1", "diverged"] == 1 and math.isnan(table.loc["lr~0.1", "mean_val_loss"])
@@ -120,7 +129,7 @@ def test_mean_over_folds_and_seeds(tmp_path):
     }
     for (point, seed, fold), loss in losses.items():
         hparams = {"lr": float(point.split("~")[1])}
-        csv = write_run(tmp_path / point / f"seed~{seed}" / f"fold~{fold}.csv", [2.3, loss], hparams)
+        csv = write_run(tmp_path / point / f"seed~{seed}" / f"fold~{fold}.csv", [2.3, loss], hparams, seed=seed)
         runs.append(dict(optimizer="sgd", point=point, split=f"fold~{fold}", seed=seed, hparams=hparams, csv=csv))
     table = aggregate(load_tune_runs(runs)).set_index("point")
     assert table.loc["lr~0.1", "mean_val_loss"] == pytest.approx(0.6)  # seed 1 alone would pick it (0.3)

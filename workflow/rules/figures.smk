@@ -6,7 +6,7 @@ rule figure_tuning:
     input:
         runs=select_csvs,
         meta=select_jsons,
-        code=library_code("plots.py"),
+        code=library_code("plots.py", "runs.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_bn~{{bn}}_tuning.png",
@@ -31,7 +31,7 @@ rule figure_final:
     input:
         runs=final_csvs,
         meta=final_jsons,
-        code=library_code("plots.py"),
+        code=library_code("plots.py", "runs.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_bn~{{bn}}_final.png",
@@ -83,7 +83,7 @@ rule figure_metainit:
     input:
         runs=expand(f"{METAINIT_RUN}.csv", variant=["off", "on"]),
         meta=expand(f"{METAINIT_RUN}.json", variant=["off", "on"]),
-        code=library_code("plots.py"),
+        code=library_code("plots.py", "runs.py"),
     output:
         png=report(
             f"{FIGURES}/metainit.png",
@@ -106,7 +106,7 @@ rule figure_metainit:
 rule figure_variance:
     input:
         runs=variance_csvs,
-        code=library_code("plots.py"),
+        code=library_code("plots.py", "runs.py"),
     output:
         png=report(
             variance_figure("{study}"),
@@ -132,7 +132,7 @@ rule figure_convex:
     input:
         runs=convex_files(".csv"),
         meta=convex_files(".json"),
-        code=library_code("plots.py"),
+        code=library_code("plots.py", "runs.py"),
     output:
         png=report(
             f"{FIGURES}/convex.png",
@@ -157,7 +157,7 @@ rule figure_ablation:
     input:
         runs=ablation_files(".csv"),
         variance=ablation_files(".variance.csv"),
-        code=library_code("plots.py"),
+        code=library_code("plots.py", "runs.py"),
     output:
         png=report(
             f"{FIGURES}/ablation.png",

@@ -6,7 +6,7 @@
 rule report:
     input:
         unpack(report_inputs),
-        code=library_code("report.py", "claims.py", "targets.py"),
+        code=library_code("report.py", "claims.py", "runs.py", "targets.py"),
     output:
         report(
             "results/report.html",

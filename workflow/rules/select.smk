@@ -7,7 +7,7 @@ checkpoint select:
     input:
         runs=select_csvs,
         meta=select_jsons,
-        code=library_code("select.py"),
+        code=library_code("select.py", "runs.py"),
     output:
         selected=report(
             SELECTED,

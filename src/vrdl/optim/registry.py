@@ -70,7 +70,7 @@ class Hparam:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"expected a number, got {value!r}"
         if not math.isfinite(value):
-            return f"not a finite number: {value!r}"
+            return f"must be a finite number, got {value!r}"
         if self.type is int and value != int(value):
             return f"expected a whole number, got {value!r}"
         if self.minimum is not None and value < self.minimum:

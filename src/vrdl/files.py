@@ -1,0 +1,90 @@
+"""Writing outputs safely: atomic files, write errors that name the path, strict JSON.
+
+Every file vrdl writes goes through a temporary file in the same directory, is synced, then
+renamed over the target: a kill leaves the old file or none, never half of one. A failed write
+(disk full, read-only, quota) raises OutputError naming the path instead of a library's
+internal message (torch.save on a full disk says only "unexpected pos ...").
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+class OutputError(RuntimeError):
+    """An output that cannot be written; the message names the path and the cause."""
+
+
+def _explain(path: Path, err: OSError) -> OutputError:
+    cause = err.strerror or str(err)
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        cause += " (the disk or quota is full: free space or choose another location)"
+    elif err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        cause += " (choose a writable location)"
+    return OutputError(f"cannot write {path}: {cause}")
+
+
+def check_writable(directory: str | Path) -> None:
+    """Create `directory` if needed and prove a file can be written there, before any work."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".vrdl-write-test.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise _explain(directory, err) from None
+
+
+def write_bytes_atomic(path: str | Path, data: bytes | memoryview) -> None:
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # a full disk shows here on file systems that allocate late
+        os.replace(tmp, path)
+    except OSError as err:
+        raise _explain(path, err) from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write text through a temporary file and a rename."""
+    write_bytes_atomic(path, text.encode())
+
+
+def save_atomic(obj, path: str | Path) -> None:
+    """torch.save, serialised in memory first so that a write error is an OSError we can name."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes_atomic(path, buffer.getbuffer())
+
+
+def finite_or_none(obj):
+    """`obj` with every non-finite float (nan, inf) replaced by None, recursively."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: finite_or_none(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite_or_none(value) for value in obj]
+    return obj
+
+
+def strict_json(obj) -> str:
+    """Standard JSON (no NaN/Infinity tokens): non-finite numbers become null."""
+    return json.dumps(finite_or_none(obj), indent=2, allow_nan=False) + "\n"

@@ -1,0 +1,282 @@
+"""Faults injected on purpose: swapped, damaged or edited data files and checkpoints, read-only
+and full output locations, non-finite or impossible inputs. Each fails loudly naming the file
+or flag, or is handled (a broken checkpoint is set aside and the run starts over)."""
+
+import json
+import math
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+from contextlib import contextmanager
+
+import pytest
+import torch
+
+import vrdl.grid
+import vrdl.train
+from tests.unit.test_train import read_csv, run_cli, train_args, without_wall_time
+from vrdl import checkpoints, data
+from vrdl.cli import build_parser
+
+FASHION_MNIST_SOURCE = "/usr/share/datasets/fashion-mnist"
+
+
+@pytest.fixture
+def data_dir(fashion_mnist_dir, tmp_path):
+    """A private copy of the prepared Fashion-MNIST, free to damage."""
+    target = tmp_path / "data"
+    target.mkdir()
+    shutil.copy(fashion_mnist_dir / "fashion_mnist.pt", target)
+    return target
+
+
+def train_error(args, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(args)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- data files
+
+
+def test_a_data_set_copied_under_another_name_is_refused(data_dir, tmp_path, capsys):
+    shutil.copy(data_dir / "fashion_mnist.pt", data_dir / "mnist.pt")
+    err = train_error(train_args(data_dir, tmp_path / "run.csv", dataset="mnist"), capsys)
+    assert f"{data_dir / 'mnist.pt'} holds data set 'fashion_mnist', not 'mnist'" in err
+    assert not (tmp_path / "run.csv").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_a_damaged_data_file_is_named_not_blamed_on_a_checkpoint(data_dir, tmp_path, capsys, damage):
+    path = data_dir / "fashion_mnist.pt"
+    if damage == "truncate":
+        os.truncate(path, path.stat().st_size // 2)
+    else:
+        path.write_bytes(b"not a tensor file\n" * 100)
+    err = train_error(train_args(data_dir, tmp_path / "run.csv"), capsys)
+    assert f"{path} is not a readable prepared data set" in err and "vrdl prepare" in err
+    assert "checkpoint" not in err and "Traceback" not in err
+
+
+def test_edited_data_contents_do_not_match_the_fingerprint(data_dir, tmp_path, capsys):
+    path = data_dir / "fashion_mnist.pt"
+    saved = torch.load(path, weights_only=True)
+    saved["train_y"][:10] = (saved["train_y"][:10] + 1) % 10  # relabel ten images, keep the fingerprint
+    torch.save(saved, path)
+    err = train_error(train_args(data_dir, tmp_path / "run.csv"), capsys)
+    assert f"{path}: its contents do not match its fingerprint" in err and "class_counts" in err
+
+
+def test_prepare_rebuilds_a_broken_file_from_the_sources(data_dir, capsys):
+    path = data_dir / "fashion_mnist.pt"
+    intact = data.load("fashion_mnist", data_dir)["fingerprint"]
+    os.truncate(path, 1000)
+    data.prepare("fashion_mnist", data_dir, FASHION_MNIST_SOURCE)
+    assert "rebuilding it" in capsys.readouterr().err
+    assert data.load("fashion_mnist", data_dir)["fingerprint"] == intact
+    fingerprint = intact
+    assert fingerprint["dataset"] == "fashion_mnist" and fingerprint["shapes"]["train_x"] == [60000, 1, 28, 28]
+    assert fingerprint["class_counts"]["test"] == [1000] * 10 and len(fingerprint["sha256"]) == 64
+
+
+def test_prepare_refuses_a_wrong_file_it_cannot_rebuild(data_dir, monkeypatch):
+    import torchvision.datasets
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    shutil.copy(data_dir / "fashion_mnist.pt", data_dir / "mnist.pt")
+    with pytest.raises(data.DataError, match="holds data set 'fashion_mnist', not 'mnist'") as err:
+        data.prepare("mnist", data_dir)
+    assert "--source-dir" in str(err.value)
+
+
+def test_a_data_file_without_fingerprint_is_refused(data_dir, tmp_path, capsys):
+    path = data_dir / "fashion_mnist.pt"
+    saved = torch.load(path, weights_only=True)
+    del saved["fingerprint"]
+    torch.save(saved, path)
+    assert "has no fingerprint" in train_error(train_args(data_dir, tmp_path / "run.csv"), capsys)
+
+
+def test_the_run_records_its_data_hash(data_dir, tmp_path):
+    out = tmp_path / "run.csv"
+    run_cli(train_args(data_dir, out, epochs=1))
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["data_sha256"] == data.load("fashion_mnist", data_dir)["fingerprint"]["sha256"]
+
+
+# ---------------------------------------------------------------------------- checkpoints
+
+
+@contextmanager
+def killed_after_first_checkpoint(monkeypatch):
+    """The job dies right after writing its first checkpoint (as a SIGKILL would)."""
+    original = checkpoints.save
+
+    def save_then_die(payload, path):
+        original(payload, path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoints, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        yield
+    monkeypatch.setattr(checkpoints, "save", original)
+
+
+def edit_weights(path):
+    saved = torch.load(path, weights_only=True)
+    first = next(iter(saved["model"]))
+    saved["model"][first] += 0.01  # keep format and sha256 as they were
+    torch.save(saved, path)
+
+
+def wrong_structure(path):
+    torch.save({"weights": torch.zeros(3)}, path)  # a valid torch file, not a vrdl checkpoint
+
+
+def garbage(path):
+    path.write_bytes(os.urandom(500))
+
+
+@pytest.mark.parametrize("damage,message", [
+    (edit_weights, "does not match its checksum"),
+    (wrong_structure, "is not a vrdl checkpoint"),
+    (garbage, "is unreadable"),
+])
+def test_a_bad_checkpoint_is_set_aside_and_the_run_starts_over(data_dir, tmp_path, monkeypatch, capsys, damage,
+                                                               message):
+    reference = tmp_path / "reference.csv"
+    run_cli(train_args(data_dir, reference, epochs=3))
+    out = tmp_path / "run.csv"
+    checkpoint = out.with_suffix(".ckpt")
+    with killed_after_first_checkpoint(monkeypatch):
+        run_cli(train_args(data_dir, out, epochs=3))
+    assert torch.load(checkpoint, weights_only=True)["format"] == checkpoints.FORMAT  # loads with weights_only
+    damage(checkpoint)
+    capsys.readouterr()
+    run_cli(train_args(data_dir, out, epochs=3))
+    err = capsys.readouterr().err
+    assert f"checkpoint {checkpoint} {message}" in err and "moved it to run.ckpt.rejected" in err
+    assert "resuming" not in err
+    assert without_wall_time(read_csv(out)) == without_wall_time(read_csv(reference))
+    assert checkpoint.with_name("run.ckpt.rejected").exists() and not checkpoint.exists()
+
+
+def test_an_intact_checkpoint_still_resumes(data_dir, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run.csv"
+    with killed_after_first_checkpoint(monkeypatch):
+        run_cli(train_args(data_dir, out, epochs=2))
+    capsys.readouterr()
+    run_cli(train_args(data_dir, out, epochs=2))
+    assert "resuming from checkpoint" in capsys.readouterr().err
+
+
+def test_a_foreign_grid_checkpoint_is_set_aside(data_dir, tmp_path, capsys):
+    runs = [train_args(data_dir, tmp_path / f"r{f}.csv", epochs=1, folds=2, fold=f)[1:] for f in (0, 1)]
+    spec = tmp_path / "grid.json"
+    spec.write_text(json.dumps({"runs": [[str(a) for a in r] for r in runs]}))
+    checkpoint = tmp_path / "g.ckpt"
+    wrong_structure(checkpoint)
+    run_cli(["train-grid", "--spec", spec, "--data-dir", data_dir, "--checkpoint", checkpoint])
+    assert "is not a vrdl checkpoint" in capsys.readouterr().err
+    assert len(read_csv(tmp_path / "r1.csv")) == 2
+
+
+# ---------------------------------------------------------------------------- output locations
+
+
+@contextmanager
+def read_only(directory):
+    """A directory nobody may write to, root included (chattr +i where we are root)."""
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(directory)], capture_output=True).returncode != 0:
+            pytest.skip("running as root where chattr +i is not allowed")
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", str(directory)], check=True)
+    else:
+        directory.chmod(0o555)
+        try:
+            yield
+        finally:
+            directory.chmod(0o755)
+
+
+def test_a_read_only_output_directory_fails_before_training(data_dir, tmp_path, capsys):
+    out_dir = tmp_path / "results"
+    out_dir.mkdir()
+    with read_only(out_dir):
+        err = train_error(train_args(data_dir, out_dir / "run.csv"), capsys)
+    assert f"cannot write {out_dir}" in err and "epoch 1" not in err
+
+
+def test_a_full_disk_is_reported_with_the_path(data_dir, tmp_path):
+    """RLIMIT_FSIZE makes writes past 100 kB fail as a full disk would (EFBIG instead of ENOSPC)."""
+    out = tmp_path / "run.csv"
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+    cmd = [sys.executable, "-m", "vrdl.cli", *map(str, train_args(data_dir, out, epochs=2))]
+    done = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=limit_file_size)
+    assert done.returncode == 2
+    assert f"cannot write {out.with_suffix('.ckpt')}: File too large" in done.stderr
+    assert "Traceback" not in done.stderr and "unexpected pos" not in done.stderr
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".run")] == []  # no temporary left
+
+
+# ---------------------------------------------------------------------------- inputs and JSON
+
+
+@pytest.mark.parametrize("flag,value", [
+    ("--lr", "inf"), ("--l2", "inf"), ("--l2", "nan"), ("--width", "nan"), ("--val-fraction", "inf"),
+    ("--metainit-lr", "inf"), ("--metainit-momentum", "inf"), ("--metainit-eps", "nan"),
+])
+def test_non_finite_numbers_are_refused_naming_the_flag(data_dir, tmp_path, capsys, flag, value):
+    args = [a for a in train_args(data_dir, tmp_path / "run.csv", lr=None) if a != "--lr"]
+    err = train_error([*args, flag, value] + (["--lr", "0.1"] if flag != "--lr" else []), capsys)
+    assert f"argument {flag}: must be a finite number, got {value}" in err
+
+
+def test_the_library_refuses_non_finite_settings_too():
+    with pytest.raises(ValueError, match="--l2 must be a finite number"):
+        vrdl.train.RunConfig(dataset="mnist", model="lenet", optimizer="sgd", lr=0.1, epochs=1, batch_size=8,
+                             l2=math.inf)
+
+
+def test_a_batch_larger_than_the_training_portion_is_refused(data_dir, tmp_path, capsys):
+    err = train_error(train_args(data_dir, tmp_path / "run.csv", batch_size=301), capsys)
+    assert "--batch-size 301 is larger than the training portion (300 samples" in err
+
+
+def test_a_diverged_run_writes_strict_json(data_dir, tmp_path):
+    out = tmp_path / "run.csv"
+    run_cli(train_args(data_dir, out, model="logreg", lr=1e38, epochs=3))
+
+    def refuse(token):
+        raise AssertionError(f"{token} in RUN.json")
+
+    meta = json.loads(out.with_suffix(".json").read_text(), parse_constant=refuse)
+    assert meta["diverged"] is True and meta["final_eval_loss"] is None
+
+
+def test_help_gives_every_non_optimizer_flag_a_text_and_its_default():
+    parser = build_parser()
+    subcommands = parser._subparsers._group_actions[0].choices
+    for name in ("train", "train-grid", "prepare"):
+        sub = subcommands[name]
+        text = sub.format_help()
+        for action in sub._actions:
+            flag = action.option_strings[-1] if action.option_strings else None
+            if flag in (None, "--help", "--lr", "--storm-k", "--storm-c", "--storm-w", "--snapshot-every"):
+                continue
+            assert action.help, f"vrdl {name} {flag} has no help text"
+            if action.default not in (None, False, ()) and not action.required:
+                assert "default" in sub._get_formatter()._get_help_string(action), f"{flag}: no default shown"
+        if name == "train":
+            assert "(default: 1)" in text and "(default: 200)" in text  # --seed, --metainit-steps

@@ -1,0 +1,130 @@
+"""The run-file reader shared by select, the figures and the report (vrdl.runs): a truncated,
+edited or mixed-up tune CSV fails naming the file instead of being selected on whatever it
+holds; the tuning figure marks the selected point."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from tests.workflow.conftest import copy_workflow, snakemake
+from tests.workflow.test_select import make_runs, write_run
+from vrdl import plots
+from vrdl.report import write_report
+from vrdl.runs import RunFileError, check_same_data, listed_files_data, read_run
+from vrdl.select import SelectionError, load_tune_runs, run_selection
+
+SPEC = {
+    ("sgd", "lr~0.1"): ({"lr": 0.1}, [(0.3, False), (0.7, False)]),
+    ("sgd", "lr~0.01"): ({"lr": 0.01}, [(0.4, False), (0.5, False)]),
+}
+
+
+def one_run(tmp_path, losses=(2.3, 1.0, 0.5)):
+    csv = write_run(tmp_path / "run.csv", list(losses), {"lr": 0.1})
+    return [dict(optimizer="sgd", point="lr~0.1", split="fold~0", seed=1, hparams={"lr": 0.1}, csv=csv)]
+
+
+def test_a_tune_csv_missing_its_last_row_is_refused(tmp_path):
+    runs = one_run(tmp_path)
+    csv = runs[0]["csv"]
+    csv.write_text("".join(csv.read_text().splitlines(keepends=True)[:-1]))  # the last epoch lost
+    with pytest.raises(SelectionError, match=f"{csv}: the last epoch is 1 in the CSV but 2 in run.json"):
+        load_tune_runs(runs)
+
+
+def test_a_csv_with_only_its_first_row_is_refused(tmp_path):
+    """The case from the issue: selected on the epoch-0 loss, silently."""
+    runs = one_run(tmp_path)
+    csv = runs[0]["csv"]
+    csv.write_text("".join(csv.read_text().splitlines(keepends=True)[:2]))
+    with pytest.raises(SelectionError, match="the last epoch is 0 in the CSV"):
+        load_tune_runs(runs)
+
+
+@pytest.mark.parametrize("cell", ["oops", ""])
+def test_a_non_numeric_cell_is_refused_naming_line_and_column(tmp_path, cell):
+    runs = one_run(tmp_path)
+    csv = runs[0]["csv"]
+    frame = pd.read_csv(csv, dtype=str)
+    frame.loc[1, "eval_loss"] = cell
+    frame.to_csv(csv, index=False)
+    with pytest.raises(SelectionError, match=f"{csv}, line 3, column eval_loss: '{cell}' is not a number"):
+        load_tune_runs(runs)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (dict(diverged=True), "diverged is False in the CSV but True"),
+    (dict(grad_evals=7), "the gradient count is 200 in the CSV but 7"),
+    (dict(epochs=5), "ran 2 of 5 epochs without diverging"),
+    (dict(final_eval_loss=0.25), "the final eval loss is 0.5 in the CSV but 0.25"),
+    (dict(seed=2), "seed 2, expected 1"),
+    (dict(hparams={"lr": 0.2}), "lr configured as 0.1 but the run recorded 0.2"),
+])
+def test_a_json_that_disagrees_with_its_csv_or_config_is_refused(tmp_path, edit, message):
+    runs = one_run(tmp_path)
+    json_path = runs[0]["csv"].with_suffix(".json")
+    json_path.write_text(json.dumps({**json.loads(json_path.read_text()), **edit}))
+    with pytest.raises(SelectionError, match=message):
+        load_tune_runs(runs)
+
+
+def test_non_standard_json_is_refused(tmp_path):
+    runs = one_run(tmp_path)
+    json_path = runs[0]["csv"].with_suffix(".json")
+    json_path.write_text(json_path.read_text().replace('"final_eval_loss": 0.5', '"final_eval_loss": NaN'))
+    with pytest.raises(SelectionError, match="run.json is not valid JSON"):
+        load_tune_runs(runs)
+
+
+def test_runs_trained_on_different_data_are_not_compared(tmp_path):
+    runs = make_runs(tmp_path, SPEC)
+    json_path = runs[-1]["csv"].with_suffix(".json")
+    json_path.write_text(json.dumps({**json.loads(json_path.read_text()), "data_sha256": "e" * 64}))
+    with pytest.raises(SelectionError, match=f"runs trained on different fashion_mnist data: .* and {runs[-1]['csv']}"):
+        load_tune_runs(runs)
+
+
+def test_the_report_refuses_final_runs_on_other_data_than_the_selection(tmp_path):
+    runs = make_runs(tmp_path / "tune", SPEC)
+    run_selection(runs, tmp_path / "selected.tsv", tmp_path / "tuning.tsv")
+    final = write_run(tmp_path / "final" / "sgd.csv", [2.3, 0.4], {"lr": 0.01})
+    setting = {"selected": str(tmp_path / "selected.tsv"), "finals": {"sgd": [str(final)]}}
+    manifest = {"studies": [{"settings": [setting]}]}
+    check_same_data(listed_files_data(manifest))  # same data: fine
+    meta = json.loads(final.with_suffix(".json").read_text())
+    final.with_suffix(".json").write_text(json.dumps({**meta, "data_sha256": "e" * 64}))
+    with pytest.raises(RunFileError, match=f"different fashion_mnist data: .*selected.tsv .* and {final}"):
+        write_report(manifest, tmp_path / "report.html")
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_every_figure_uses_the_checked_reader(tmp_path):
+    runs = one_run(tmp_path)
+    csv = runs[0]["csv"]
+    csv.write_text("".join(csv.read_text().splitlines(keepends=True)[:-1]))
+    with pytest.raises(RunFileError, match="the last epoch is 1 in the CSV"):
+        plots.tuning_figure(runs, [tmp_path / "t.png"])
+    with pytest.raises(RunFileError, match="the last epoch is 1 in the CSV"):
+        plots.test_curves_figure({"sgd": [csv]}, [tmp_path / "f.png"])
+    with pytest.raises(RunFileError, match="the last epoch is 1 in the CSV"):
+        read_run(csv)
+
+
+def test_the_tuning_figure_marks_the_selected_point_and_explains_thin_lines(tmp_path):
+    runs = make_runs(tmp_path, SPEC)
+    figure = plots.tuning_figure(runs, [tmp_path / "t.png"])
+    legend = figure.axes[0].get_legend()
+    labels = [text.get_text() for text in legend.get_texts()]
+    assert labels == ["lr=0.1", "lr=0.01 - selected"]  # fold means 0.5 vs 0.45
+    assert "thin: each run" in legend.get_title().get_text()
+    assert (tmp_path / "t.png").stat().st_size > 0
+
+
+def test_jobs_do_not_print_an_empty_shell_command(tmp_path):
+    """Every rule runs a script: with printshellcmds each job printed `Shell command: None`."""
+    workdir = copy_workflow(tmp_path / "wf")
+    out = snakemake(workdir, "-n", "--workflow-profile", "profiles/default", configfile="config/quick.yaml").stdout
+    assert "rule tune:" in out and "Shell command" not in out
