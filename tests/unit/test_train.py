@@ -204,10 +204,11 @@ def test_same_command_gives_the_same_csv(fashion_mnist_dir, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("optimizer", ["storm", "svrg", "adam"])
-def test_resume_after_sigkill_gives_the_uninterrupted_csv(fashion_mnist_dir, tmp_path, optimizer):
+@pytest.mark.parametrize("optimizer,extra", [("storm", {}), ("svrg", {}), ("adam", {}),
+                                             ("alpha_svrg", {}), ("mars", dict(exact=True))])
+def test_resume_after_sigkill_gives_the_uninterrupted_csv(fashion_mnist_dir, tmp_path, optimizer, extra):
     options = dict(optimizer=optimizer, lr=None if optimizer == "storm" else 0.01, epochs=5,
-                   train_subset=3000, bn=True, threads=1)
+                   train_subset=3000, bn=True, threads=1, **extra)
     reference = tmp_path / "reference.csv"
     run_cli(train_args(fashion_mnist_dir, reference, **options))
 
