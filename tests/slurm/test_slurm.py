@@ -50,7 +50,7 @@ from .conftest import (
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 ALL_RULES = {"prepare_data", "tune", "select", "final", "metainit",
-             "figure_tuning", "figure_final", "figure_metainit", "report"}
+             "figure_tuning", "figure_final", "figure_target", "figure_metainit", "report"}
 TRAINING_RULES = {"tune", "final", "metainit"}
 
 # The single tune job of tests 2 and 3 (lenet_slurm's only grid point, fold 0) and its files.

@@ -10,9 +10,11 @@ from .conftest import executed_jobs, snakemake
 pytestmark = pytest.mark.slow
 
 NOTHING_TO_DO = "Nothing to be done"
-FIGURES = {"figure_tuning", "figure_final", "figure_metainit", "figure_variance", "figure_convex", "figure_ablation"}
+FIGURES = {"figure_tuning", "figure_final", "figure_target", "figure_metainit", "figure_variance", "figure_convex",
+           "figure_ablation"}
 # What a change to a study's tuning may rerun (the variance figure follows the final runs).
-STUDY_RULES = {"tune", "select", "final", "figure_tuning", "figure_final", "figure_variance", "report", "all"}
+STUDY_RULES = {"tune", "select", "final", "figure_tuning", "figure_final", "figure_target", "figure_variance", "report",
+               "all"}
 
 
 def config_path(workdir):
