@@ -211,7 +211,12 @@ def config_problems(cfg: dict, schema: dict) -> list[str]:
             problems += registry.get(optimizer).problems(spec["hparams"], f"convex.optimizers.{optimizer}.hparams")
     ablation = cfg.get("ablation")
     if ablation:
-        problems += registry.get(ablation.get("optimizer", "svrg")).problems(ablation["hparams"], "ablation.hparams")
+        entry = registry.get(ablation.get("optimizer", "svrg"))
+        hparam_problems = entry.problems(ablation["hparams"], "ablation.hparams")
+        problems += hparam_problems
+        if not hparam_problems and entry.reference_kind(ablation["hparams"]) == "none":  # MARS-approx
+            problems.append(f"ablation.hparams: {entry.name} takes no second gradient with these settings, "
+                            "so there is no augmentation to lock (mars: exact: true)")
         if max(ablation["variance"]["epochs"]) > ablation["epochs"]:
             problems.append(f"ablation.variance.epochs: beyond the run's {ablation['epochs']} epochs")
         if ablation["model"] == "logreg":

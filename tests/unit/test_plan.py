@@ -349,3 +349,11 @@ def test_alpha_svrg_base_hyperparameters_are_checked_together():
 ])
 def test_time_to_target_settings_are_checked(target, message):
     assert message in bad(None, lambda c: c["studies"]["resnet18_cifar10"].update(time_to_target=target))
+
+
+def test_an_ablation_of_mars_approx_is_refused():
+    def edit(c):
+        c["ablation"] = dict(dataset="cifar10", model="resnet18", bn="on", optimizer="mars", hparams={"lr": 0.003},
+                             epochs=2, batch_size=32, augment="on", variance={"epochs": [1], "batches": 4})
+
+    assert "ablation.hparams: mars takes no second gradient with these settings" in bad(None, edit)
