@@ -31,7 +31,8 @@ from vrdl.models import build_model
 from vrdl.optim import build_optimizer, registry
 from vrdl.train import COLUMNS, RunConfig, _summary, json_path, load_splits, resolve_device, rows_to_csv, write_atomic
 
-SHARED = ("dataset", "model", "bn", "width", "optimizer", "epochs", "batch_size", "augment", "precision", "l2")
+SHARED = ("dataset", "model", "bn", "width", "optimizer", "epochs", "batch_size", "augment", "precision", "l2",
+          "compile")
 
 
 def check_compatible(cfgs: list[RunConfig]) -> None:
@@ -47,7 +48,7 @@ def check_compatible(cfgs: list[RunConfig]) -> None:
         raise ValueError(f"runs of one grid must share their snapshot interval; got {sorted(intervals)}")
     if first.bn:
         raise ValueError("train-grid does not stack models with batch norm (their running statistics); use vrdl train")
-    unsupported = [f for f in ("metainit", "cache_snapshot_grads", "compile", "channels_last", "track_objective")
+    unsupported = [f for f in ("metainit", "cache_snapshot_grads", "channels_last", "track_objective")
                    if any(getattr(c, f) for c in cfgs)] + (["variance_epochs"] if any(c.variance_epochs for c in cfgs)
                                                           else [])
     if unsupported or first.l2:
@@ -90,12 +91,11 @@ class StackedOptimizer:
         if name == "adagrad":
             self.eps = 1e-10
 
-    def reference_params(self):
-        if self.reference == "snapshot":
-            return self.state["snapshot"]
-        if self.reference == "previous" and self.steps > 0:
-            return self.state["previous"]
-        return None
+    def reference_params(self) -> dict | None:
+        """The point whose gradient a step also needs: SVRG's snapshot, STORM's previous parameters
+        (none before its first step), else None. Read from the state, not the Python step count, so
+        a compiled step holds no guard on that count."""
+        return self.state.get(self.reference) if self.reference in ("snapshot", "previous") else None
 
     def step(self, params: dict, grads: dict, reference_grads: dict | None = None) -> None:
         self.update(params, grads, reference_grads)
@@ -139,8 +139,10 @@ class StackedOptimizer:
                     d.sub_(reference_grads[n]).mul_((1 - s["a"]).view(-1, *([1] * (d.dim() - 1)))).add_(grads[n])
             self.sum_sq.add_(sum(g.flatten(1).square().sum(1) for g in grads.values()))
             eta = self.k.values / (self.w.values + self.sum_sq) ** (1 / 3)
+            # one foreach copy, not copy_ per tensor: compiled (torch 2.14, CPU), copy_ from params
+            # that a vmapped gradient call in the same graph read came out as the updated params
+            torch._foreach_copy_(list(s["previous"].values()), list(params.values()))
             for n, p in params.items():
-                s["previous"][n].copy_(p)
                 p.sub_(s["direction"][n] * eta.view(-1, *([1] * (p.dim() - 1))))
             s["eta"].copy_(eta)
             s["a"].copy_(torch.clamp(self.c.values * eta**2, max=1.0))
@@ -233,11 +235,11 @@ class Steps:
             self.compiled = {f.__name__: torch.compile(f, mode="reduce-overhead" if cuda else None)
                              for f in (self._train, self._accumulate)}
 
-    def _run(self, f, idx: torch.Tensor, *args) -> None:
-        fast = self.compiled is not None and idx.shape[1] == self.batch_size and self.opt.steps > 0
+    def _run(self, f, idx: torch.Tensor, state_ready: bool) -> None:
+        fast = self.compiled is not None and idx.shape[1] == self.batch_size and state_ready
         if fast and not self.static:
             self._mark_static()
-        (self.compiled[f.__name__] if fast else f)(idx, *args)
+        (self.compiled[f.__name__] if fast else f)(idx)
 
     def _mark_static(self) -> None:
         """Every tensor a step reads or updates in place (data set, parameters, optimizer state) keeps
@@ -255,7 +257,10 @@ class Steps:
             torch._dynamo.mark_static_address(t)
         self.static = True
 
-    def _train(self, idx: torch.Tensor, reference: dict | None) -> None:
+    def _train(self, idx: torch.Tensor) -> None:
+        # the reference point is read here, not passed in: as an argument it would alias the state
+        # that the update overwrites in place (STORM's previous)
+        reference = self.opt.reference_params()
         x, y = self.grid.batch(idx)
         grads, (loss, logits) = self.grads_of(self.params, x, y)
         reference_grads = self.grads_of(reference, x, y)[0] if reference is not None else None
@@ -271,17 +276,17 @@ class Steps:
 
     def train(self, idx: torch.Tensor) -> int:
         """One step of every run on the minibatch `idx`; returns its gradient evaluations per run."""
-        reference = self.opt.reference_params()
-        self._run(self._train, idx, reference)
+        evals = idx.shape[1] * (1 if self.opt.reference_params() is None else 2)
+        self._run(self._train, idx, state_ready=self.opt.steps > 0)
         self.opt.steps += 1
-        return idx.shape[1] * (2 if reference is not None else 1)
+        return evals
 
     def snapshot(self, orders: torch.Tensor) -> int:
         """SVRG: the snapshot := the parameters, mu := its full training gradient; returns the
         gradient evaluations per run."""
         self.opt.take_snapshot(self.params)
         for idx in self.grid.index_batches(orders, self.batch_size):
-            self._run(self._accumulate, idx)
+            self._run(self._accumulate, idx, state_ready=True)
         for mu in self.opt.state["mu"].values():
             mu.div_(self.grid.n)
         return self.grid.n
