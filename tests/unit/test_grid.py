@@ -5,9 +5,11 @@ import json
 import pytest
 import torch
 
+from tests.unit.test_plan import PAPER
 from tests.unit.test_train import read_csv, run_cli, train_args
 from vrdl.grid import StackedOptimizer
 from vrdl.optim import build_optimizer
+from vrdl.plan import ConfigError, Plan, load_config
 from vrdl.train import RunConfig
 
 
@@ -167,3 +169,17 @@ def test_compiled_grid_writes_the_eager_grids_curves(fashion_mnist_dir, tmp_path
             expected = [float(r[column]) for r in eager]
             tol = dict(rel=1e-3, abs=1.5 / 128 if column.endswith("acc") else 1e-5, nan_ok=True)
             assert [float(r[column]) for r in fast] == pytest.approx(expected, **tol), column
+
+
+def test_a_stacked_study_with_compute_compile_compiles_its_grids():
+    """`compute.compile` with `stacked: true`: every run of a grid's spec gets --compile, which
+    `vrdl train-grid` takes as compiling the stacked step; channels_last is still refused."""
+    config = load_config(PAPER)
+    config["studies"]["lenet_mnist"]["stacked"] = True
+    config.setdefault("compute", {})["compile"] = True
+    plan = Plan(config)
+    groups = plan.stacked_groups()
+    assert groups and all("--compile" in run for g in groups for run in plan.stacked_params(g))
+    config["compute"]["channels_last"] = True
+    with pytest.raises(ConfigError, match="does not support compute.channels_last"):
+        Plan(config)
