@@ -9,8 +9,10 @@ import csv
 import dataclasses
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
+import torch
 from _common import headline, parser, setup, sync, vrdl_data_dir
 
 from vrdl.grid import run_grid
@@ -43,13 +45,23 @@ def main():
         run(cfg, out=out / f"alone_{i}.csv", data_dir=data_dir, device=str(device), log=log)
     separate = time.perf_counter() - start
 
+    syncs = {}
+
     def grid(name, compile=False):
+        """Seconds of the grid; on CUDA also counts its host syncs (CUDA's sync debug mode)."""
         runs = [dataclasses.replace(c, compile=compile) for c in cfgs]
         sync(device)
         start = time.perf_counter()
-        run_grid(runs, [out / f"{name}_{i}.csv" for i in range(len(runs))], data_dir=data_dir, device=str(device),
-                 log=log)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if device.type == "cuda":
+                torch.cuda.set_sync_debug_mode("warn")
+            run_grid(runs, [out / f"{name}_{i}.csv" for i in range(len(runs))], data_dir=data_dir,
+                     device=str(device), log=log)
+            if device.type == "cuda":
+                torch.cuda.set_sync_debug_mode(0)
         sync(device)
+        syncs[name] = sum("synchroniz" in str(w.message) for w in caught)
         return time.perf_counter() - start
 
     stacked = grid("grid")
@@ -58,6 +70,10 @@ def main():
     print(f"one after another: {separate:.1f} s    stacked grid: {stacked:.1f} s")
     if args.compile:
         compiled_stats(grid, out, len(cfgs), separate, stacked)
+    if device.type == "cuda":  # per-epoch reads (losses, evaluation) sync; a step must not
+        steps = -(-args.train_subset // 32) * args.epochs
+        print("host syncs (CUDA sync debug mode) over " + ", ".join(f"{k}: {v}" for k, v in syncs.items()) +
+              f"; the grid takes {steps} steps")
     headline("grid_throughput", separate / stacked)
 
 

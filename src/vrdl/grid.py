@@ -5,7 +5,8 @@ call serves all of them; learning rates and other hyperparameters are per-run te
 keeps its own split, normalisation, initialisation and minibatch order, and writes the same
 RUN.csv/RUN.json as a separate `vrdl train` would (equal within float tolerance: vmap may sum in
 another order). This pays on a GPU, where a small LeNet step is launch-bound; on a CPU it is
-compute-bound and gains little.
+compute-bound and gains little. `--compile` (every run's config says compile) compiles the whole
+stacked step, see `Steps`.
 
 Scope: models without BN and data without augmentation (the LeNet study), same dataset, model,
 optimizer, epochs and batch size, training portions of equal size.
