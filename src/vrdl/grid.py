@@ -213,9 +213,9 @@ class Steps:
     optimizer's update, the epoch's loss and accuracy sums) and SVRG's snapshot pass, all in place
     on device tensors and with no host sync, so that `torch.compile` can take a step whole (on CUDA
     with mode="reduce-overhead": CUDA graphs, one replay instead of dozens of small launches).
-    Compiled, only full batches after the first step run compiled: the first step creates the
-    optimizer's state and the ragged last batch of an epoch has another shape, so both run eagerly
-    and the compiled graph never changes (no recompiles)."""
+    Two steps run eagerly even when compiled: the run's first training step (it creates the
+    optimizer's state) and the ragged last batch of a pass (another shape), so the compiled graphs
+    never change (no recompiles)."""
 
     def __init__(self, template: torch.nn.Module, grid: Grid, params: dict, opt: StackedOptimizer,
                  batch_size: int, compile: bool = False):
