@@ -17,7 +17,7 @@ def make_run(cfg, train, device):
     """A function that trains one more epoch of this run and returns its seconds."""
     torch.manual_seed(1)
     model = build_model("lenet", num_classes=10, in_channels=1, image_size=28, bn=cfg.bn).to(device)
-    optimizer = build_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, foreach=True)
+    optimizer = build_optimizer(cfg.optimizer, model.parameters(), **cfg.hparams)
     reference = vrdl_train.ReferenceGradients(model) if cfg.optimizer in ("svrg", "storm") else None
     objective = vrdl_train.Objective()
     epoch = iter(range(1, 10**6))
@@ -38,7 +38,7 @@ def main():
     runs = {
         "sgd": (base, None),
         "svrg": (dataclasses.replace(base, optimizer="svrg"), 3.0),
-        "storm": (dataclasses.replace(base, optimizer="storm", lr=None), 2.0),
+        "storm": (dataclasses.replace(base, optimizer="storm", lr=None, hparams={}), 2.0),
         "svrg cached": (dataclasses.replace(base, optimizer="svrg", cache_snapshot_grads=True), 3.0),
     }
     # epoch 1 warms up (and gives STORM its first step); then round-robin over the optimizers so

@@ -45,13 +45,17 @@ def log_lines(work: Path, name: str) -> list[str]:
 
 
 def benchmark_figures(work: Path) -> dict:
-    """Each benchmark's headline (`NAME: VALUE`, its last line) and every line it printed."""
+    """Each benchmark's headline (`NAME: VALUE`, its last line) and every line it printed;
+    grid_compile is grid_throughput with --compile (GPU runs only)."""
     out = {}
-    for name in BENCHMARKS:
-        lines = log_lines(work, name)
+    for part in (*BENCHMARKS, "grid_compile"):
+        name = "grid_throughput" if part == "grid_compile" else part
+        lines = log_lines(work, part)
+        if part == "grid_compile" and not lines:
+            continue
         headline = next((float(m.group(1)) for line in reversed(lines)
                          if (m := re.fullmatch(rf"{name}: ([-\d.]+)", line.strip()))), None)
-        out[name] = dict(headline=headline, lines=lines[-30:])
+        out[part] = dict(headline=headline, lines=lines[-30:])
     return out
 
 

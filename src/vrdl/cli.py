@@ -187,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--checkpoint", help="per-epoch checkpoint of the whole grid (default: beside the first run's CSV)")
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA if available")
     g.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's own choice)")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the stacked step (CUDA: CUDA graphs); as --compile in every run's arguments")
 
     p = sub.add_parser("prepare", help="turn a data set into uint8 tensors in --data-dir",
                        formatter_class=_HelpFormatter)
@@ -255,6 +257,7 @@ def _train_grid(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     for run_args in runs:
         run_args = [str(a) for a in run_args]
         parsed = parser.parse_args(["train", *run_args])
+        parsed.compile = parsed.compile or args.compile
         cfgs.append(_run_config(parsed, _given_hparams(parser, parsed)))
         outs.append(parsed.out)
         commands.append(["vrdl", "train", *run_args])

@@ -5,7 +5,8 @@ call serves all of them; learning rates and other hyperparameters are per-run te
 keeps its own split, normalisation, initialisation and minibatch order, and writes the same
 RUN.csv/RUN.json as a separate `vrdl train` would (equal within float tolerance: vmap may sum in
 another order). This pays on a GPU, where a small LeNet step is launch-bound; on a CPU it is
-compute-bound and gains little.
+compute-bound and gains little. `--compile` (every run's config says compile) compiles the whole
+stacked step, see `Steps`.
 
 Scope: models without BN and data without augmentation (the LeNet study), same dataset, model,
 optimizer, epochs and batch size, training portions of equal size.
@@ -31,7 +32,8 @@ from vrdl.models import build_model
 from vrdl.optim import build_optimizer, registry
 from vrdl.train import COLUMNS, RunConfig, _summary, json_path, load_splits, resolve_device, rows_to_csv, write_atomic
 
-SHARED = ("dataset", "model", "bn", "width", "optimizer", "epochs", "batch_size", "augment", "precision", "l2")
+SHARED = ("dataset", "model", "bn", "width", "optimizer", "epochs", "batch_size", "augment", "precision", "l2",
+          "compile")
 
 
 def check_compatible(cfgs: list[RunConfig]) -> None:
@@ -47,7 +49,7 @@ def check_compatible(cfgs: list[RunConfig]) -> None:
         raise ValueError(f"runs of one grid must share their snapshot interval; got {sorted(intervals)}")
     if first.bn:
         raise ValueError("train-grid does not stack models with batch norm (their running statistics); use vrdl train")
-    unsupported = [f for f in ("metainit", "cache_snapshot_grads", "compile", "channels_last", "track_objective")
+    unsupported = [f for f in ("metainit", "cache_snapshot_grads", "channels_last", "track_objective")
                    if any(getattr(c, f) for c in cfgs)] + (["variance_epochs"] if any(c.variance_epochs for c in cfgs)
                                                           else [])
     if unsupported or first.l2:
@@ -72,6 +74,9 @@ class StackedOptimizer:
     def __init__(self, name: str, cfgs: list[RunConfig], params: dict[str, torch.Tensor]):
         device = next(iter(params.values())).device
         self.name, self.state, self.steps = name, {}, 0
+        # the step count again on the device (float64: Adam's 1 - 0.999**t), so that a compiled step
+        # reads no changing Python number (each value would be a recompile)
+        self.t = torch.zeros((), dtype=torch.float64, device=device)
         self.reference = registry.get(name).reference_kind(cfgs[0].hparams)
         # every float hyperparameter of the runs as a per-run tensor: self.lr, self.k, ...
         entry = registry.get(name)
@@ -87,31 +92,38 @@ class StackedOptimizer:
         if name == "adagrad":
             self.eps = 1e-10
 
-    def reference_params(self):
-        if self.reference == "snapshot":
-            return self.state["snapshot"]
-        if self.reference == "previous" and self.steps > 0:
-            return self.state["previous"]
-        return None
+    def reference_params(self) -> dict | None:
+        """The point whose gradient a step also needs: SVRG's snapshot, STORM's previous parameters
+        (none before its first step), else None. Read from the state, not the Python step count, so
+        a compiled step holds no guard on that count."""
+        return self.state.get(self.reference) if self.reference in ("snapshot", "previous") else None
+
+    def step(self, params: dict, grads: dict, reference_grads: dict | None = None) -> None:
+        self.update(params, grads, reference_grads)
+        self.steps += 1
 
     @torch.no_grad()
-    def step(self, params: dict, grads: dict, reference_grads: dict | None = None) -> None:
-        self.steps += 1
-        t, s = self.steps, self.state
+    def update(self, params: dict, grads: dict, reference_grads: dict | None = None) -> None:
+        """`step` without counting it in Python. Every tensor is updated in place (the first
+        update creates the state), as a compiled step (CUDA graphs) needs."""
+        self.t.add_(1)
+        t, s = self.t, self.state
         if self.name == "sgd":
             for n in params:
                 params[n].sub_(self.lr.like(params[n]) * grads[n])
         elif self.name == "adam":
-            s.setdefault("m", {n: torch.zeros_like(p) for n, p in params.items()})
-            s.setdefault("v", {n: torch.zeros_like(p) for n, p in params.items()})
-            bias1, bias2_sqrt = 1 - self.beta1**t, math.sqrt(1 - self.beta2**t)
+            if "m" not in s:
+                s["m"] = {n: torch.zeros_like(p) for n, p in params.items()}
+                s["v"] = {n: torch.zeros_like(p) for n, p in params.items()}
+            bias1, bias2_sqrt = 1 - self.beta1**t, (1 - self.beta2**t).sqrt()
             for n, p in params.items():
                 s["m"][n].lerp_(grads[n], 1 - self.beta1)
                 s["v"][n].mul_(self.beta2).addcmul_(grads[n], grads[n], value=1 - self.beta2)
                 denom = (s["v"][n].sqrt() / bias2_sqrt).add_(self.eps)
                 p.sub_(self.lr.like(p) / bias1 * s["m"][n] / denom)
         elif self.name == "adagrad":
-            s.setdefault("sum", {n: torch.zeros_like(p) for n, p in params.items()})
+            if "sum" not in s:
+                s["sum"] = {n: torch.zeros_like(p) for n, p in params.items()}
             for n, p in params.items():
                 s["sum"][n].addcmul_(grads[n], grads[n], value=1)
                 p.sub_(self.lr.like(p) * grads[n] / s["sum"][n].sqrt().add_(self.eps))
@@ -119,18 +131,32 @@ class StackedOptimizer:
             for n, p in params.items():
                 p.sub_(self.lr.like(p) * (grads[n] - reference_grads[n] + s["mu"][n]))
         elif self.name == "storm":
-            first = "direction" not in s
-            if first:
+            if "direction" not in s:
                 s["direction"] = {n: g.clone() for n, g in grads.items()}
+                s["previous"] = {n: torch.empty_like(p) for n, p in params.items()}
+                s["eta"], s["a"] = torch.empty_like(self.sum_sq), torch.empty_like(self.sum_sq)
             else:
                 for n, d in s["direction"].items():
                     d.sub_(reference_grads[n]).mul_((1 - s["a"]).view(-1, *([1] * (d.dim() - 1)))).add_(grads[n])
-            self.sum_sq = self.sum_sq + sum(g.flatten(1).square().sum(1) for g in grads.values())
+            self.sum_sq.add_(sum(g.flatten(1).square().sum(1) for g in grads.values()))
             eta = self.k.values / (self.w.values + self.sum_sq) ** (1 / 3)
-            s["previous"] = {n: p.clone() for n, p in params.items()}
+            # one foreach copy, not copy_ per tensor: compiled (torch 2.14, CPU), copy_ from params
+            # that a vmapped gradient call in the same graph read came out as the updated params
+            torch._foreach_copy_(list(s["previous"].values()), list(params.values()))
             for n, p in params.items():
                 p.sub_(s["direction"][n] * eta.view(-1, *([1] * (p.dim() - 1))))
-            s["eta"], s["a"] = eta, torch.clamp(self.c.values * eta**2, max=1.0)
+            s["eta"].copy_(eta)
+            s["a"].copy_(torch.clamp(self.c.values * eta**2, max=1.0))
+
+    def take_snapshot(self, params: dict) -> None:
+        """SVRG: the snapshot point := params, and its full gradient mu zeroed for `Steps.snapshot`
+        to sum into (in place after the first time, as a compiled pass needs)."""
+        if "snapshot" not in self.state:
+            self.state["snapshot"] = {n: p.clone() for n, p in params.items()}
+            self.state["mu"] = {n: torch.zeros_like(p) for n, p in params.items()}
+        for n, p in params.items():
+            self.state["snapshot"][n].copy_(p)
+            self.state["mu"][n].zero_()
 
     def step_sizes(self) -> list[float]:
         if self.name == "storm":
@@ -172,10 +198,99 @@ class Grid:
 
         return torch.stack([idx[order(c.seed).to(idx.device)] for c, idx in zip(self.cfgs, self.train_idx)])
 
-    def batches(self, orders: torch.Tensor, batch_size: int):
+    def index_batches(self, orders: torch.Tensor, batch_size: int):
+        """The epoch's minibatches as [R, B] index tables (the last one may be shorter)."""
         for start in range(0, self.n, batch_size):
-            idx = orders[:, start : start + batch_size]
-            yield torch.addcmul(self.shift, self.x[idx].float(), self.scale), self.y[idx]
+            yield orders[:, start : start + batch_size]
+
+    def batch(self, idx: torch.Tensor):
+        """Each run's normalised inputs [R, B, C, H, W] and labels [R, B]."""
+        return torch.addcmul(self.shift, self.x[idx].float(), self.scale), self.y[idx]
+
+
+class Steps:
+    """The grid's per-minibatch work: a training step (every run's gradients under vmap, the
+    optimizer's update, the epoch's loss and accuracy sums) and SVRG's snapshot pass, all in place
+    on device tensors and with no host sync, so that `torch.compile` can take a step whole (on CUDA
+    with mode="reduce-overhead": CUDA graphs, one replay instead of dozens of small launches).
+    Two steps run eagerly even when compiled: the run's first training step (it creates the
+    optimizer's state) and the ragged last batch of a pass (another shape), so the compiled graphs
+    never change (no recompiles)."""
+
+    def __init__(self, template: torch.nn.Module, grid: Grid, params: dict, opt: StackedOptimizer,
+                 batch_size: int, compile: bool = False):
+        self.grid, self.params, self.opt, self.batch_size = grid, params, opt, batch_size
+        runs, device = len(grid.cfgs), grid.x.device
+        self.loss_sum = torch.zeros(runs, dtype=torch.float64, device=device)  # this epoch's, per run
+        self.correct = torch.zeros(runs, dtype=torch.int64, device=device)
+
+        def loss_fn(p, x, y, reduction="mean"):
+            logits = functional_call(template, p, (x,))
+            return F.cross_entropy(logits, y, reduction=reduction), logits
+
+        self.grads_of = vmap(grad_and_value(loss_fn, has_aux=True))
+        self.sum_grads_of = vmap(grad_and_value(lambda p, x, y: loss_fn(p, x, y, "sum"), has_aux=True))
+        self.compiled, self.static = None, False
+        if compile:
+            cuda = device.type == "cuda"
+            self.compiled = {f.__name__: torch.compile(f, mode="reduce-overhead" if cuda else None)
+                             for f in (self._train, self._accumulate)}
+
+    def _run(self, f, idx: torch.Tensor, state_ready: bool) -> None:
+        fast = self.compiled is not None and idx.shape[1] == self.batch_size and state_ready
+        if fast and not self.static:
+            self._mark_static()
+        (self.compiled[f.__name__] if fast else f)(idx)
+
+    def _mark_static(self) -> None:
+        """Every tensor a step reads or updates in place (data set, parameters, optimizer state) keeps
+        its address: CUDA graphs then neither copy them in each replay nor refuse the in-place updates."""
+        def tensors(x):
+            if isinstance(x, torch.Tensor):
+                yield x
+            elif isinstance(x, dict | list | tuple):
+                for v in x.values() if isinstance(x, dict) else x:
+                    yield from tensors(v)
+            elif isinstance(x, _Stacked):
+                yield x.values
+
+        for t in tensors([self.params, vars(self.opt), vars(self.grid), self.loss_sum, self.correct]):
+            torch._dynamo.mark_static_address(t)
+        self.static = True
+
+    def _train(self, idx: torch.Tensor) -> None:
+        # the reference point is read here, not passed in: as an argument it would alias the state
+        # that the update overwrites in place (STORM's previous)
+        reference = self.opt.reference_params()
+        x, y = self.grid.batch(idx)
+        grads, (loss, logits) = self.grads_of(self.params, x, y)
+        reference_grads = self.grads_of(reference, x, y)[0] if reference is not None else None
+        self.opt.update(self.params, grads, reference_grads)
+        self.loss_sum.add_(loss.detach())
+        self.correct.add_((logits.argmax(-1) == y).sum(1))
+
+    def _accumulate(self, idx: torch.Tensor) -> None:
+        x, y = self.grid.batch(idx)
+        grads = self.sum_grads_of(self.opt.state["snapshot"], x, y)[0]
+        for n, mu in self.opt.state["mu"].items():
+            mu.add_(grads[n])
+
+    def train(self, idx: torch.Tensor) -> int:
+        """One step of every run on the minibatch `idx`; returns its gradient evaluations per run."""
+        evals = idx.shape[1] * (1 if self.opt.reference_params() is None else 2)
+        self._run(self._train, idx, state_ready=self.opt.steps > 0)
+        self.opt.steps += 1
+        return evals
+
+    def snapshot(self, orders: torch.Tensor) -> int:
+        """SVRG: the snapshot := the parameters, mu := its full training gradient; returns the
+        gradient evaluations per run."""
+        self.opt.take_snapshot(self.params)
+        for idx in self.grid.index_batches(orders, self.batch_size):
+            self._run(self._accumulate, idx, state_ready=True)
+        for mu in self.opt.state["mu"].values():
+            mu.div_(self.grid.n)
+        return self.grid.n
 
 
 def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device="auto",
@@ -203,16 +318,6 @@ def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device
               template.named_parameters()}
     opt = StackedOptimizer(cfg0.optimizer, cfgs, params)
 
-    def loss_fn(p, x, y, reduction="mean"):
-        logits = functional_call(template, p, (x,))
-        return F.cross_entropy(logits, y, reduction=reduction), logits
-
-    grads_of = vmap(grad_and_value(loss_fn, has_aux=True))
-    sum_grads_of = vmap(grad_and_value(lambda p, x, y: loss_fn(p, x, y, "sum"), has_aux=True))
-
-    def run_params(r):
-        return {n: t[r] for n, t in params.items()}
-
     def evaluate_run(r, split):
         with torch.no_grad():
             for n, p in models[r].named_parameters():
@@ -228,6 +333,7 @@ def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device
         for n in params:
             params[n].copy_(saved["params"][n])
         opt.state, opt.steps, opt.sum_sq = saved["optimizer"], saved["steps"], saved["sum_sq"]
+        opt.t.fill_(opt.steps)
         rows, diverged, grad_evals, wall_before = saved["rows"], saved["diverged"], saved["grad_evals"], saved["wall_s"]
         first_epoch = saved["epoch"] + 1
         print(f"resuming grid from checkpoint {checkpoint} after epoch {saved['epoch']}", file=log)
@@ -237,35 +343,21 @@ def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device
         el, ea = evaluate_run(r, evaluation)
         rows[r].append(dict(epoch=0, grad_evals=0, wall_s=0.0, lr=opt.step_sizes()[r], train_loss=tl, train_acc=ta,
                             eval_loss=el, eval_acc=ea))
+    stepper = Steps(template, grid, params, opt, cfg0.batch_size, compile=cfg0.compile)
     started = time.perf_counter() - wall_before
     for epoch in range(first_epoch, cfg0.epochs + 1):
         orders = grid.orders(epoch)
         snapshot_every = registry.get(cfg0.optimizer).snapshot_every(cfg0.hparams)
         if snapshot_every and (epoch - 1) % snapshot_every == 0:
-            opt.state["snapshot"] = {n: p.clone() for n, p in params.items()}
-            total = {n: torch.zeros_like(p) for n, p in params.items()}
-            for x, y in grid.batches(orders, cfg0.batch_size):
-                g, _ = sum_grads_of(opt.state["snapshot"], x, y)
-                for n in total:
-                    total[n] += g[n]
-            opt.state["mu"] = {n: t / grid.n for n, t in total.items()}
-            grad_evals += grid.n
-        loss_sum = torch.zeros(len(cfgs), dtype=torch.float64, device=dev)
-        correct = torch.zeros(len(cfgs), dtype=torch.int64, device=dev)
-        steps = 0
-        for x, y in grid.batches(orders, cfg0.batch_size):
-            grads, (loss, logits) = grads_of(params, x, y)
-            grad_evals += y.shape[1]
-            reference = opt.reference_params()
-            reference_grads = grads_of(reference, x, y)[0] if reference is not None else None
-            if reference_grads is not None:
-                grad_evals += y.shape[1]
-            opt.step(params, grads, reference_grads)
-            loss_sum += loss.detach()
-            correct += (logits.argmax(-1) == y).sum(1)
-            steps += 1
+            grad_evals += stepper.snapshot(orders)
+        stepper.loss_sum.zero_()
+        stepper.correct.zero_()
+        n_steps = 0
+        for idx in grid.index_batches(orders, cfg0.batch_size):
+            grad_evals += stepper.train(idx)
+            n_steps += 1
         wall = round(time.perf_counter() - started, 3)
-        train_loss, train_acc = (loss_sum / steps).tolist(), (correct / grid.n).tolist()
+        train_loss, train_acc = (stepper.loss_sum / n_steps).tolist(), (stepper.correct / grid.n).tolist()
         for r in range(len(cfgs)):
             if diverged[r] is not None:
                 continue

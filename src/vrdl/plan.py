@@ -333,10 +333,9 @@ def stacking_problems(cfg, name, study) -> list[str]:
     augment = study.get("augment", "auto")
     if augment == "on" or (augment == "auto" and study["dataset"].startswith("cifar")):
         problems.append(f"{where}: vrdl train-grid needs augment off (this study augments)")
-    compute = cfg.get("compute") or {}
-    for key in ("compile", "channels_last"):
-        if compute.get(key):
-            problems.append(f"{where}: vrdl train-grid does not support compute.{key}")
+    # compute.compile is fine: each run's --compile makes train-grid compile its stacked step
+    if (cfg.get("compute") or {}).get("channels_last"):
+        problems.append(f"{where}: vrdl train-grid does not support compute.channels_last")
     for optimizer, spec in study["optimizers"].items():
         if spec.get("cache_snapshot_grads"):
             problems.append(f"{where}: vrdl train-grid does not support optimizers.{optimizer}.cache_snapshot_grads")

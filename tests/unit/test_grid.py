@@ -5,9 +5,11 @@ import json
 import pytest
 import torch
 
+from tests.unit.test_plan import PAPER
 from tests.unit.test_train import read_csv, run_cli, train_args
 from vrdl.grid import StackedOptimizer
 from vrdl.optim import build_optimizer
+from vrdl.plan import ConfigError, Plan, load_config
 from vrdl.train import RunConfig
 
 
@@ -130,3 +132,54 @@ def test_grid_resumes_from_its_checkpoint(fashion_mnist_dir, tmp_path, monkeypat
         assert [{k: v for k, v in r.items() if k != "wall_s"} for r in resumed] == \
             [{k: v for k, v in r.items() if k != "wall_s"} for r in uninterrupted[f]]
     assert not (tmp_path / "g.ckpt").exists()
+
+
+@pytest.mark.slow  # torch.compile on a CPU: tens of seconds per compiled function
+@pytest.mark.parametrize("optimizer,points", [
+    ("svrg", [dict(lr=0.02), dict(lr=0.1)]),
+    ("storm", [dict(lr=None, storm_k=0.1, storm_c=100), dict(lr=None, storm_k=0.5, storm_c=10)]),
+])
+def test_compiled_grid_writes_the_eager_grids_curves(fashion_mnist_dir, tmp_path, optimizer, points):
+    """`train-grid --compile` (torch.compile of the stacked step, and of SVRG's snapshot pass) gives
+    the eager grid's curves, with one graph per compiled function and no recompiles: the ragged last
+    batch (200 = 6 x 32 + 8) and the first step run eagerly. STORM's in-place copy of the previous
+    parameters once came out wrong compiled (it took the updated ones): this test catches that."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    curves = {}
+    for compiled in (False, True):
+        runs = [train_args(fashion_mnist_dir, tmp_path / f"{compiled}_{i}_{fold}.csv", optimizer=optimizer,
+                           epochs=1, folds=2, fold=fold, train_subset=200, eval_subset=128, **point)[1:]
+                for i, point in enumerate(points) for fold in (0, 1)]
+        spec = tmp_path / f"grid_{compiled}.json"
+        spec.write_text(json.dumps({"runs": [[str(a) for a in r] for r in runs]}))
+        torch._dynamo.reset()
+        counters.clear()
+        flags = ["--compile"] if compiled else []
+        with torch._dynamo.config.patch(error_on_recompile=True):
+            run_cli(["train-grid", "--spec", spec, "--data-dir", fashion_mnist_dir, *flags])
+        assert counters["stats"]["unique_graphs"] == (2 if optimizer == "svrg" and compiled else int(compiled))
+        curves[compiled] = [read_csv(tmp_path / f"{compiled}_{i}_{fold}.csv") for i in (0, 1) for fold in (0, 1)]
+        meta = json.loads((tmp_path / f"{compiled}_0_0.json").read_text())
+        assert meta["compile"] is compiled
+    for eager, fast in zip(curves[False], curves[True]):
+        assert [r["grad_evals"] for r in eager] == [r["grad_evals"] for r in fast]
+        for column in ("lr", "train_loss", "eval_loss", "train_acc", "eval_acc"):
+            expected = [float(r[column]) for r in eager]
+            tol = dict(rel=2e-4, abs=1.5 / 128 if column.endswith("acc") else 1e-5, nan_ok=True)
+            assert [float(r[column]) for r in fast] == pytest.approx(expected, **tol), column
+
+
+def test_a_stacked_study_with_compute_compile_compiles_its_grids():
+    """`compute.compile` with `stacked: true`: every run of a grid's spec gets --compile, which
+    `vrdl train-grid` takes as compiling the stacked step; channels_last is still refused."""
+    config = load_config(PAPER)
+    config["studies"]["lenet_mnist"]["stacked"] = True
+    config.setdefault("compute", {})["compile"] = True
+    plan = Plan(config)
+    groups = plan.stacked_groups()
+    assert groups and all("--compile" in run for g in groups for run in plan.stacked_params(g))
+    config["compute"]["channels_last"] = True
+    with pytest.raises(ConfigError, match="does not support compute.channels_last"):
+        Plan(config)

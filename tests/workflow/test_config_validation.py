@@ -83,7 +83,8 @@ CASES = {
                            "studies.lenet_mnist.optimizers.sgd.cache_snapshot_grads: unknown key"),
     "stacked ResNet": (("studies", "resnet18_cifar10", "stacked"), True,
                        "studies.resnet18_cifar10.stacked: vrdl train-grid stacks LeNet/logreg runs, not resnet18"),
-    "stacked with compile": (("compute", "compile"), True, "vrdl train-grid does not support compute.compile"),
+    "stacked with channels_last": (("compute", "channels_last"), True,
+                                   "vrdl train-grid does not support compute.channels_last"),
     "unknown convex key": (("convex",), {"dataset": "mnist", "l2": 0.01, "epochs": 2, "batch_size": 8,
                                          "optimizers": {"svrg": {"hparams": {"lr": 0.1}}}, "lr": 0.1},
                            "convex.lr: unknown key"),
@@ -110,7 +111,7 @@ def workdir(tmp_path_factory):
 
 
 # Cases that need a setting switched on first (the paper config has no `stacked`).
-PRECONDITIONS = {"stacked with compile": ((*LENET, "stacked"), True)}
+PRECONDITIONS = {"stacked with channels_last": ((*LENET, "stacked"), True)}
 
 
 @pytest.mark.parametrize("case", list(CASES))
