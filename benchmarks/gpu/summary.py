@@ -11,8 +11,9 @@ import sys
 import tarfile
 from pathlib import Path
 
+from vrdl.config import load_config
 from vrdl.costs import device_hours
-from vrdl.plan import Plan, load_config
+from vrdl.plan import Plan
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,9 +7,10 @@ import torch
 
 from tests.unit.test_plan import PAPER
 from tests.unit.test_train import read_csv, run_cli, train_args
+from vrdl.config import ConfigError, load_config
 from vrdl.grid import StackedOptimizer
 from vrdl.optim import build_optimizer
-from vrdl.plan import ConfigError, Plan, load_config
+from vrdl.plan import Plan
 from vrdl.train import RunConfig
 
 

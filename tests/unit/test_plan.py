@@ -11,9 +11,10 @@ import yaml
 
 from vrdl import costs
 from vrdl.cli import main
+from vrdl.config import ConfigError, load_config, point_name
 from vrdl.data import split_indices
 from vrdl.optim import registry
-from vrdl.plan import ConfigError, Plan, PlanError, load_config, point_name, train_size
+from vrdl.plan import Plan, PlanError, train_size
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER = REPO / "config" / "config.yaml"
