@@ -143,7 +143,7 @@ def test_tiny_config_slurm_results_equal_local(tiny_runs):
     # 2 tune + 1 final + 2 metainit runs, each a CSV and a JSON; selected.tsv and tuning.tsv
     assert counts[".csv"] == counts[".json"] == 5
     assert counts[".tsv"] == 2
-    assert counts[".png"] == counts[".pdf"] == 3 and counts[".html"] == 1
+    assert counts[".png"] == counts[".pdf"] == 4 and counts[".html"] == 1  # tuning, final, target, metainit
     for path in (slurm.workdir / "logs").rglob("*.log"):
         assert "resuming from checkpoint" not in path.read_text(), path
     assert not list((slurm.workdir / "checkpoints").rglob("*.ckpt"))
