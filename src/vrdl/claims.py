@@ -38,13 +38,14 @@ Adding a claim is one entry in CLAIMS, as the last two (alpha-SVRG, MARS: beyond
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from vrdl.runs import read_run
 
 HOLDS, FAILS, MISSING = "holds", "does not hold", "not run"
 NOT_LEARNED = "inconclusive: runs did not learn"
@@ -114,9 +115,9 @@ def load_run(csv_path: str | Path) -> Run:
     """A final run from RUN.csv and RUN.json (its data set gives the number of classes)."""
     from vrdl.data import dataset_info  # imports torch: only where runs are read
 
-    csv_path = Path(csv_path)
-    meta = json.loads(csv_path.with_suffix(".json").read_text())
-    return Run(pd.read_csv(csv_path), num_classes=dataset_info(meta["dataset"]).num_classes,
+    run = read_run(csv_path)  # the checked reader select and the figures use
+    meta = run.meta
+    return Run(run.curve, num_classes=dataset_info(meta["dataset"]).num_classes,
                n_eval=meta.get("n_eval"), name=f"seed {meta.get('seed')}")
 
 

@@ -88,9 +88,8 @@ def _image(png: str | Path, report_dir: Path, alt: str) -> str:
 
 def run_summary(csv_path: str | Path) -> dict:
     """Final-epoch and best test numbers of one run, with its JSON."""
-    csv_path = Path(csv_path)
-    curve = pd.read_csv(csv_path)
-    meta = json.loads(csv_path.with_suffix(".json").read_text())
+    run = read_run(csv_path)  # the checked reader select and the figures use (vrdl.runs)
+    curve, meta = run.curve, run.meta
     last = curve.iloc[-1]
     finite = curve[curve["eval_loss"].map(lambda x: math.isfinite(x))]
     return dict(
@@ -421,7 +420,7 @@ def _convex_section(convex: Mapping, report_dir: Path) -> str:
              "log axis, where SGD with a constant step stalls at a noise floor.</p>",
              _table(["setting", "value"], _setup_rows(convex["setup"], None))]
     runs = convex["runs"]
-    curves, best = suboptimality([pd.read_csv(run["csv"]) for run in runs])
+    curves, best = suboptimality([read_run(run["csv"]).curve for run in runs])
     groups: dict[str, list] = {}
     for run, curve in zip(runs, curves, strict=True):
         groups.setdefault(run["optimizer"], []).append((run, curve))
