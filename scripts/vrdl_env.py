@@ -1,6 +1,5 @@
-"""Shared by the rule scripts: the vrdl command and library of the environment a job runs in,
-falling back to this checkout's src/ (a conda env from envs/vrdl.yaml has the dependencies but
-not the package itself)."""
+"""Shared by the rule scripts: the vrdl library and command of this checkout's src/ (the code the
+workflow fingerprinted), else the installed one (a workflow copied without src/)."""
 
 from __future__ import annotations
 
@@ -21,25 +20,24 @@ def checkout_src(scriptdir: str) -> Path:
 
 
 def use_library(scriptdir: str) -> None:
-    """Make `import vrdl` work: installed, or else from the checkout."""
-    try:
-        import vrdl  # noqa: F401
-    except ModuleNotFoundError:
-        sys.path.insert(0, str(checkout_src(scriptdir)))
+    """Make `import vrdl` import this checkout's vrdl (else the installed one)."""
+    src = checkout_src(scriptdir)
+    if (src / "vrdl").is_dir() and str(src) not in sys.path:
+        sys.path.insert(0, str(src))
 
 
 def vrdl_command(scriptdir: str) -> list[str]:
-    """`vrdl` of this job's environment (beside its Python, then PATH), else the checkout's CLI."""
+    """This checkout's vrdl CLI, else `vrdl` of this job's environment (beside its Python, then PATH)."""
+    src = checkout_src(scriptdir)
+    if (src / "vrdl" / "cli.py").exists():
+        return [sys.executable, "-c", _CLI_FROM_SOURCE, str(src)]
     beside = Path(sys.executable).with_name("vrdl")
     if beside.exists():
         return [str(beside)]
     found = shutil.which("vrdl")
     if found:
         return [found]
-    src = checkout_src(scriptdir)
-    if not (src / "vrdl" / "cli.py").exists():
-        sys.exit("vrdl is not installed here and no checkout src/ was found: pip install -e . (README.md)")
-    return [sys.executable, "-c", _CLI_FROM_SOURCE, str(src)]
+    sys.exit("vrdl is not installed here and no checkout src/ was found: pip install -e . (README.md)")
 
 
 def gpu_slot(log):

@@ -378,7 +378,8 @@ def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device
         evaluate_run(r, evaluation)  # loads the run's final parameters into models[r]
         optimizer = build_optimizer(c.optimizer, models[r].parameters(), run=c, **c.hparams)
         state = dict(rows=rows[r], grad_evals=rows[r][-1]["grad_evals"], metainit=None, diverged_epoch=diverged[r])
-        summary = _summary(c, state, optimizer, models[r], train, evaluation, dev, commands[r] if commands else None)
+        summary = _summary(c, state, optimizer, models[r], train, evaluation, dev, commands[r] if commands else None,
+                           stacked=True)
         summary["grid"] = dict(runs=len(cfgs), index=r)
         write_atomic(out, rows_to_csv(rows[r], COLUMNS))
         write_atomic(json_path(out), strict_json(summary))

@@ -21,16 +21,7 @@ from vrdl.config import (  # noqa: F401 (ConfigError: the workflow's glue catche
 )
 from vrdl.optim import registry
 from vrdl.optim.registry import format_value as fmt_value
-
-# Paths (results/ and logs/ are relative to the working directory).
-TUNE = "results/{study}/bn~{bn}/tune/{optimizer}/{point}/seed~{seed}/{split}"
-SELECTED = "results/{study}/bn~{bn}/selected.tsv"
-TUNING_TABLE = "results/{study}/bn~{bn}/tuning.tsv"
-FINAL = "results/{study}/bn~{bn}/final/{optimizer}/seed~{seed}"
-METAINIT_RUN = "results/metainit/metainit~{variant}"
-CONVEX_RUN = "results/convex/{optimizer}/seed~{seed}"
-ABLATION_RUN = "results/ablation/locking~{locking}/seed~{seed}"
-FIGURES = "results/figures"
+from vrdl.paths import Paths, config_name, variance_csv
 
 RUN_KEYS = (
     "dataset", "model", "bn", "width", "epochs", "batch_size", "seeds", "seed",
@@ -68,9 +59,14 @@ class Plan:
     """A validated config (defaults filled in, `seed: N` turned into `seeds: [N]`) and every run,
     path and argument list the workflow and `vrdl plan` need."""
 
-    def __init__(self, config: dict, schema_path: str | Path = SCHEMA):
+    def __init__(self, config: dict, schema_path: str | Path = SCHEMA, configfiles=()):
         config = validated(config, schema_path)
+        try:
+            config["name"] = config_name(config, configfiles)
+        except ValueError as err:
+            raise ConfigError([str(err)]) from None
         self.config = config
+        self.paths = Paths(config["name"])
         self.studies = config["studies"]
         self.metainit = config.get("metainit") or None
         self.convex = config.get("convex") or None
@@ -199,14 +195,15 @@ class Plan:
                     groups.append(dict(
                         name=re.sub(r"\W", "_", f"tune_stacked_{study}_{optimizer}_seed{seed}"),
                         study=study,
-                        stem=f"{study}/bn~off/tune/{optimizer}/seed~{seed}",
+                        optimizer=optimizer,
+                        stem=f"{self.paths.name}/{study}/bn~off/tune/{optimizer}/seed~{seed}",
                         runs=self.tune_runs(study, "off", [optimizer], [seed]),
                     ))  # fmt: skip
         return groups
 
     def stacked_params(self, group: dict) -> list[list[str]]:
         """`vrdl train-grid` spec: each run's `vrdl train` arguments, with its own --out."""
-        return [self.tune_args(run) + ["--out", TUNE.format(**run) + ".csv"] for run in group["runs"]]
+        return [self.tune_args(run) + ["--out", self.paths.tune.format(**run) + ".csv"] for run in group["runs"]]
 
     def convex_runs(self) -> list[dict]:
         if not self.convex:
@@ -351,19 +348,19 @@ class Plan:
         ]
 
     def tune_files(self, study, bn, ext) -> list[str]:
-        return [TUNE.format(**run) + ext for run in self.tune_runs(study, bn)]
+        return [self.paths.tune.format(**run) + ext for run in self.tune_runs(study, bn)]
 
     def final_files(self, study, bn, ext) -> list[str]:
-        return [FINAL.format(**run) + ext for run in self.final_runs(study, bn)]
+        return [self.paths.final.format(**run) + ext for run in self.final_runs(study, bn)]
 
     def variance_files(self, study) -> list[str]:
-        return [variance_csv(FINAL.format(**run)) for run in self.variance_runs(study)]
+        return [variance_csv(self.paths.final.format(**run)) for run in self.variance_runs(study)]
 
     def convex_files(self, ext) -> list[str]:
-        return [CONVEX_RUN.format(**run) + ext for run in self.convex_runs()]
+        return [self.paths.convex_run.format(**run) + ext for run in self.convex_runs()]
 
     def ablation_files(self, ext) -> list[str]:
-        return [ABLATION_RUN.format(**run) + ext for run in self.ablation_runs()]
+        return [self.paths.ablation_run.format(**run) + ext for run in self.ablation_runs()]
 
     # -- figure titles
 
@@ -412,26 +409,27 @@ class Plan:
         for setting in self.study_settings():
             kinds = self.figure_kinds(setting["study"])
             if "tuning" in kinds:
-                inputs["selected"].append(SELECTED.format(**setting))
-                inputs["tables"].append(TUNING_TABLE.format(**setting))
+                inputs["selected"].append(self.paths.selected.format(**setting))
+                inputs["tables"].append(self.paths.tuning_table.format(**setting))
             for kind in kinds:
-                inputs["figures"] += [figure_path(**setting, kind=kind, ext=e) for e in ("png", "pdf")]
+                inputs["figures"] += [self.paths.figure(**setting, kind=kind, ext=e) for e in ("png", "pdf")]
         for run in self.final_runs():
-            inputs["finals"].append(FINAL.format(**run) + ".csv")
-            inputs["final_meta"].append(FINAL.format(**run) + ".json")
+            inputs["finals"].append(self.paths.final.format(**run) + ".csv")
+            inputs["final_meta"].append(self.paths.final.format(**run) + ".json")
         for study in self.variance_studies():
             inputs["variance"] = inputs.get("variance", []) + self.variance_files(study)
-            inputs["figures"] += [variance_figure(study, e) for e in ("png", "pdf")]
+            inputs["figures"] += [self.paths.variance_figure(study, e) for e in ("png", "pdf")]
         if self.metainit:
-            inputs["metainit"] = [METAINIT_RUN.format(variant=v) + e for v in ("off", "on") for e in (".csv", ".json")]
-            inputs["figures"] += [f"{FIGURES}/metainit.png", f"{FIGURES}/metainit.pdf"]
+            inputs["metainit"] = [self.paths.metainit_run.format(variant=v) + e
+                                  for v in ("off", "on") for e in (".csv", ".json")]
+            inputs["figures"] += [self.paths.side_figure("metainit"), self.paths.side_figure("metainit", "pdf")]
         if self.convex:
             inputs["convex"] = self.convex_files(".csv") + self.convex_files(".json")
-            inputs["figures"] += [f"{FIGURES}/convex.png", f"{FIGURES}/convex.pdf"]
+            inputs["figures"] += [self.paths.side_figure("convex"), self.paths.side_figure("convex", "pdf")]
         if self.ablation:
             inputs["ablation"] = (self.ablation_files(".csv") + self.ablation_files(".json")
                                   + self.ablation_files(".variance.csv"))
-            inputs["figures"] += [f"{FIGURES}/ablation.png", f"{FIGURES}/ablation.pdf"]
+            inputs["figures"] += [self.paths.side_figure("ablation"), self.paths.side_figure("ablation", "pdf")]
         return inputs
 
     def _setting_manifest(self, study, bn) -> dict:
@@ -440,14 +438,14 @@ class Plan:
         out = dict(
             bn=bn,
             paper=self.paper_setting(study, bn),
-            selected=None if from_paper else SELECTED.format(**setting),
-            tuning=None if from_paper else TUNING_TABLE.format(**setting),
+            selected=None if from_paper else self.paths.selected.format(**setting),
+            tuning=None if from_paper else self.paths.tuning_table.format(**setting),
             finals={
-                optimizer: [FINAL.format(**setting, optimizer=optimizer, seed=seed) + ".csv"
+                optimizer: [self.paths.final.format(**setting, optimizer=optimizer, seed=seed) + ".csv"
                             for seed in self.final_seeds(study)]
                 for optimizer in self.studies[study]["optimizers"]
             },
-            figures={kind: figure_path(study, bn, kind) for kind in self.figure_kinds(study)},
+            figures={kind: self.paths.figure(study, bn, kind) for kind in self.figure_kinds(study)},
             time_to_target=self.time_to_target(study),
         )
         if from_paper:  # the finals' hyperparameters, taken from the paper (not selected)
@@ -463,9 +461,9 @@ class Plan:
             if self.variance_runs(study):
                 variance = dict(
                     runs=[dict(bn=run["bn"], optimizer=run["optimizer"], seed=run["seed"],
-                               csv=variance_csv(FINAL.format(**run))) for run in self.variance_runs(study)],
+                               csv=variance_csv(self.paths.final.format(**run))) for run in self.variance_runs(study)],
                     settings={key: value for key, value in cfg["variance"].items() if key != "optimizers"},
-                    figure=variance_figure(study),
+                    figure=self.paths.variance_figure(study),
                 )
             studies.append(dict(
                 name=study,
@@ -490,8 +488,8 @@ class Plan:
                 title=m.get("title") or "MetaInit",
                 setup={key: m.get(key) for key in (*RUN_KEYS, "optimizer", "hparams", "metainit")},
                 paper=m.get("paper", {}),
-                runs={v: METAINIT_RUN.format(variant=v) + ".csv" for v in ("off", "on")},
-                figure=f"{FIGURES}/metainit.png",
+                runs={v: self.paths.metainit_run.format(variant=v) + ".csv" for v in ("off", "on")},
+                figure=self.paths.side_figure("metainit"),
             )
         if self.convex:
             c = self.convex
@@ -500,36 +498,65 @@ class Plan:
                 setup={key: c.get(key) for key in ("dataset", "l2", "epochs", "batch_size", "seeds", "train_subset",
                                                    "eval_subset")},
                 runs=[dict(run, hparams=c["optimizers"][run["optimizer"]]["hparams"],
-                           csv=CONVEX_RUN.format(**run) + ".csv") for run in self.convex_runs()],
-                figure=f"{FIGURES}/convex.png",
+                           csv=self.paths.convex_run.format(**run) + ".csv") for run in self.convex_runs()],
+                figure=self.paths.side_figure("convex"),
             )
         if self.ablation:
             a = self.ablation
             ablation = dict(
                 title=a.get("title") or "Transform-locking ablation",
                 setup={key: a.get(key) for key in (*RUN_KEYS, "optimizer", "hparams", "variance")},
-                runs=[dict(run, csv=ABLATION_RUN.format(**run) + ".csv",
-                           variance=variance_csv(ABLATION_RUN.format(**run))) for run in self.ablation_runs()],
-                figure=f"{FIGURES}/ablation.png",
+                runs=[dict(run, csv=self.paths.ablation_run.format(**run) + ".csv",
+                           variance=variance_csv(self.paths.ablation_run.format(**run)))
+                      for run in self.ablation_runs()],
+                figure=self.paths.side_figure("ablation"),
             )
-        return {"report": "results/report.html", "studies": studies, "metainit": metainit, "convex": convex,
+        return {"report": self.paths.report, "studies": studies, "metainit": metainit, "convex": convex,
                 "ablation": ablation}
+
+    def table_runs(self) -> list[dict]:
+        """Every training run for the tidy tables (vrdl.tables): its identity, CSV and what its
+        RUN.json must record."""
+        paths, runs = self.paths, []
+        for run in self.all_tune_runs():
+            hparams = self.points[(run["study"], run["optimizer"])][run["point"]]
+            runs.append(dict(run, stage="tune", csv=paths.tune.format(**run) + ".csv",
+                             expected=dict(optimizer=run["optimizer"], seed=run["seed"], hparams=hparams)))
+        for run in self.final_runs():
+            runs.append(dict(run, stage="final", csv=paths.final.format(**run) + ".csv",
+                             expected=dict(optimizer=run["optimizer"], seed=run["seed"])))
+        if self.metainit:
+            m = self.metainit
+            runs += [dict(stage="metainit", study="metainit", bn=bn_name(m["bn"]), optimizer=m["optimizer"],
+                          seed=m["seed"], variant=variant, csv=paths.metainit_run.format(variant=variant) + ".csv")
+                     for variant in ("off", "on")]
+        runs += [dict(run, stage="convex", study="convex", bn="off", csv=paths.convex_run.format(**run) + ".csv")
+                 for run in self.convex_runs()]
+        runs += [dict(run, stage="ablation", study="ablation", bn=bn_name(self.ablation["bn"]),
+                      optimizer=self.ablation["optimizer"], csv=paths.ablation_run.format(**run) + ".csv")
+                 for run in self.ablation_runs()]
+        return runs
+
+    def tables(self) -> dict:
+        """The tidy tables' paths (rule `tables`)."""
+        return {key: self.paths.table(name) for key, name in
+                (("runs", "runs.parquet"), ("runs_csv", "runs.csv"), ("curves", "curves.parquet"))}
 
     def all_results(self) -> list[str]:
         files = []
         for run in self.all_tune_runs():
-            files += [TUNE.format(**run) + ext for ext in (".csv", ".json")]
+            files += [self.paths.tune.format(**run) + ext for ext in (".csv", ".json")]
         for setting in self.study_settings(selected_only=True):
-            files += [SELECTED.format(**setting), TUNING_TABLE.format(**setting)]
+            files += [self.paths.selected.format(**setting), self.paths.tuning_table.format(**setting)]
         for run in self.final_runs():
-            files += [FINAL.format(**run) + ext for ext in (".csv", ".json")]
+            files += [self.paths.final.format(**run) + ext for ext in (".csv", ".json")]
             if self.final_variance:
-                files.append(variance_csv(FINAL.format(**run)))
+                files.append(variance_csv(self.paths.final.format(**run)))
         if self.metainit:
-            files += [METAINIT_RUN.format(variant=v) + e for v in ("off", "on") for e in (".csv", ".json")]
+            files += [self.paths.metainit_run.format(variant=v) + e for v in ("off", "on") for e in (".csv", ".json")]
         inputs = self.report_inputs()
         files += inputs.get("convex", []) + inputs.get("ablation", [])
-        return [*files, *inputs["figures"], "results/report.html"]
+        return [*files, *inputs["figures"], self.paths.report, *self.tables().values()]
 
     # -- the training jobs with their gradient computations (`vrdl plan`)
 
@@ -542,8 +569,8 @@ class Plan:
             study = self.studies[run["study"]]
             hparams = self.tune_hparams(run["study"], run["optimizer"], run["point"])
             epochs = self.epochs_for(run["study"], run["optimizer"])
-            jobs.append(_job("tune", run, study, run["bn"], run["optimizer"], hparams, epochs, TUNE.format(**run),
-                             run["split"]))
+            jobs.append(_job("tune", run, study, run["bn"], run["optimizer"], hparams, epochs,
+                             self.paths.tune.format(**run), run["split"]))
         for run in self.final_runs():
             study = self.studies[run["study"]]
             if self.from_paper(run["study"]):
@@ -551,21 +578,23 @@ class Plan:
             else:  # the selected point is not known yet: one whose count is typical (the first)
                 hparams = next(iter(self.points[(run["study"], run["optimizer"])].values()))
             epochs = self.epochs_for(run["study"], run["optimizer"])
-            jobs.append(_job("final", run, study, run["bn"], run["optimizer"], hparams, epochs, FINAL.format(**run)))
+            jobs.append(_job("final", run, study, run["bn"], run["optimizer"], hparams, epochs,
+                             self.paths.final.format(**run)))
             jobs[-1]["assumed_point"] = not self.from_paper(run["study"])
         if self.metainit:
             m = self.metainit
             for variant in ("off", "on"):
                 jobs.append(_job("metainit", dict(study="metainit"), m, bn_name(m["bn"]), m["optimizer"], m["hparams"],
-                                 m["epochs"], METAINIT_RUN.format(variant=variant)))
+                                 m["epochs"], self.paths.metainit_run.format(variant=variant)))
         for run in self.convex_runs():
             spec = self.convex["optimizers"][run["optimizer"]]
             jobs.append(_job("convex", dict(study="convex"), self.convex_setting(), "off", run["optimizer"],
-                             spec["hparams"], spec.get("epochs", self.convex["epochs"]), CONVEX_RUN.format(**run)))
+                             spec["hparams"], spec.get("epochs", self.convex["epochs"]),
+                             self.paths.convex_run.format(**run)))
         for run in self.ablation_runs():
             a = self.ablation
             jobs.append(_job("ablation", dict(study="ablation"), a, bn_name(a["bn"]), a["optimizer"], a["hparams"],
-                             a["epochs"], ABLATION_RUN.format(**run)))
+                             a["epochs"], self.paths.ablation_run.format(**run)))
         return jobs
 
 
@@ -575,28 +604,6 @@ def _job(stage, run, setting, bn, optimizer, hparams, epochs, stem, split=None) 
     return dict(stage=stage, study=run["study"], bn=bn, optimizer=optimizer, model=setting["model"], epochs=epochs,
                 stem=stem, grad_evals=grad_evals)
 
-
-def variance_csv(stem: str) -> str:
-    """Where `vrdl train --variance-epochs` writes its diagnostics (vrdl.train.variance_path)."""
-    return f"{stem}.variance.csv"
-
-
-def figure_path(study, bn, kind, ext="png") -> str:
-    return f"{FIGURES}/{study}_bn~{bn}_{kind}.{ext}"
-
-
-def variance_figure(study, ext="png") -> str:
-    return f"{FIGURES}/{study}_variance.{ext}"
-
-
-def checkpoint_path(stem: str) -> str:
-    """Per-epoch checkpoints mirror results/ under checkpoints/, outside every declared output,
-    so that Snakemake keeps them when a job fails and the rerun resumes."""
-    return f"checkpoints/{stem.removeprefix('results/')}.ckpt"
-
-
-def log_path(stem: str) -> str:
-    return f"logs/{stem.removeprefix('results/')}.log"
 
 
 def seeds_note(seeds) -> str:
@@ -612,4 +619,4 @@ def print_plan(configfile, *, costs=None, results=None, out=None) -> None:
     """`vrdl plan`: the job table and its cost (vrdl.costs)."""
     from vrdl.costs import report
 
-    print(report(Plan(load_config(configfile)), costs=costs, results=results), file=out)
+    print(report(Plan(load_config(configfile), configfiles=[configfile]), costs=costs, results=results), file=out)

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 import vrdl
-from vrdl import checkpoints, variance
+from vrdl import checkpoints, provenance, variance
 from vrdl import data as datasets
 from vrdl.files import check_writable, strict_json, write_atomic
 from vrdl.gradients import Objective, ReferenceGradients, evaluate, minibatch_gradient
@@ -405,7 +405,7 @@ def _resume(path: Path, key: dict, model, optimizer, device, log) -> dict | None
     return state
 
 
-def _summary(cfg, state, optimizer, model, train, evaluation, device, command) -> dict:
+def _summary(cfg, state, optimizer, model, train, evaluation, device, command, stacked=False) -> dict:
     last = state["rows"][-1]
     return dict(
         command=command,
@@ -428,4 +428,5 @@ def _summary(cfg, state, optimizer, model, train, evaluation, device, command) -
         final_eval_loss=last["eval_loss"],
         final_eval_acc=last["eval_acc"],
         metainit=state["metainit"],
+        **provenance.describe(cfg.optimizer, stacked),  # commit, dirty tree, code fingerprint, vrdl path
     )

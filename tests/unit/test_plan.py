@@ -38,7 +38,7 @@ def test_paper_study_runs(paper):
     assert args[args.index("--optimizer"):args.index("--epochs")] == [
         "--optimizer", "storm", "--storm-c", "100", "--storm-k", "0.1", "--storm-w", "0.1"]
     assert args[args.index("--folds"):args.index("--folds") + 4] == ["--folds", "4", "--fold", "3"]
-    assert "results/resnet18_cifar10/bn~off/final/svrg/seed~1.variance.csv" in paper.all_results()
+    assert "results/paper/resnet18_cifar10/bn~off/final/svrg/seed~1.variance.csv" in paper.all_results()
 
 
 def test_names_read_back_exactly():
@@ -187,11 +187,11 @@ def test_without_costs_there_is_no_estimate(paper):
 def test_progress_and_rates_from_a_results_directory(tmp_path):
     plan = paper_hparams_plan()
     results = tmp_path / "results"
-    done = results / "lenet_mnist_paper/bn~off/final/sgd/seed~1"
+    done = results / "paper-hparams/lenet_mnist_paper/bn~off/final/sgd/seed~1"
     done.parent.mkdir(parents=True)
     done.with_suffix(".csv").write_text("epoch,grad_evals,wall_s\n0,0,0.0\n100,6000000,120.0\n")
     done.with_suffix(".json").write_text(json.dumps(dict(model="lenet", bn=False, grad_evals=6000000, device="cpu")))
-    running = tmp_path / "checkpoints/lenet_mnist_paper/bn~off/final/svrg/seed~1.ckpt"
+    running = tmp_path / "checkpoints/paper-hparams/lenet_mnist_paper/bn~off/final/svrg/seed~1.ckpt"
     running.parent.mkdir(parents=True)
     running.write_bytes(b"")
     text = costs.report(plan, results=results)
@@ -266,7 +266,7 @@ def test_a_registered_optimizer_is_planned_and_trained(toy, fashion_mnist_dir, t
     study = copy.deepcopy(next(iter(config["studies"].values())))
     study.update(optimizers={"toy": {"grid": {"lr": [0.1, 0.01]}, "fixed": {"halve": False}}}, stacked=False,
                  paper={})
-    plan = Plan({"studies": {"toy_study": study}})
+    plan = Plan({"name": "toy", "studies": {"toy_study": study}})
     runs = plan.tune_runs("toy_study", "off")
     assert [r["point"] for r in runs][:1] == ["lr~0.1"]
     args = plan.tune_args(runs[0])

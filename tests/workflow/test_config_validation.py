@@ -147,4 +147,4 @@ def test_seed_is_short_for_seeds(workdir, tmp_path):
         study["seed"] = study.pop("seeds")[0]
     result = snakemake(workdir, "-n", configfile=write_config(tmp_path / "seed.yaml", config))
     assert job_counts(result.stdout)["tune"] == 196
-    assert "results/lenet_mnist/bn~off/tune/adam/lr~1e-05/seed~1/fold~0.csv" in result.stdout
+    assert "results/paper/lenet_mnist/bn~off/tune/adam/lr~1e-05/seed~1/fold~0.csv" in result.stdout

@@ -32,13 +32,13 @@ def test_paper_config_paths_and_arguments(workdir):
     result = snakemake(workdir, "-n", "--printshellcmds", configfile="config/config.yaml")
     out = result.stdout
     # Paramspace-like paths; floats written so that they read back exactly.
-    assert "results/lenet_mnist/bn~off/tune/storm/c~100_k~0.1/seed~1/fold~3.csv" in out
-    assert "results/lenet_mnist/bn~off/tune/adam/lr~1e-05/seed~1/fold~0.csv" in out
-    assert "results/resnet18_cifar10/bn~on/tune/svrg/lr~0.001/seed~1/holdout.csv" in out
-    assert "results/resnet101_cifar100/bn~off/tune/adam/lr~1e-06/seed~1/holdout.csv" in out
-    assert "results/resnet101_cifar100/bn~on/final/svrg/seed~1.csv" in out
-    assert "results/resnet18_cifar10/bn~off/final/svrg/seed~1.variance.csv" in out
-    assert "results/metainit/metainit~on.csv" in out
+    assert "results/paper/lenet_mnist/bn~off/tune/storm/c~100_k~0.1/seed~1/fold~3.csv" in out
+    assert "results/paper/lenet_mnist/bn~off/tune/adam/lr~1e-05/seed~1/fold~0.csv" in out
+    assert "results/paper/resnet18_cifar10/bn~on/tune/svrg/lr~0.001/seed~1/holdout.csv" in out
+    assert "results/paper/resnet101_cifar100/bn~off/tune/adam/lr~1e-06/seed~1/holdout.csv" in out
+    assert "results/paper/resnet101_cifar100/bn~on/final/svrg/seed~1.csv" in out
+    assert "results/paper/resnet18_cifar10/bn~off/final/svrg/seed~1.variance.csv" in out
+    assert "results/paper/metainit/metainit~on.csv" in out
     assert "fold~4" not in out
 
 
@@ -69,8 +69,8 @@ def test_paper_config_with_alpha_svrg_and_mars(workdir):
     # LeNet: (5 + 4) points x 4 folds; ResNets: (3 + 3) points x 2 BN each
     assert counts["tune"] == 196 + 9 * 4 + 6 * 2 + 6 * 2 == 256
     assert counts["final"] == 17 + 2 + 4 + 4 == 27
-    assert "results/resnet18_cifar10/bn~on/tune/alpha_svrg/lr~0.001/seed~1/holdout.csv" in result.stdout
-    assert "results/lenet_mnist/bn~off/tune/mars/lr~0.003/seed~1/fold~2.csv" in result.stdout
+    assert "results/paper/resnet18_cifar10/bn~on/tune/alpha_svrg/lr~0.001/seed~1/holdout.csv" in result.stdout
+    assert "results/paper/lenet_mnist/bn~off/tune/mars/lr~0.003/seed~1/fold~2.csv" in result.stdout
 
 
 def test_no_config_is_a_clear_error(workdir):
@@ -133,14 +133,13 @@ def test_a_new_optimizer_needs_one_registry_entry_and_its_module(workdir, tmp_pa
     """The library with one entry appended to the registry and one module: `vrdl train` trains it
     and the workflow plans its grid (no change to the CLI, the schema or the rules)."""
     import json
-    import shutil
     import subprocess
     import sys
 
     import yaml
 
-    src = tmp_path / "src"
-    shutil.copytree(REPO / "src", src, ignore=shutil.ignore_patterns("__pycache__"))
+    workdir = copy_workflow(tmp_path / "wf")  # the workflow runs its own checkout's src/
+    src = workdir / "src"
     (src / "vrdl" / "optim" / "toy.py").write_text(TOY_MODULE)
     with open(src / "vrdl" / "optim" / "registry.py", "a") as registry:
         registry.write(TOY_ENTRY)
@@ -158,8 +157,9 @@ def test_a_new_optimizer_needs_one_registry_entry_and_its_module(workdir, tmp_pa
     study.update(selection={"folds": 2}, optimizers={"toy": {"grid": {"lr": [0.1, 0.01]}, "fixed": {"scale": 0.5}}},
                  paper={})
     config["studies"]["toy_study"] = study
+    config["name"] = "toy"
     path = tmp_path / "toy.yaml"
     path.write_text(yaml.safe_dump(config))
     result = snakemake(workdir, "-n", configfile=path)
     assert job_counts(result.stdout)["tune"] == 2 * 2
-    assert "results/toy_study/bn~off/tune/toy/lr~0.01/seed~1/fold~1.csv" in result.stdout
+    assert "results/toy/toy_study/bn~off/tune/toy/lr~0.01/seed~1/fold~1.csv" in result.stdout

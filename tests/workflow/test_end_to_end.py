@@ -79,18 +79,19 @@ def test_run_files_are_sane(completed_run):
         assert curve["grad_evals"].iloc[0] == 0 and curve["grad_evals"].is_monotonic_increasing
         meta = json.loads(csv.with_suffix(".json").read_text())
         assert meta["epochs"] == len(curve) - 1 or meta["diverged"]
-    meta = json.loads((completed_run / "results/resnet_tiny/bn~on/tune/svrg/lr~0.01/seed~1/holdout.json").read_text())
+    svrg = completed_run / "results/tiny/resnet_tiny/bn~on/tune/svrg/lr~0.01/seed~1/holdout.json"
+    meta = json.loads(svrg.read_text())
     assert meta["epochs"] == 2  # the per-optimizer epochs override
     assert meta["bn"] is True and meta["width"] == 0.0625 and meta["val_fraction"] == 0.1
-    storm = completed_run / "results/lenet_tiny/bn~off/tune/storm/c~100_k~0.1/seed~1/fold~1.json"
+    storm = completed_run / "results/tiny/lenet_tiny/bn~off/tune/storm/c~100_k~0.1/seed~1/fold~1.json"
     meta = json.loads(storm.read_text())
     assert meta["hparams"] == {"c": 100.0, "k": 0.1, "w": 0.1}
     assert (meta["folds"], meta["fold"], meta["eval_split"], meta["seed"]) == (2, 1, "val", 1)
     for seed in (1, 2):
-        meta = json.loads((completed_run / f"results/lenet_tiny/bn~off/final/sgd/seed~{seed}.json").read_text())
+        meta = json.loads((completed_run / f"results/tiny/lenet_tiny/bn~off/final/sgd/seed~{seed}.json").read_text())
         assert meta["seed"] == seed and meta["variance_epochs"] == [1]
-    on = json.loads((completed_run / "results/metainit/metainit~on.json").read_text())
-    off = json.loads((completed_run / "results/metainit/metainit~off.json").read_text())
+    on = json.loads((completed_run / "results/tiny/metainit/metainit~on.json").read_text())
+    off = json.loads((completed_run / "results/tiny/metainit/metainit~off.json").read_text())
     assert off["metainit"] is None
     assert on["metainit"]["steps"] == 3 and math.isfinite(on["metainit"]["gq_after"])
     assert on["eval_split"] == off["eval_split"] == "test"
@@ -153,5 +154,5 @@ def test_snakemake_report(run_copy):
 
 def test_failed_job_keeps_its_checkpoint_outside_outputs(completed_run):
     """Checkpoints live under checkpoints/, never among declared outputs."""
-    log = (completed_run / "logs/lenet_tiny/bn~off/final/sgd/seed~1.log").read_text()
-    assert "--checkpoint checkpoints/lenet_tiny/bn~off/final/sgd/seed~1.ckpt" in log.replace("'", "")
+    log = (completed_run / "logs/tiny/lenet_tiny/bn~off/final/sgd/seed~1.log").read_text()
+    assert "--checkpoint checkpoints/tiny/lenet_tiny/bn~off/final/sgd/seed~1.ckpt" in log.replace("'", "")

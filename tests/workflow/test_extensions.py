@@ -19,7 +19,7 @@ from .conftest import CONVEX_EPOCHS, TINY, copy_workflow, executed_jobs, snakema
 
 pytestmark = pytest.mark.slow
 
-LENET_FINALS = "results/lenet_tiny/bn~off/final"
+LENET_FINALS = "results/tiny/lenet_tiny/bn~off/final"
 
 
 def read_json(path):
@@ -54,9 +54,9 @@ def test_final_runs_of_two_seeds_differ_and_the_figure_says_so(completed_run):
     runs = [pd.read_csv(completed_run / LENET_FINALS / "sgd" / f"seed~{seed}.csv") for seed in (1, 2)]
     assert runs[0]["grad_evals"].tolist() == runs[1]["grad_evals"].tolist()
     assert not np.allclose(runs[0]["eval_loss"], runs[1]["eval_loss"])
-    log = (completed_run / "logs/figures/lenet_tiny_bn~off_final.log")
+    log = (completed_run / "logs/tiny/figures/lenet_tiny_bn~off_final.log")
     assert log.exists()
-    html = (completed_run / "results/report.html").read_text()
+    html = (completed_run / "results/tiny/report.html").read_text()
     assert "Final curves: mean of 2 seeds, the band spans their minimum to maximum." in html
     assert "Final runs on the test set (mean ± std over seeds)" in html
 
@@ -154,13 +154,13 @@ def test_stacked_tune_grid_writes_the_same_runs(completed_run, data_dir, tmp_pat
     config["metainit"] = config["convex"] = config["ablation"] = None
     workdir = copy_workflow(tmp_path / "wf")
     path = write_config(workdir / "config" / "stacked.yaml", config)
-    target = "results/lenet_tiny/bn~off/selected.tsv"
+    target = "results/tiny/lenet_tiny/bn~off/selected.tsv"
     result = snakemake(workdir, target, "--configfile", str(path))  # targets before --configfile
     rules = [rule for rule, _ in executed_jobs(result.stdout)]
     assert "tune" not in rules
     assert sorted(r for r in rules if r.startswith("tune_stacked")) == [
         f"tune_stacked_lenet_tiny_{optimizer}_seed1" for optimizer in ("sgd", "storm", "svrg")]
-    runs = sorted((workdir / "results/lenet_tiny/bn~off/tune").rglob("*.csv"))
+    runs = sorted((workdir / "results/tiny/lenet_tiny/bn~off/tune").rglob("*.csv"))
     assert len(runs) == 12
     for csv in runs:
         stacked, separate = pd.read_csv(csv), pd.read_csv(completed_run / csv.relative_to(workdir))
@@ -186,7 +186,7 @@ def test_speed_options_reach_the_runs(data_dir, tmp_path):
     config["metainit"] = config["convex"] = config["ablation"] = None
     workdir = copy_workflow(tmp_path / "wf")
     path = write_config(workdir / "config" / "speed.yaml", config)
-    run = "results/lenet_tiny/bn~off/tune/svrg/lr~0.05/seed~1/fold~0"
+    run = "results/tiny/lenet_tiny/bn~off/tune/svrg/lr~0.05/seed~1/fold~0"
     snakemake(workdir, f"{run}.csv", "--configfile", str(path))
     meta = read_json(workdir / f"{run}.json")
     assert meta["precision"] == "bf16" and meta["channels_last"] is True and meta["cache_snapshot_grads"] is True

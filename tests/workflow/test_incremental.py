@@ -43,7 +43,7 @@ def test_new_grid_value_runs_only_what_it_affects(run_copy):
     config = yaml.safe_load(config_path(run_copy).read_text())
     config["studies"]["lenet_tiny"]["optimizers"]["sgd"]["grid"]["lr"].append(0.05)
     config_path(run_copy).write_text(yaml.safe_dump(config, sort_keys=False))
-    selected = run_copy / "results/lenet_tiny/bn~off/selected.tsv"
+    selected = run_copy / "results/tiny/lenet_tiny/bn~off/selected.tsv"
     before = selected.read_text()
 
     jobs = run(run_copy)
@@ -69,7 +69,7 @@ def test_new_grid_value_runs_only_what_it_affects(run_copy):
 
 def test_selection_change_retrains_only_that_optimizer(run_copy):
     """Drop the selected SGD point from the grid: the SGD final must rerun with the other one."""
-    selected = run_copy / "results/lenet_tiny/bn~off/selected.tsv"
+    selected = run_copy / "results/tiny/lenet_tiny/bn~off/selected.tsv"
     row = next(line for line in selected.read_text().splitlines() if line.startswith("sgd\t"))
     chosen = yaml.safe_load(row.split("\t")[2])["lr"]
     config = yaml.safe_load(config_path(run_copy).read_text())
@@ -84,7 +84,7 @@ def test_selection_change_retrains_only_that_optimizer(run_copy):
         f"study=lenet_tiny, bn=off, optimizer=sgd, seed={seed}" for seed in (1, 2)
     ]
     for seed in (1, 2):
-        meta = yaml.safe_load((run_copy / f"results/lenet_tiny/bn~off/final/sgd/seed~{seed}.json").read_text())
+        meta = yaml.safe_load((run_copy / f"results/tiny/lenet_tiny/bn~off/final/sgd/seed~{seed}.json").read_text())
         assert meta["hparams"]["lr"] == grid[0]
     assert_up_to_date(run_copy)
 
@@ -113,8 +113,8 @@ def test_editing_the_plot_library_reruns_only_figures_and_report(run_copy):
 
 
 def test_deleting_one_tune_csv_reruns_it_and_downstream_only(run_copy):
-    csv = run_copy / "results/resnet_tiny/bn~on/tune/adam/lr~0.01/seed~1/holdout.csv"
-    selected = run_copy / "results/resnet_tiny/bn~on/selected.tsv"
+    csv = run_copy / "results/tiny/resnet_tiny/bn~on/tune/adam/lr~0.01/seed~1/holdout.csv"
+    selected = run_copy / "results/tiny/resnet_tiny/bn~on/selected.tsv"
     before = selected.read_text()
     csv.unlink()
 

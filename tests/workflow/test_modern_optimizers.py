@@ -55,7 +55,7 @@ def test_both_run_with_their_settings_and_appear_in_the_curves(modern_run):
     inputs = block[:block.index("\n\n")]
     for optimizer in ("alpha_svrg", "mars"):
         for seed in (1, 2):
-            assert f"results/resnet_modern/bn~on/final/{optimizer}/seed~{seed}.csv" in inputs
+            assert f"results/modern/resnet_modern/bn~on/final/{optimizer}/seed~{seed}.csv" in inputs
     html = (workdir / "results" / "report.html").read_text()
     for optimizer in ("alpha_svrg", "mars"):
         assert f"<td>{optimizer}</td>" in html

@@ -18,8 +18,8 @@ from .conftest import FASHION_MNIST, copy_workflow, snakemake, tiny_config, writ
 
 pytestmark = pytest.mark.slow
 
-TARGET = "results/lenet_tiny/bn~off/tune/sgd/lr~0.1/seed~1/fold~0"
-CHECKPOINT = "checkpoints/lenet_tiny/bn~off/tune/sgd/lr~0.1/seed~1/fold~0.ckpt"
+TARGET = "results/tiny/lenet_tiny/bn~off/tune/sgd/lr~0.1/seed~1/fold~0"
+CHECKPOINT = "checkpoints/tiny/lenet_tiny/bn~off/tune/sgd/lr~0.1/seed~1/fold~0.ckpt"
 
 
 def one_job_config(data_dir):

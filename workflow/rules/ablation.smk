@@ -24,6 +24,7 @@ rule ablation:
         gpu=COMPUTE["gpus_per_job"],
     params:
         args=ablation_params,
+        code=ablation_code,
         checkpoint=checkpoint_path(ABLATION_RUN),
     script:
         "../../scripts/train.py"

@@ -2,20 +2,22 @@
 # (runs, paths, `vrdl train` arguments, the report manifest); here are the input, params and
 # output functions of the rules, which add what only Snakemake knows (checkpoints, ancient()).
 import csv
+import functools
 import json
-import os
 import re
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 REPO = Path(workflow.basedir).parent
 
-try:  # the installed vrdl, else this checkout's src/ (as scripts/vrdl_env.py does)
-    import vrdl.plan
-except ModuleNotFoundError:
+# This checkout's vrdl, never another checkout's installed one: the plan, the code fingerprints
+# and the jobs (scripts/vrdl_env.py) all use the src/ beside this workflow when it is there.
+if (REPO / "src" / "vrdl").is_dir():
     sys.path.insert(0, str(REPO / "src"))
+from vrdl import fingerprint  # noqa: E402
 from vrdl import plan as vp  # noqa: E402
 
 if not config:
@@ -25,19 +27,23 @@ if not config:
     )
 try:
     # Fills in the schema's defaults in `config` itself, which the rule scripts read.
-    PLAN = vp.Plan(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+    PLAN = vp.Plan(
+        config, Path(workflow.basedir) / "schemas" / "config.schema.yaml", workflow.configfiles
+    )
 except vp.ConfigError as err:
     raise WorkflowError(str(err)) from None
+logger.info(f"vrdl from {fingerprint.source_root()}; results of config {PLAN.paths.name!r} in {PLAN.paths.root}/")
 
 STUDIES = PLAN.studies
 METAINIT, CONVEX, ABLATION = PLAN.metainit, PLAN.convex, PLAN.ablation
 DATA_DIR = PLAN.data_dir
 COMPUTE = PLAN.compute
-TUNE, SELECTED, TUNING_TABLE, FINAL = vp.TUNE, vp.SELECTED, vp.TUNING_TABLE, vp.FINAL
-METAINIT_RUN, CONVEX_RUN, ABLATION_RUN = vp.METAINIT_RUN, vp.CONVEX_RUN, vp.ABLATION_RUN
-FIGURES = vp.FIGURES
-checkpoint_path, log_path, variance_csv = vp.checkpoint_path, vp.log_path, vp.variance_csv
-variance_figure = vp.variance_figure
+PATHS = PLAN.paths
+TUNE, SELECTED, TUNING_TABLE, FINAL = PATHS.tune, PATHS.selected, PATHS.tuning_table, PATHS.final
+METAINIT_RUN, CONVEX_RUN, ABLATION_RUN = PATHS.metainit_run, PATHS.convex_run, PATHS.ablation_run
+FIGURES, LOGS = PATHS.figures, f"logs/{PATHS.name}"
+checkpoint_path, log_path, variance_figure = PATHS.checkpoint, PATHS.log, PATHS.variance_figure
+variance_csv = vp.variance_csv
 stacked_groups, stacked_params = PLAN.stacked_groups, PLAN.stacked_params
 convex_runs, ablation_runs = PLAN.convex_runs, PLAN.ablation_runs
 convex_files, ablation_files = PLAN.convex_files, PLAN.ablation_files
@@ -69,11 +75,21 @@ def data_input(dataset):
     return ancient(f"{DATA_DIR}/{dataset}.pt")
 
 
-def library_code(*names):
-    """Library modules whose edits should rerun a rule (mtime), when this checkout has them;
-    relative to the working directory, so a moved checkout keeps its metadata."""
-    paths = [REPO / "src" / "vrdl" / name for name in names]
-    return [os.path.relpath(path) for path in paths if path.exists()]
+# Code fingerprints (vrdl.fingerprint) as params: an edit of the code a job runs reruns it.
+@functools.cache
+def run_code(optimizer, stacked=False):
+    """What a training run of `optimizer` executes: the loop, its imports, the optimizer."""
+    return fingerprint.run_fingerprint(optimizer, stacked)
+
+
+@functools.cache
+def script_code(script):
+    """What an analysis rule's script executes: its vrdl imports, and theirs."""
+    return fingerprint.script_fingerprint(REPO / "scripts" / script)
+
+
+def training_code(wildcards):
+    return run_code(wildcards.optimizer)
 
 
 def data_source(wildcards):
@@ -180,12 +196,20 @@ def metainit_params(wildcards):
     return PLAN.metainit_args(wildcards.variant)
 
 
+def metainit_code(wildcards):
+    return run_code(METAINIT["optimizer"])
+
+
 def convex_params(wildcards):
     return planned(PLAN.convex_args, wildcards.optimizer, wildcards.seed)
 
 
 def ablation_params(wildcards):
     return planned(PLAN.ablation_args, wildcards.locking, wildcards.seed)
+
+
+def ablation_code(wildcards):
+    return run_code(ABLATION["optimizer"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,3 +286,19 @@ def report_inputs(wildcards):
 
 def report_manifest(wildcards):
     return PLAN.report_manifest()
+
+
+# ---------------------------------------------------------------------------------------------
+# The tidy tables
+
+
+def table_inputs(wildcards):
+    """Every run's CSV and JSON, once the selections the final runs wait for are made."""
+    for setting in PLAN.study_settings(selected_only=True):
+        wait_for_selection(setting["study"], setting["bn"])
+    csvs = [run["csv"] for run in PLAN.table_runs()]
+    return {"csvs": csvs, "jsons": [path.removesuffix(".csv") + ".json" for path in csvs]}
+
+
+def table_runs(wildcards):
+    return PLAN.table_runs()

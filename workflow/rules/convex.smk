@@ -22,6 +22,7 @@ rule convex:
         gpu=COMPUTE["gpus_per_job"],
     params:
         args=convex_params,
+        code=training_code,
         checkpoint=checkpoint_path(CONVEX_RUN),
     script:
         "../../scripts/train.py"

@@ -6,7 +6,6 @@ rule figure_tuning:
     input:
         runs=select_csvs,
         meta=select_jsons,
-        code=library_code("plots.py", "runs.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_bn~{{bn}}_tuning.png",
@@ -17,10 +16,11 @@ rule figure_tuning:
         ),
         pdf=f"{FIGURES}/{{study}}_bn~{{bn}}_tuning.pdf",
     log:
-        "logs/figures/{study}_bn~{bn}_tuning.log",
+        f"{LOGS}/figures/{{study}}_bn~{{bn}}_tuning.log",
     conda:
         "../../envs/vrdl.yaml"
     params:
+        code=script_code("figures.py"),
         runs=select_run_params,
         title=tuning_title,
     script:
@@ -31,7 +31,6 @@ rule figure_final:
     input:
         runs=final_csvs,
         meta=final_jsons,
-        code=library_code("plots.py", "runs.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_bn~{{bn}}_final.png",
@@ -42,10 +41,11 @@ rule figure_final:
         ),
         pdf=f"{FIGURES}/{{study}}_bn~{{bn}}_final.pdf",
     log:
-        "logs/figures/{study}_bn~{bn}_final.log",
+        f"{LOGS}/figures/{{study}}_bn~{{bn}}_final.log",
     conda:
         "../../envs/vrdl.yaml"
     params:
+        code=script_code("figures.py"),
         runs=final_run_params,
         title=final_title,
         band="min-max",
@@ -57,7 +57,6 @@ rule figure_target:
     input:
         runs=final_csvs,
         meta=final_jsons,
-        code=library_code("plots.py", "targets.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_bn~{{bn}}_target.png",
@@ -68,10 +67,11 @@ rule figure_target:
         ),
         pdf=f"{FIGURES}/{{study}}_bn~{{bn}}_target.pdf",
     log:
-        "logs/figures/{study}_bn~{bn}_target.log",
+        f"{LOGS}/figures/{{study}}_bn~{{bn}}_target.log",
     conda:
         "../../envs/vrdl.yaml"
     params:
+        code=script_code("figures.py"),
         runs=final_run_params,
         target=target_spec,
         title=target_title,
@@ -83,7 +83,6 @@ rule figure_metainit:
     input:
         runs=expand(f"{METAINIT_RUN}.csv", variant=["off", "on"]),
         meta=expand(f"{METAINIT_RUN}.json", variant=["off", "on"]),
-        code=library_code("plots.py", "runs.py"),
     output:
         png=report(
             f"{FIGURES}/metainit.png",
@@ -93,10 +92,11 @@ rule figure_metainit:
         ),
         pdf=f"{FIGURES}/metainit.pdf",
     log:
-        "logs/figures/metainit.log",
+        f"{LOGS}/figures/metainit.log",
     conda:
         "../../envs/vrdl.yaml"
     params:
+        code=script_code("figures.py"),
         labels=["without MetaInit", "with MetaInit"],
         title=metainit_title,
     script:
@@ -106,7 +106,6 @@ rule figure_metainit:
 rule figure_variance:
     input:
         runs=variance_csvs,
-        code=library_code("plots.py", "runs.py"),
     output:
         png=report(
             variance_figure("{study}"),
@@ -117,10 +116,11 @@ rule figure_variance:
         ),
         pdf=variance_figure("{study}", "pdf"),
     log:
-        "logs/figures/{study}_variance.log",
+        f"{LOGS}/figures/{{study}}_variance.log",
     conda:
         "../../envs/vrdl.yaml"
     params:
+        code=script_code("figures.py"),
         runs=variance_run_params,
         title=variance_title,
         band="min-max",
@@ -132,7 +132,6 @@ rule figure_convex:
     input:
         runs=convex_files(".csv"),
         meta=convex_files(".json"),
-        code=library_code("plots.py", "runs.py"),
     output:
         png=report(
             f"{FIGURES}/convex.png",
@@ -142,10 +141,11 @@ rule figure_convex:
         ),
         pdf=f"{FIGURES}/convex.pdf",
     log:
-        "logs/figures/convex.log",
+        f"{LOGS}/figures/convex.log",
     conda:
         "../../envs/vrdl.yaml"
     params:
+        code=script_code("figures.py"),
         runs=convex_runs(),
         title=convex_title,
         band="min-max",
@@ -157,7 +157,6 @@ rule figure_ablation:
     input:
         runs=ablation_files(".csv"),
         variance=ablation_files(".variance.csv"),
-        code=library_code("plots.py", "runs.py"),
     output:
         png=report(
             f"{FIGURES}/ablation.png",
@@ -167,10 +166,11 @@ rule figure_ablation:
         ),
         pdf=f"{FIGURES}/ablation.pdf",
     log:
-        "logs/figures/ablation.log",
+        f"{LOGS}/figures/ablation.log",
     conda:
         "../../envs/vrdl.yaml"
     params:
+        code=script_code("figures.py"),
         runs=ablation_runs(),
         title=ablation_title,
         band="min-max",

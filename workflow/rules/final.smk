@@ -17,6 +17,7 @@ rule final:
         gpu=COMPUTE["gpus_per_job"],
     params:
         args=final_params,
+        code=training_code,
         checkpoint=checkpoint_path(FINAL),
     script:
         "../../scripts/train.py"

@@ -21,6 +21,7 @@ rule metainit:
         gpu=COMPUTE["gpus_per_job"],
     params:
         args=metainit_params,
+        code=metainit_code,
         checkpoint=checkpoint_path(METAINIT_RUN),
     script:
         "../../scripts/train.py"

@@ -6,18 +6,18 @@
 rule report:
     input:
         unpack(report_inputs),
-        code=library_code("report.py", "claims.py", "runs.py", "targets.py"),
     output:
         report(
-            "results/report.html",
+            PATHS.report,
             caption="../report/report.rst",
             category="Report",
         ),
     log:
-        "logs/report.log",
+        f"{LOGS}/report.log",
     conda:
         "../../envs/vrdl.yaml"
     params:
+        code=script_code("report.py"),
         manifest=report_manifest,
     script:
         "../../scripts/report.py"

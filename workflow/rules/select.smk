@@ -7,7 +7,6 @@ checkpoint select:
     input:
         runs=select_csvs,
         meta=select_jsons,
-        code=library_code("select.py", "runs.py"),
     output:
         selected=report(
             SELECTED,
@@ -17,10 +16,11 @@ checkpoint select:
         ),
         table=TUNING_TABLE,
     log:
-        "logs/select/{study}/bn~{bn}.log",
+        f"{LOGS}/select/{{study}}/bn~{{bn}}.log",
     conda:
         "../../envs/vrdl.yaml"
     params:
+        code=script_code("select.py"),
         runs=select_run_params,
     script:
         "../../scripts/select.py"

@@ -18,6 +18,7 @@ rule tune:
         gpu=COMPUTE["gpus_per_job"],
     params:
         args=tune_params,
+        code=training_code,
         checkpoint=checkpoint_path(TUNE),
     script:
         "../../scripts/train.py"
@@ -44,6 +45,7 @@ for group in stacked_groups():
             gpu=COMPUTE["gpus_per_job"],
         params:
             runs=stacked_params(group),
+            code=run_code(group["optimizer"], stacked=True),
             device=COMPUTE["device"],
             spec=f"checkpoints/{group['stem']}.grid.json",
             checkpoint=f"checkpoints/{group['stem']}.grid.ckpt",

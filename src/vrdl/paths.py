@@ -1,0 +1,107 @@
+"""Where a config's results go: everything under `results/<name>/` (logs under `logs/<name>/`,
+unfinished runs' checkpoints under `checkpoints/<name>/`), so two configs never write one file.
+
+`name` is the config's `name:` key, else the stem of its config file (config/quick.yaml ->
+"quick"). Only the prepared data (`data.dir`) is shared: it depends on the data set alone.
+No torch and no Snakemake here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def config_name(config: dict, configfiles=()) -> str:
+    """The config's result namespace: its `name:`, else its (last) config file's stem."""
+    name = config.get("name")
+    if name is None and configfiles:
+        name = Path(list(configfiles)[-1]).stem
+    if name is None:
+        raise ValueError("name: the config has no name and no config file to take one from; "
+                         "add `name: NAME` (its results go to results/NAME/)")
+    if not isinstance(name, str) or not NAME.match(name):
+        raise ValueError(f"name: {name!r} cannot name a results folder (letters, digits, _ . -, "
+                         "not starting with . or -)")
+    return name
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Path templates of one config's outputs (relative to the working directory)."""
+
+    name: str
+
+    @property
+    def root(self) -> str:
+        return f"results/{self.name}"
+
+    @property
+    def tune(self) -> str:
+        return f"{self.root}/{{study}}/bn~{{bn}}/tune/{{optimizer}}/{{point}}/seed~{{seed}}/{{split}}"
+
+    @property
+    def selected(self) -> str:
+        return f"{self.root}/{{study}}/bn~{{bn}}/selected.tsv"
+
+    @property
+    def tuning_table(self) -> str:
+        return f"{self.root}/{{study}}/bn~{{bn}}/tuning.tsv"
+
+    @property
+    def final(self) -> str:
+        return f"{self.root}/{{study}}/bn~{{bn}}/final/{{optimizer}}/seed~{{seed}}"
+
+    @property
+    def metainit_run(self) -> str:
+        return f"{self.root}/metainit/metainit~{{variant}}"
+
+    @property
+    def convex_run(self) -> str:
+        return f"{self.root}/convex/{{optimizer}}/seed~{{seed}}"
+
+    @property
+    def ablation_run(self) -> str:
+        return f"{self.root}/ablation/locking~{{locking}}/seed~{{seed}}"
+
+    @property
+    def figures(self) -> str:
+        return f"{self.root}/figures"
+
+    @property
+    def report(self) -> str:
+        return f"{self.root}/report.html"
+
+    def table(self, name: str) -> str:
+        """The tidy tables: runs.parquet, runs.csv, curves.parquet."""
+        return f"{self.root}/{name}"
+
+    def figure(self, study, bn, kind, ext="png") -> str:
+        return f"{self.figures}/{study}_bn~{bn}_{kind}.{ext}"
+
+    def variance_figure(self, study, ext="png") -> str:
+        return f"{self.figures}/{study}_variance.{ext}"
+
+    def side_figure(self, kind, ext="png") -> str:
+        """metainit, convex, ablation."""
+        return f"{self.figures}/{kind}.{ext}"
+
+    def checkpoint(self, stem: str) -> str:
+        """Per-epoch checkpoints mirror results/ under checkpoints/, outside every declared output,
+        so that Snakemake keeps them when a job fails and the rerun resumes."""
+        return f"checkpoints/{stem.removeprefix('results/')}.ckpt"
+
+    def log(self, stem: str) -> str:
+        return f"logs/{stem.removeprefix('results/')}.log"
+
+    def analysis_log(self, what: str) -> str:
+        """Logs of the analysis jobs (select/..., figures/..., report)."""
+        return f"logs/{self.name}/{what}.log"
+
+
+def variance_csv(stem: str) -> str:
+    """Where `vrdl train --variance-epochs` writes its diagnostics (vrdl.train.variance_path)."""
+    return f"{stem}.variance.csv"
