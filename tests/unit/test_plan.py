@@ -358,3 +358,25 @@ def test_an_ablation_of_mars_approx_is_refused():
                              epochs=2, batch_size=32, augment="on", variance={"epochs": [1], "batches": 4})
 
     assert "ablation.hparams: mars takes no second gradient with these settings" in bad(None, edit)
+
+
+def test_configs_share_no_result_log_or_checkpoint_path():
+    """results/NAME/, logs/NAME/, checkpoints/NAME/ per config (its `name:`, else its file's stem)."""
+    quick = Plan(load_config(REPO / "config" / "quick.yaml"))
+    paper = Plan(load_config(PAPER))
+
+    def written(plan):
+        stems = [job["stem"] for job in plan.jobs()]
+        files = set(plan.all_results()) | {plan.paths.checkpoint(s) for s in stems} | {plan.paths.log(s) for s in stems}
+        return files | {f"checkpoints/{group['stem']}.grid.ckpt" for group in plan.stacked_groups()}
+
+    assert quick.paths.name == "quick" and paper.paths.name == "paper"
+    assert not written(quick) & written(paper)
+    assert all(f.split("/")[1] == "quick" for f in written(quick))
+    config = load_config(PAPER)
+    del config["name"]
+    assert Plan(config, configfiles=["config/mine.yaml"]).paths.report == "results/mine/report.html"
+    with pytest.raises(ConfigError, match="name: 'a/b'"):
+        Plan(dict(config, name="a/b"))
+    with pytest.raises(ConfigError, match="add `name: NAME`"):
+        Plan(config)

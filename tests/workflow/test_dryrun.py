@@ -42,6 +42,30 @@ def test_paper_config_paths_and_arguments(workdir):
     assert "fold~4" not in out
 
 
+def written_files(output: str) -> set[str]:
+    """Every output and log file of a dry run's jobs, and what its `all` rule asks for."""
+    files = set()
+    for line in output.splitlines():
+        key, _, value = line.strip().partition(": ")
+        if key in ("output", "log", "input") and value:
+            files.update(part.strip() for part in value.split(","))
+    return files
+
+
+def test_the_demo_and_the_paper_share_no_file(workdir):
+    """Each config writes under results/NAME/ and logs/NAME/ (checkpoints/NAME/: test_plan): only
+    the prepared data (data/) is shared."""
+    outputs = {}
+    for config in ("quick", "config"):
+        out = snakemake(workdir, "-n", configfile=f"config/{config}.yaml").stdout
+        outputs[config] = {f for f in written_files(out) if not f.startswith("data/") and f != "<TBD>"}
+    assert "results/quick/report.html" in outputs["quick"] and "results/paper/report.html" in outputs["config"]
+    assert "results/quick/metainit/metainit~on.csv" in outputs["quick"]
+    assert "results/paper/metainit/metainit~on.csv" in outputs["config"]
+    assert not outputs["quick"] & outputs["config"]
+    assert all(f.startswith(("results/quick/", "logs/quick/", "logs/prepare_data/")) for f in outputs["quick"])
+
+
 def test_quick_config_has_every_stage(workdir):
     counts = job_counts(snakemake(workdir, "-n", configfile="config/quick.yaml").stdout)
     # LeNet BN on: 10 points x 2 folds (tuned with one seed); ResNets: 8 points (alpha-SVRG and
