@@ -73,7 +73,8 @@ def test_a_builder_edit_changes_that_optimizer_only(src):
 def test_a_new_registry_entry_changes_no_other_run(src):
     before = runs(src)
     registry = src / "vrdl" / "optim" / "registry.py"
-    registry.write_text(registry.read_text() + '\nregister(Optimizer("lion", "Lion", (_lr(),), "vrdl.optim.lion:Lion"))\n')
+    lion = '\nregister(Optimizer("lion", "Lion", (_lr(),), "vrdl.optim.lion:Lion"))\n'
+    registry.write_text(registry.read_text() + lion)
     assert changed(before, runs(src)) == set()
     edit(registry, 'default=100.0, exclusive_minimum=0,\n            flag="--storm-c"',
          'default=10.0, exclusive_minimum=0,\n            flag="--storm-c"')  # STORM's default c

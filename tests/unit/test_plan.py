@@ -375,8 +375,8 @@ def test_configs_share_no_result_log_or_checkpoint_path():
     assert all(f.split("/")[1] == "quick" for f in written(quick))
     config = load_config(PAPER)
     del config["name"]
-    assert Plan(config, configfiles=["config/mine.yaml"]).paths.report == "results/mine/report.html"
+    assert Plan(copy.deepcopy(config), configfiles=["config/mine.yaml"]).paths.report == "results/mine/report.html"
     with pytest.raises(ConfigError, match="name: 'a/b'"):
-        Plan(dict(config, name="a/b"))
+        Plan(dict(copy.deepcopy(config), name="a/b"))
     with pytest.raises(ConfigError, match="add `name: NAME`"):
         Plan(config)
