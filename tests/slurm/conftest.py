@@ -271,7 +271,7 @@ def assert_same_curve(actual: Path, expected: Path) -> None:
     pd.testing.assert_frame_equal(a, e, check_exact=True, obj=str(actual))
 
 
-_VOLATILE_JSON = re.compile(r"wall|time|host|date", re.I)
+_VOLATILE_JSON = re.compile(r"wall|time|host|date|vrdl_path", re.I)  # vrdl_path: each copy its own
 
 
 def read_meta(path: Path) -> dict:
@@ -300,6 +300,9 @@ def assert_same_results(actual_dir: Path, expected_dir: Path) -> dict[str, int]:
             assert meta_a == meta_e, rel
         elif kind == ".tsv":
             assert a.read_text() == e.read_text(), rel
+        elif kind == ".parquet":  # the tidy tables
+            pd.testing.assert_frame_equal(pd.read_parquet(a).drop(columns="wall_s"),
+                                          pd.read_parquet(e).drop(columns="wall_s"), check_exact=True, obj=str(rel))
         else:
             assert a.stat().st_size > 0, rel
         counts[kind] = counts.get(kind, 0) + 1
