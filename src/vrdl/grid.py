@@ -30,6 +30,7 @@ from vrdl.files import check_writable, strict_json
 from vrdl.gradients import evaluate
 from vrdl.models import build_model
 from vrdl.optim import build_optimizer, registry
+from vrdl.runs import run_record
 from vrdl.train import COLUMNS, RunConfig, _summary, json_path, load_splits, resolve_device, rows_to_csv, write_atomic
 
 SHARED = ("dataset", "model", "bn", "width", "optimizer", "epochs", "batch_size", "augment", "precision", "l2",
@@ -380,7 +381,9 @@ def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device
         state = dict(rows=rows[r], grad_evals=rows[r][-1]["grad_evals"], metainit=None, diverged_epoch=diverged[r])
         summary = _summary(c, state, optimizer, models[r], train, evaluation, dev, commands[r] if commands else None)
         summary["grid"] = dict(runs=len(cfgs), index=r)
-        write_atomic(out, rows_to_csv(rows[r], COLUMNS))
+        curve = rows_to_csv(rows[r], COLUMNS)
+        summary.update(run_record(out, curve))
+        write_atomic(out, curve)
         write_atomic(json_path(out), strict_json(summary))
     checkpoint.unlink(missing_ok=True)
 

@@ -30,6 +30,7 @@ from vrdl.gradients import Objective, ReferenceGradients, evaluate, minibatch_gr
 from vrdl.metainit import metainit
 from vrdl.models import build_model, count_parameters
 from vrdl.optim import STORM, SVRG, build_optimizer, current_step_size, hyperparameters, registry
+from vrdl.runs import run_record
 
 COLUMNS = ("epoch", "grad_evals", "wall_s", "lr", "train_loss", "train_acc", "eval_loss", "eval_acc")
 
@@ -295,9 +296,12 @@ def run(
             _save_checkpoint(checkpoint, key, model, optimizer, state)
 
     summary = _summary(cfg, state, optimizer, model, train, evaluation, dev, command)
-    if cfg.variance_epochs:
-        write_atomic(variance_path(out), rows_to_csv(state["variance"], variance.COLUMNS))
-    write_atomic(out, rows_to_csv(rows, COLUMNS + (("train_objective",) if cfg.track_objective else ())))
+    curve = rows_to_csv(rows, COLUMNS + (("train_objective",) if cfg.track_objective else ()))
+    variance_text = rows_to_csv(state["variance"], variance.COLUMNS) if cfg.variance_epochs else None
+    summary.update(run_record(out, curve, variance_text))
+    if variance_text is not None:
+        write_atomic(variance_path(out), variance_text)
+    write_atomic(out, curve)
     write_atomic(json_path(out), strict_json(summary))
     checkpoint.unlink(missing_ok=True)
     return summary

@@ -280,3 +280,68 @@ def test_help_gives_every_non_optimizer_flag_a_text_and_its_default():
                 assert "default" in sub._get_formatter()._get_help_string(action), f"{flag}: no default shown"
         if name == "train":
             assert "(default: 1)" in text and "(default: 200)" in text  # --seed, --metainit-steps
+
+
+# ---------------------------------------------------------------------------- run files prove what they are
+
+
+def train_into(data_dir, results, split="fold~0", bn="off", **options):
+    """A real one-epoch tune run written into its place in the workflow's layout."""
+    out = results / f"lenet_s/bn~{bn}/tune/sgd/lr~0.05/seed~1/{split}.csv"
+    fold = dict(folds=2, fold=int(split.split("~")[1])) if split.startswith("fold") else dict(val_fraction=0.1)
+    run_cli(train_args(data_dir, out, **{"epochs": 1, "bn": bn == "on", **fold, **options}))
+    return out
+
+
+def test_a_run_records_its_identity_and_the_hash_of_its_csv(data_dir, tmp_path):
+    from vrdl.runs import read_run, sha256_of
+
+    out = train_into(data_dir, tmp_path / "results", variance_epochs="1", variance_batches=2)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["identity"] == dict(stage="tune", study="lenet_s", bn="off", optimizer="sgd", point="lr~0.05",
+                                    seed="1", split="fold~0")
+    assert meta["csv_sha256"] == sha256_of(out.read_bytes())
+    assert meta["variance_sha256"] == sha256_of(out.with_suffix(".variance.csv").read_bytes())
+    read_run(out)  # intact: accepted
+
+
+def test_an_edited_middle_row_is_refused_and_set_aside(data_dir, tmp_path):
+    from vrdl.runs import RunFileError, read_run
+
+    out = train_into(data_dir, tmp_path / "results", epochs=3)
+    lines = out.read_text().splitlines(keepends=True)
+    cells = lines[2].split(",")
+    cells[7] = "0.99\n"  # epoch 1's eval_acc: the last row and the JSON still agree
+    lines[2] = ",".join(cells)
+    out.write_text("".join(lines))
+    with pytest.raises(RunFileError, match=f"{out} is not the file the run wrote .*moved aside as fold~0.csv.rejected"):
+        read_run(out)
+    assert not out.exists() and not out.with_suffix(".json").exists()
+    assert out.with_name("fold~0.csv.rejected").is_file() and out.with_name("fold~0.json.rejected").is_file()
+
+
+@pytest.mark.parametrize("source,target,message", [
+    (dict(split="fold~1"), dict(split="fold~0"), "written as run .* split=fold~1 .*not as the run of its path"),
+    (dict(bn="on"), dict(bn="off"), "written as run .* bn=on .*not as the run of its path"),
+])
+def test_a_run_copied_into_another_runs_place_is_refused(data_dir, tmp_path, source, target, message):
+    from vrdl.runs import RunFileError, read_run
+
+    theirs = train_into(data_dir, tmp_path / "other" / "results", **source)
+    mine = train_into(data_dir, tmp_path / "results", **target)
+    shutil.copy(theirs, mine)
+    shutil.copy(theirs.with_suffix(".json"), mine.with_suffix(".json"))
+    with pytest.raises(RunFileError, match=message):
+        read_run(mine)
+    assert not mine.exists()
+
+
+def test_a_run_trained_with_other_settings_than_its_path_says_is_refused(data_dir, tmp_path):
+    """vrdl train records the identity of its --out; the settings it ran must fit that place."""
+    from vrdl.runs import RunFileError, read_run
+
+    out = tmp_path / "results/lenet_s/bn~on/tune/sgd/lr~0.05/seed~1/fold~0.csv"
+    run_cli(train_args(data_dir, out, epochs=1, folds=2, fold=0))  # --no-bn
+    with pytest.raises(RunFileError, match="the run trained with bn off, but its path says on"):
+        read_run(out, heal=False)
+    assert out.exists()  # heal=False (vrdl plan --results) leaves it

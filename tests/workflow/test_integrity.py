@@ -104,13 +104,17 @@ def test_the_report_refuses_final_runs_on_other_data_than_the_selection(tmp_path
 def test_every_figure_uses_the_checked_reader(tmp_path):
     runs = one_run(tmp_path)
     csv = runs[0]["csv"]
-    csv.write_text("".join(csv.read_text().splitlines(keepends=True)[:-1]))
-    with pytest.raises(RunFileError, match="the last epoch is 1 in the CSV"):
-        plots.tuning_figure(runs, [tmp_path / "t.png"])
-    with pytest.raises(RunFileError, match="the last epoch is 1 in the CSV"):
-        plots.test_curves_figure({"sgd": [csv]}, [tmp_path / "f.png"])
-    with pytest.raises(RunFileError, match="the last epoch is 1 in the CSV"):
-        read_run(csv)
+    damaged = "".join(csv.read_text().splitlines(keepends=True)[:-1])
+    json_text = csv.with_suffix(".json").read_text()
+    for read in (lambda: plots.tuning_figure(runs, [tmp_path / "t.png"]),
+                 lambda: plots.test_curves_figure({"sgd": [csv]}, [tmp_path / "f.png"]),
+                 lambda: read_run(csv)):
+        csv.write_text(damaged)
+        csv.with_suffix(".json").write_text(json_text)
+        with pytest.raises(RunFileError, match="the last epoch is 1 in the CSV.*moved aside as run.csv.rejected"):
+            read()
+        assert not csv.exists() and (tmp_path / "run.csv.rejected").read_text() == damaged
+        assert (tmp_path / "run.json.rejected").read_text() == json_text
 
 
 def test_the_tuning_figure_marks_the_selected_point_and_explains_thin_lines(tmp_path):
