@@ -13,6 +13,7 @@ augmented data set), applied as batched tensor ops.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import pickle
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vrdl.files import save_atomic
+from vrdl.files import check_writable, save_atomic
 
 
 class DataError(RuntimeError):
@@ -226,7 +227,17 @@ def save_prepared(name: str, parts: dict[str, torch.Tensor], data_dir: str | Pat
 
 def prepare(name: str, data_dir: str | Path, source_dir: str | Path | None = None) -> Path:
     """Make `DATA_DIR/NAME.pt`: an intact prepared file is kept; a missing or broken one is
-    built from the raw files in source_dir, else downloaded."""
+    built from the raw files in source_dir, else downloaded. One process at a time per file (a
+    lock beside it): checkouts sharing a data dir never build it twice, and readers see the old
+    file or the new one (written then renamed), never a missing or partial one."""
+    target = prepared_path(name, data_dir)
+    check_writable(target.parent)
+    with open(target.with_name(f".{target.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _prepare_locked(name, data_dir, source_dir)
+
+
+def _prepare_locked(name: str, data_dir: str | Path, source_dir: str | Path | None) -> Path:
     info = dataset_info(name)
     target = prepared_path(name, data_dir)
     refused = ""
@@ -249,7 +260,7 @@ def prepare(name: str, data_dir: str | Path, source_dir: str | Path | None = Non
                 f"cannot find data set {name}: {have}{where}, and the download "
                 f"failed ({type(err).__name__}: {err}).\nFix: put the original files "
                 f"({info.raw_files}) in a directory and pass it as --source-dir (the workflow's "
-                f"config key `data.source_dirs.{name}`), or run `vrdl prepare --dataset {name}` on "
+                f"config key `data.sources.{name}`), or run `vrdl prepare --dataset {name}` on "
                 f"a machine with internet and copy {target.name} into {Path(data_dir)}."
             ) from None
         finally:
