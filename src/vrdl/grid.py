@@ -31,7 +31,18 @@ from vrdl.gradients import evaluate
 from vrdl.models import build_model
 from vrdl.optim import build_optimizer, registry
 from vrdl.runs import run_record
-from vrdl.train import COLUMNS, RunConfig, _summary, json_path, load_splits, resolve_device, rows_to_csv, write_atomic
+from vrdl.train import (
+    COLUMNS,
+    RunConfig,
+    _summary,
+    check_output_files,
+    json_path,
+    load_splits,
+    output_files,
+    resolve_device,
+    rows_to_csv,
+    write_atomic,
+)
 
 SHARED = ("dataset", "model", "bn", "width", "optimizer", "epochs", "batch_size", "augment", "precision", "l2",
           "compile")
@@ -301,6 +312,11 @@ def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device
     log = log or sys.stderr
     checkpoint = Path(checkpoint) if checkpoint else Path(outs[0]).with_suffix(".grid.ckpt")
     check_compatible(cfgs)
+    files = [("--checkpoint", checkpoint)]
+    for r, (c, out) in enumerate(zip(cfgs, map(Path, outs))):  # every run's own files, none shared
+        files += [(f"{what} (run {r + 1} of the spec)", path) for what, path in output_files(c, out, checkpoint)
+                  if what != "--checkpoint"]
+    check_output_files(files)
     for directory in {checkpoint.parent, *(Path(out).parent for out in outs)}:
         check_writable(directory)
     dev = resolve_device(device)

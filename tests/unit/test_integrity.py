@@ -345,3 +345,43 @@ def test_a_run_trained_with_other_settings_than_its_path_says_is_refused(data_di
     with pytest.raises(RunFileError, match="the run trained with bn off, but its path says on"):
         read_run(out, heal=False)
     assert out.exists()  # heal=False (vrdl plan --results) leaves it
+
+
+# ---------------------------------------------------------------------------- outputs that would overwrite each other
+
+
+@pytest.mark.parametrize("out,extra,message", [
+    ("run.json", {}, "--out .*run.json: must name a .csv file"),
+    ("run.csv", dict(checkpoint="run.json"), "--checkpoint .*run.json is also its RUN.json"),
+    ("folder", {}, "must name a .csv file"),
+    ("folder.csv", {}, "folder.csv exists and is not a regular file"),
+])
+def test_train_refuses_outputs_that_collide_or_are_not_files(data_dir, tmp_path, capsys, out, extra, message):
+    (tmp_path / "folder.csv").mkdir()
+    (tmp_path / "folder").mkdir()
+    extra = {key: tmp_path / value for key, value in extra.items()}
+    err = train_error(train_args(data_dir, tmp_path / out, epochs=1, **extra), capsys)
+    assert len(err.strip().splitlines()) == 1 and message.split(".*")[-1] in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "folder", "folder.csv"]  # nothing written
+
+
+def test_train_grid_refuses_two_runs_with_one_out(data_dir, tmp_path, capsys):
+    run = train_args(data_dir, tmp_path / "a.csv", epochs=1)[1:]
+    other = [*run[: run.index("--lr") + 1], "0.1", *run[run.index("--lr") + 2:]]
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"runs": [run, other]}))
+    err = train_error(["train-grid", "--spec", spec, "--data-dir", data_dir], capsys)
+    assert "--out (run 2 of the spec)" in err and "a.csv is also --out (run 1 of the spec)" in err
+
+
+@pytest.mark.parametrize("text,message", [
+    (None, "cannot read --spec"),
+    ("{", "is not valid JSON"),
+    ('{"run": []}', 'must hold {"runs"'),
+])
+def test_train_grid_names_a_missing_or_malformed_spec(tmp_path, capsys, text, message):
+    spec = tmp_path / "spec.json"
+    if text is not None:
+        spec.write_text(text)
+    err = train_error(["train-grid", "--spec", spec], capsys)
+    assert message in err and str(spec) in err and "Traceback" not in err
