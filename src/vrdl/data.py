@@ -216,9 +216,36 @@ def verify(name: str, path: Path) -> dict:
     return dict(parts, fingerprint=recorded)
 
 
+# The published class counts (train, test) of the standard splits: MNIST's are uneven, Fashion-
+# MNIST's and CIFAR's even. They tell the data sets apart, so one cannot be prepared as another.
+KNOWN_CLASS_COUNTS = {
+    "mnist": ([5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949],
+              [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]),
+    "fashion_mnist": ([6000] * 10, [1000] * 10),
+    "cifar10": ([5000] * 10, [1000] * 10),
+    "cifar100": ([500] * 100, [100] * 100),
+}
+
+
+def recognise(name: str, parts: dict[str, torch.Tensor]) -> None:
+    """DataError unless the tensors can be data set `name`: the class counts of another known
+    data set, or of a full-size split that are not `name`'s, are refused."""
+    counts = tuple(torch.bincount(parts[f"{split}_y"], minlength=dataset_info(name).num_classes).tolist()
+                   for split in ("train", "test"))
+    for other, known in KNOWN_CLASS_COUNTS.items():
+        if other != name and counts == known:
+            raise DataError(f"these files hold {other}, not {name} (their class counts are {other}'s): "
+                            f"check the source directory (config key data.sources.{name})")
+    full = tuple(map(sum, KNOWN_CLASS_COUNTS[name]))
+    if (len(parts["train_y"]), len(parts["test_y"])) == full and counts != KNOWN_CLASS_COUNTS[name]:
+        raise DataError(f"these files are not {name}: its standard splits have other class counts "
+                        f"(check the source directory, config key data.sources.{name})")
+
+
 def save_prepared(name: str, parts: dict[str, torch.Tensor], data_dir: str | Path) -> Path:
     """Check the tensors, fingerprint them and write `DATA_DIR/NAME.pt` atomically."""
     _check(name, parts)
+    recognise(name, parts)
     target = prepared_path(name, data_dir)
     parts = {key: parts[key].contiguous() for key in SPLITS}
     save_atomic(dict(parts, fingerprint=fingerprint(name, parts)), target)

@@ -385,3 +385,13 @@ def test_train_grid_names_a_missing_or_malformed_spec(tmp_path, capsys, text, me
         spec.write_text(text)
     err = train_error(["train-grid", "--spec", spec], capsys)
     assert message in err and str(spec) in err and "Traceback" not in err
+
+
+def test_preparing_mnist_from_fashion_mnist_files_is_refused(tmp_path, capsys):
+    """The files are in MNIST's format, so only their contents (class counts) tell them apart."""
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(["prepare", "--dataset", "mnist", "--data-dir", tmp_path, "--source-dir", FASHION_MNIST_SOURCE])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "these files hold fashion_mnist, not mnist" in err and "data.sources.mnist" in err
+    assert not (tmp_path / "mnist.pt").exists()
