@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import gzip
 import hashlib
+import os
 import pickle
 import shutil
 import sys
@@ -254,14 +255,16 @@ def save_prepared(name: str, parts: dict[str, torch.Tensor], data_dir: str | Pat
 
 def prepare(name: str, data_dir: str | Path, source_dir: str | Path | None = None) -> Path:
     """Make `DATA_DIR/NAME.pt`: an intact prepared file is kept; a missing or broken one is
-    built from the raw files in source_dir, else downloaded. One process at a time per file (a
-    lock beside it): checkouts sharing a data dir never build it twice, and readers see the old
+    built from the raw files in source_dir, else downloaded. One process at a time per data dir (a
+    lock on it): checkouts sharing a data dir never build it twice, and readers see the old
     file or the new one (written then renamed), never a missing or partial one."""
-    target = prepared_path(name, data_dir)
-    check_writable(target.parent)
-    with open(target.with_name(f".{target.name}.lock"), "a") as lock:
+    check_writable(data_dir)
+    lock = os.open(data_dir, os.O_RDONLY)  # the directory itself: no lock file left behind
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return _prepare_locked(name, data_dir, source_dir)
+    finally:
+        os.close(lock)
 
 
 def _prepare_locked(name: str, data_dir: str | Path, source_dir: str | Path | None) -> Path:
