@@ -395,3 +395,27 @@ def test_preparing_mnist_from_fashion_mnist_files_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "these files hold fashion_mnist, not mnist" in err and "data.sources.mnist" in err
     assert not (tmp_path / "mnist.pt").exists()
+
+
+# ---------------------------------------------------------------------------- user errors: one line, exit 2
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--configfile", "{missing}"], "cannot read config file {missing}: No such file or directory"),
+    (["--configfile", "{bad_yaml}"], "{bad_yaml}, line 2, column 1: not valid YAML"),
+    (["--configfile", "{float_epochs}"], "studies.lenet_fmnist.epochs: 2.0 is not of type 'integer'"),
+    (["--configfile", "{quick}", "--per-epoch-costs", "{missing}"], "cannot read --per-epoch-costs {missing}"),
+    (["--configfile", "{quick}", "--per-epoch-costs", "{tmp}"], "cannot read --per-epoch-costs {tmp}: Is a directory"),
+    (["--configfile", "{quick}", "--per-epoch-costs", "{a_list}"], "--per-epoch-costs {a_list} must hold a JSON object"),
+])
+def test_vrdl_plan_names_the_file_or_key_of_a_user_error(tmp_path, capsys, args, message):
+    from pathlib import Path
+
+    quick = Path(__file__).resolve().parents[2] / "config" / "quick.yaml"
+    files = dict(missing=tmp_path / "missing.yaml", bad_yaml=tmp_path / "bad.yaml", tmp=tmp_path,
+                 float_epochs=tmp_path / "float.yaml", a_list=tmp_path / "list.json", quick=quick)
+    files["bad_yaml"].write_text("studies: [\n")
+    files["float_epochs"].write_text(quick.read_text().replace("epochs: 3\n", "epochs: 2.0\n", 1))
+    files["a_list"].write_text("[1]")
+    err = train_error(["plan", *[a.format(**files) for a in args]], capsys)
+    assert message.format(**files) in err and "Traceback" not in err
