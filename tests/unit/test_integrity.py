@@ -406,7 +406,7 @@ def test_preparing_mnist_from_fashion_mnist_files_is_refused(tmp_path, capsys):
     (["--configfile", "{float_epochs}"], "studies.lenet_fmnist.epochs: 2.0 is not of type 'integer'"),
     (["--configfile", "{quick}", "--per-epoch-costs", "{missing}"], "cannot read --per-epoch-costs {missing}"),
     (["--configfile", "{quick}", "--per-epoch-costs", "{tmp}"], "cannot read --per-epoch-costs {tmp}: Is a directory"),
-    (["--configfile", "{quick}", "--per-epoch-costs", "{a_list}"], "--per-epoch-costs {a_list} must hold a JSON object"),
+    (["--configfile", "{quick}", "--per-epoch-costs", "{a_list}"], "{a_list} must hold a JSON object"),
 ])
 def test_vrdl_plan_names_the_file_or_key_of_a_user_error(tmp_path, capsys, args, message):
     from pathlib import Path
