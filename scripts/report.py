@@ -8,6 +8,11 @@ from vrdl_env import use_library  # noqa: E402
 
 use_library(snakemake.scriptdir)  # noqa: F821
 from vrdl.report import write_report  # noqa: E402
+from vrdl.runs import RunFileError  # noqa: E402
+from vrdl.select import SelectionError  # noqa: E402
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
-write_report(snakemake.params.manifest, snakemake.output[0])  # noqa: F821
+try:
+    write_report(snakemake.params.manifest, snakemake.output[0])  # noqa: F821
+except (RunFileError, SelectionError) as err:  # a damaged result file: one line naming it (moved aside)
+    sys.exit(f"report: {err}")

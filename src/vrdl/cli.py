@@ -251,8 +251,7 @@ def _train_grid(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    with open(args.spec) as f:
-        runs = json.load(f)["runs"]
+    runs = _read_grid_spec(args.spec)
     cfgs, outs, commands = [], [], []
     for run_args in runs:
         run_args = [str(a) for a in run_args]
@@ -264,6 +263,21 @@ def _train_grid(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     if not cfgs:
         raise ValueError(f"{args.spec} lists no runs")
     run_grid(cfgs, outs, data_dir=args.data_dir, device=args.device, commands=commands, checkpoint=args.checkpoint)
+
+
+def _read_grid_spec(path: str) -> list:
+    """The runs of a train-grid spec: {"runs": [[arguments of run 1], ...]}; ValueError naming the file."""
+    try:
+        with open(path) as f:
+            spec = json.load(f)
+    except OSError as err:
+        raise ValueError(f"cannot read --spec {path}: {err.strerror}") from None
+    except ValueError as err:
+        raise ValueError(f"--spec {path} is not valid JSON ({err})") from None
+    runs = spec.get("runs") if isinstance(spec, dict) else None
+    if not isinstance(runs, list) or not all(isinstance(run, list) for run in runs):
+        raise ValueError(f'--spec {path} must hold {{"runs": [[vrdl train arguments of run 1], ...]}}')
+    return runs
 
 
 def _print_optimizers() -> None:

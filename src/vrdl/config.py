@@ -47,8 +47,16 @@ def coerce_exponent_strings(node):
 
 
 def load_config(path: str | Path) -> dict:
-    with open(path) as handle:
-        return coerce_exponent_strings(yaml.safe_load(handle) or {})
+    """A config file's contents; ConfigError naming the file when it cannot be read or parsed."""
+    try:
+        with open(path) as handle:
+            return coerce_exponent_strings(yaml.safe_load(handle) or {})
+    except OSError as err:
+        raise ConfigError([f"cannot read config file {path}: {err.strerror}"]) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError([f"{path}{where}: not valid YAML ({getattr(err, 'problem', None) or err})"]) from None
 
 
 def key_path(path) -> str:
@@ -158,12 +166,19 @@ def _with_defaults(validator_class):
     return jsonschema.validators.extend(validator_class, {"properties": properties})
 
 
+def _strict_integers(cls):
+    """The validator with `integer` meaning an int: jsonschema takes 2.0 for one (epochs: 2.0
+    then failed every job with a TypeError)."""
+    checker = cls.TYPE_CHECKER.redefine("integer", lambda _, x: isinstance(x, int) and not isinstance(x, bool))
+    return jsonschema.validators.extend(cls, type_checker=checker)
+
+
 def config_problems(cfg: dict, schema: dict) -> list[str]:
     """Every schema violation and semantic problem of a config, one line each, naming the key."""
     problems = nonfinite_problems(cfg)
     if problems:
         return problems
-    validator = jsonschema.validators.validator_for(schema)(schema)
+    validator = _strict_integers(jsonschema.validators.validator_for(schema))(schema)
     for error in validator.iter_errors(cfg):
         for leaf in _leaf_errors(error):
             problems.extend(_describe(leaf))

@@ -15,6 +15,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from vrdl.runs import RunFileError, read_run
+
 STAGE_NAMES = {"tune": "tune", "final": "final", "metainit": "MetaInit", "convex": "convex", "ablation": "ablation"}
 
 
@@ -24,8 +26,15 @@ def rate_key(model: str, bn: str) -> str:
 
 def load_rates(path: str | Path) -> tuple[dict, str]:
     """(seconds per sample gradient by 'MODEL/bn~on|off' or 'MODEL', where they come from)."""
-    with open(path) as handle:
-        data = json.load(handle)
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except OSError as err:
+        raise ValueError(f"cannot read --per-epoch-costs {path}: {err.strerror}") from None
+    except ValueError as err:
+        raise ValueError(f"--per-epoch-costs {path} is not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"--per-epoch-costs {path} must hold a JSON object (format: config/README.md)")
     rates = data.get("seconds_per_sample_gradient")
     if not isinstance(rates, dict) or not all(isinstance(v, int | float) and v > 0 for v in rates.values()):
         raise ValueError(f"{path}: seconds_per_sample_gradient must map models to positive numbers")
@@ -78,10 +87,15 @@ def device_hours(plan, rates: dict) -> dict:
 
 
 def job_status(job: dict, results: Path) -> str:
-    """done (RUN.json written), running (a checkpoint exists) or pending."""
+    """done (RUN.csv and RUN.json written and checked by vrdl.runs), running (a checkpoint
+    exists) or pending (a refused run file counts as pending: the workflow reruns it)."""
     stem = job["stem"].removeprefix("results/")
     if (results / f"{stem}.json").is_file():
-        return "done"
+        try:
+            read_run(results / f"{stem}.csv", heal=False)  # vrdl plan only looks: it moves nothing
+            return "done"
+        except RunFileError:
+            pass
     checkpoints = results.parent / "checkpoints"
     seed_dir = Path(stem).parent  # a stacked tune grid's checkpoint: .../tune/OPT/seed~N.grid.ckpt
     grid = checkpoints / seed_dir.parent.parent / f"{seed_dir.name}.grid.ckpt"

@@ -13,8 +13,10 @@ augmented data set), applied as batched tensor ops.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
+import os
 import pickle
 import shutil
 import sys
@@ -27,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vrdl.files import save_atomic
+from vrdl.files import check_writable, save_atomic
 
 
 class DataError(RuntimeError):
@@ -215,9 +217,36 @@ def verify(name: str, path: Path) -> dict:
     return dict(parts, fingerprint=recorded)
 
 
+# The published class counts (train, test) of the standard splits: MNIST's are uneven, Fashion-
+# MNIST's and CIFAR's even. They tell the data sets apart, so one cannot be prepared as another.
+KNOWN_CLASS_COUNTS = {
+    "mnist": ([5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949],
+              [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]),
+    "fashion_mnist": ([6000] * 10, [1000] * 10),
+    "cifar10": ([5000] * 10, [1000] * 10),
+    "cifar100": ([500] * 100, [100] * 100),
+}
+
+
+def recognise(name: str, parts: dict[str, torch.Tensor]) -> None:
+    """DataError unless the tensors can be data set `name`: the class counts of another known
+    data set, or of a full-size split that are not `name`'s, are refused."""
+    counts = tuple(torch.bincount(parts[f"{split}_y"], minlength=dataset_info(name).num_classes).tolist()
+                   for split in ("train", "test"))
+    for other, known in KNOWN_CLASS_COUNTS.items():
+        if other != name and counts == known:
+            raise DataError(f"these files hold {other}, not {name} (their class counts are {other}'s): "
+                            f"check the source directory (config key data.sources.{name})")
+    full = tuple(map(sum, KNOWN_CLASS_COUNTS[name]))
+    if (len(parts["train_y"]), len(parts["test_y"])) == full and counts != KNOWN_CLASS_COUNTS[name]:
+        raise DataError(f"these files are not {name}: its standard splits have other class counts "
+                        f"(check the source directory, config key data.sources.{name})")
+
+
 def save_prepared(name: str, parts: dict[str, torch.Tensor], data_dir: str | Path) -> Path:
     """Check the tensors, fingerprint them and write `DATA_DIR/NAME.pt` atomically."""
     _check(name, parts)
+    recognise(name, parts)
     target = prepared_path(name, data_dir)
     parts = {key: parts[key].contiguous() for key in SPLITS}
     save_atomic(dict(parts, fingerprint=fingerprint(name, parts)), target)
@@ -226,7 +255,19 @@ def save_prepared(name: str, parts: dict[str, torch.Tensor], data_dir: str | Pat
 
 def prepare(name: str, data_dir: str | Path, source_dir: str | Path | None = None) -> Path:
     """Make `DATA_DIR/NAME.pt`: an intact prepared file is kept; a missing or broken one is
-    built from the raw files in source_dir, else downloaded."""
+    built from the raw files in source_dir, else downloaded. One process at a time per data dir (a
+    lock on it): checkouts sharing a data dir never build it twice, and readers see the old
+    file or the new one (written then renamed), never a missing or partial one."""
+    check_writable(data_dir)
+    lock = os.open(data_dir, os.O_RDONLY)  # the directory itself: no lock file left behind
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _prepare_locked(name, data_dir, source_dir)
+    finally:
+        os.close(lock)
+
+
+def _prepare_locked(name: str, data_dir: str | Path, source_dir: str | Path | None) -> Path:
     info = dataset_info(name)
     target = prepared_path(name, data_dir)
     refused = ""
@@ -249,7 +290,7 @@ def prepare(name: str, data_dir: str | Path, source_dir: str | Path | None = Non
                 f"cannot find data set {name}: {have}{where}, and the download "
                 f"failed ({type(err).__name__}: {err}).\nFix: put the original files "
                 f"({info.raw_files}) in a directory and pass it as --source-dir (the workflow's "
-                f"config key `data.source_dirs.{name}`), or run `vrdl prepare --dataset {name}` on "
+                f"config key `data.sources.{name}`), or run `vrdl prepare --dataset {name}` on "
                 f"a machine with internet and copy {target.name} into {Path(data_dir)}."
             ) from None
         finally:

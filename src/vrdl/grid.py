@@ -30,7 +30,19 @@ from vrdl.files import check_writable, strict_json
 from vrdl.gradients import evaluate
 from vrdl.models import build_model
 from vrdl.optim import build_optimizer, registry
-from vrdl.train import COLUMNS, RunConfig, _summary, json_path, load_splits, resolve_device, rows_to_csv, write_atomic
+from vrdl.runs import run_record
+from vrdl.train import (
+    COLUMNS,
+    RunConfig,
+    _summary,
+    check_output_files,
+    json_path,
+    load_splits,
+    output_files,
+    resolve_device,
+    rows_to_csv,
+    write_atomic,
+)
 
 SHARED = ("dataset", "model", "bn", "width", "optimizer", "epochs", "batch_size", "augment", "precision", "l2",
           "compile")
@@ -300,6 +312,11 @@ def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device
     log = log or sys.stderr
     checkpoint = Path(checkpoint) if checkpoint else Path(outs[0]).with_suffix(".grid.ckpt")
     check_compatible(cfgs)
+    files = [("--checkpoint", checkpoint)]
+    for r, (c, out) in enumerate(zip(cfgs, map(Path, outs))):  # every run's own files, none shared
+        files += [(f"{what} (run {r + 1} of the spec)", path) for what, path in output_files(c, out, checkpoint)
+                  if what != "--checkpoint"]
+    check_output_files(files)
     for directory in {checkpoint.parent, *(Path(out).parent for out in outs)}:
         check_writable(directory)
     dev = resolve_device(device)
@@ -381,7 +398,9 @@ def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device
         summary = _summary(c, state, optimizer, models[r], train, evaluation, dev, commands[r] if commands else None,
                            stacked=True)
         summary["grid"] = dict(runs=len(cfgs), index=r)
-        write_atomic(out, rows_to_csv(rows[r], COLUMNS))
+        curve = rows_to_csv(rows[r], COLUMNS)
+        summary.update(run_record(out, curve))
+        write_atomic(out, curve)
         write_atomic(json_path(out), strict_json(summary))
     checkpoint.unlink(missing_ok=True)
 

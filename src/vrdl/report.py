@@ -23,7 +23,7 @@ import pandas as pd
 from vrdl import claims as study_claims
 from vrdl import targets
 from vrdl.runs import check_same_data, listed_files_data, read_run
-from vrdl.select import read_tsv
+from vrdl.select import check_selections, read_tsv
 
 CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1150px; margin: 2em auto; padding: 0 1em;
@@ -540,6 +540,7 @@ def render_report(manifest: Mapping, report_dir: Path) -> str:
 
 def write_report(manifest: Mapping, out: str | Path) -> None:
     check_same_data(listed_files_data(manifest))  # one data file per data set, or no report
+    check_selections(manifest)  # each selected.tsv agrees with its tuning.tsv
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     html = render_report(manifest, out.parent)

@@ -4,15 +4,21 @@ The one reader of `select`, the figures and the report, so that a hand-edited, t
 mixed-up file is refused the same way everywhere, naming the file: every cell must be a number
 (`nan`/`inf` only where a run diverged), epochs run 0..N, and the JSON must agree with the CSV
 (epochs run, gradient count, diverged flag, final loss) and with what the caller configured
-(optimizer, seed, hyperparameters). `check_same_data` refuses runs of one data set trained on
-different prepared files (their `data_sha256` differs).
+(optimizer, seed, hyperparameters). RUN.json also records the run's identity (stage, study, BN,
+optimizer, point, split, seed: the fields of its path in the workflow's layout, vrdl.plan) and a
+SHA-256 of its CSVs (`run_record`), so an edited row, or a run copied into another run's place, is
+refused too. A refused run is moved aside (RUN.csv.rejected, ...) so that Snakemake reruns it.
+`check_same_data` refuses runs of one data set trained on different prepared files.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
+import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +30,109 @@ CURVE_COLUMNS = ("epoch", "grad_evals", "wall_s", "lr", "train_loss", "train_acc
 
 class RunFileError(ValueError):
     """A run's files are missing, malformed or disagree; the message names the file."""
+
+
+# ---------------------------------------------------------------------------- identity and hashes
+
+
+def _layouts() -> list[tuple[str, re.Pattern]]:
+    """(stage, pattern of a run's path stem) for each kind of run the workflow writes (vrdl.plan)."""
+    from vrdl.paths import Paths
+
+    paths = Paths("{name}")  # the config's results namespace is part of a run's identity
+    templates = dict(tune=paths.tune, final=paths.final, metainit=paths.metainit_run, convex=paths.convex_run,
+                     ablation=paths.ablation_run)
+    layouts = []
+    for stage, template in templates.items():
+        pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+        layouts.append((stage, re.compile(f"(?:^|/){pattern}$")))
+    return layouts
+
+
+def run_stem(path: str | Path) -> str:
+    """RUN for RUN.csv, RUN.json and RUN.variance.csv."""
+    text = str(path)
+    for suffix in (".variance.csv", ".csv", ".json"):
+        if text.endswith(suffix):
+            return text.removesuffix(suffix)
+    return text
+
+
+def identity_of(path: str | Path) -> dict | None:
+    """The run a path in the workflow's layout belongs to ({"stage": "tune", "study": ...,
+    "bn": "off", ...}, values as in the path); None for a path outside that layout."""
+    stem = Path(run_stem(path)).as_posix()
+    for stage, pattern in _layouts():
+        match = pattern.search(stem)
+        if match:
+            return {"stage": stage, **match.groupdict()}
+    return None
+
+
+def sha256_of(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def run_record(out: str | Path, csv_text: str, variance_text: str | None = None) -> dict:
+    """What RUN.json records to prove what the run's files are: the identity its --out path
+    gives (vrdl train takes it from there, so a file copied to another run's place no longer
+    fits) and the SHA-256 of RUN.csv (and RUN.variance.csv) as written."""
+    record = dict(identity=identity_of(out), csv_sha256=sha256_of(csv_text))
+    if variance_text is not None:
+        record["variance_sha256"] = sha256_of(variance_text)
+    return record
+
+
+def _check_identity(where: Path, meta: Mapping) -> None:
+    """A run in the workflow's layout must have been written for that place, with settings that fit it."""
+    expected = identity_of(where)
+    if expected is None:
+        return
+    recorded = meta.get("identity")
+    if recorded != expected:
+        def text(identity):
+            return " ".join(f"{k}={v}" for k, v in identity.items()) if isinstance(identity, dict) else "(none)"
+
+        raise RunFileError(f"{where}: written as run {text(recorded)} (its RUN.json identity), not as the run of "
+                           f"its path ({text(expected)}): copied from another run's place?")
+    settings = dict(bn=("on" if meta.get("bn") else "off"), optimizer=meta.get("optimizer"),
+                    seed=str(meta.get("seed")),
+                    split=f"fold~{meta.get('fold')}" if meta.get("folds") else
+                    "holdout" if meta.get("val_fraction") else None,
+                    variant="on" if meta.get("metainit") else "off",
+                    locking="on" if meta.get("transform_locking") else "off")
+    for key, value in expected.items():
+        if key in settings and settings[key] != value:
+            raise RunFileError(f"{where}: the run trained with {key} {settings[key]}, but its path says {value}")
+
+
+def _check_hash(path: Path, meta: Mapping, key: str) -> None:
+    if not isinstance(meta.get(key), str):
+        raise RunFileError(f"{path}: its RUN.json records no {key} (written by an older vrdl?), so the file "
+                           "cannot be checked")
+    if sha256_of(path.read_bytes()) != meta[key]:
+        raise RunFileError(f"{path} is not the file the run wrote (its SHA-256 differs from {key} in its "
+                           "RUN.json): an edited or replaced file")
+
+
+def set_aside(csv_path: str | Path) -> list[Path]:
+    """Move a refused run's files (RUN.csv, RUN.json, RUN.variance.csv) to NAME.rejected, where
+    Snakemake no longer finds them: its next run reruns the run. Returns the moved files."""
+    stem = run_stem(csv_path)
+    moved = []
+    for path in (Path(stem + ".csv"), Path(stem + ".json"), Path(stem + ".variance.csv")):
+        if path.is_file():
+            os.replace(path, f"{path}.rejected")
+            moved.append(path)
+    return moved
+
+
+def _refused(err: RunFileError, csv_path: Path, heal: bool) -> RunFileError:
+    """The refusal, with the run's files set aside when `heal`; its message says so."""
+    if not heal or not set_aside(csv_path):
+        return err
+    return RunFileError(f"{err} [moved aside as {csv_path.name}.rejected with its RUN.json: the next "
+                        "snakemake run reruns it]")
 
 
 @dataclass
@@ -73,7 +182,7 @@ def read_numeric_csv(path: str | Path, columns: Iterable[str]) -> pd.DataFrame:
     except FileNotFoundError:
         raise RunFileError(f"{path} is missing") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise RunFileError(f"{path} is not a readable CSV ({err})") from None
+        raise RunFileError(f"{path} is not a readable CSV ({str(err).strip()})") from None
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise RunFileError(f"{path} lacks column(s) {', '.join(missing)}")
@@ -130,23 +239,35 @@ def _check_agrees(run: Run, expected: Mapping) -> None:
             raise RunFileError(f"{where}: {key} {meta[key]!r}, expected {expected[key]!r}")
 
 
-def read_run(csv_path: str | Path, expected: Mapping | None = None) -> Run:
-    """RUN.csv and RUN.json, checked against each other and against `expected` (any of
-    optimizer, seed, hparams); RunFileError naming the file otherwise."""
+def read_run(csv_path: str | Path, expected: Mapping | None = None, heal: bool = True) -> Run:
+    """RUN.csv and RUN.json, checked against each other, against the run their path names, against
+    the CSV's hash and against `expected` (any of optimizer, seed, hparams); RunFileError naming
+    the file otherwise, after moving the run's files aside (unless not `heal`)."""
     csv_path = Path(csv_path)
-    run = Run(csv_path, read_numeric_csv(csv_path, CURVE_COLUMNS), read_meta(csv_path.with_suffix(".json")))
-    _check_agrees(run, expected or {})
+    try:
+        run = Run(csv_path, read_numeric_csv(csv_path, CURVE_COLUMNS), read_meta(csv_path.with_suffix(".json")))
+        _check_agrees(run, expected or {})
+        _check_identity(csv_path, run.meta)
+        _check_hash(csv_path, run.meta, "csv_sha256")  # last: the checks above say more precisely what is wrong
+    except RunFileError as err:
+        raise _refused(err, csv_path, heal) from None
     return run
 
 
-def read_variance(path: str | Path) -> tuple[pd.DataFrame, dict]:
+def read_variance(path: str | Path, heal: bool = True) -> tuple[pd.DataFrame, dict]:
     """RUN.variance.csv (numbers only, epochs the run was asked to measure) and its RUN.json."""
     path = Path(path)
-    frame = read_numeric_csv(path, ("epoch",))
-    meta = read_meta(path.with_name(path.name.removesuffix(".variance.csv") + ".json"))
-    asked = set(meta.get("variance_epochs") or ())
-    if not set(frame["epoch"].astype(int)) <= asked:
-        raise RunFileError(f"{path}: epochs {sorted(frame['epoch'].astype(int))} but the run measured {sorted(asked)}")
+    try:
+        frame = read_numeric_csv(path, ("epoch",))
+        meta = read_meta(run_stem(path) + ".json")
+        asked = set(meta.get("variance_epochs") or ())
+        if not set(frame["epoch"].astype(int)) <= asked:
+            raise RunFileError(f"{path}: epochs {sorted(frame['epoch'].astype(int))} but the run measured "
+                               f"{sorted(asked)}")
+        _check_identity(path, meta)
+        _check_hash(path, meta, "variance_sha256")
+    except RunFileError as err:
+        raise _refused(err, Path(run_stem(path) + ".csv"), heal) from None
     return frame, meta
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vrdl.runs import RunFileError, check_same_data, read_run
+from vrdl.runs import RunFileError, check_same_data, read_run, sha256_of
 
 RUN_COLUMNS = ["optimizer", "point", "seed", "split", "hparams", "val_loss", "epochs", "diverged", "csv", "dataset",
                "data_sha256"]
@@ -27,9 +27,10 @@ TABLE_COLUMNS = [
 ]  # fmt: skip
 SELECTED_COLUMNS = [
     "optimizer", "point", "hparams", "mean_val_loss", "std_val_loss", "folds", "seeds", "points", "diverged",
-    "dataset", "data_sha256",
+    "dataset", "data_sha256", "tuning_sha256",
 ]  # fmt: skip
-# dataset, data_sha256: the prepared data file the runs trained on (vrdl.data), for the report's check
+# dataset, data_sha256: the prepared data file the runs trained on (vrdl.data), for the report's check;
+# tuning_sha256: of the tuning.tsv the selection was made from (read_selection checks both agree)
 
 
 class SelectionError(ValueError):
@@ -156,6 +157,58 @@ def run_selection(runs: Iterable[Mapping], selected_path, table_path) -> pd.Data
     """Load the tune runs, write the per-point table and the selection; return the selection."""
     table = aggregate(load_tune_runs(runs))
     write_tsv(table, table_path)
-    selected = select_best(table)
+    selected = select_best(read_tsv(table_path))  # from the table as written, as read_selection checks it
+    selected["tuning_sha256"] = sha256_of(Path(table_path).read_bytes())
     write_tsv(selected, selected_path)
     return selected
+
+
+def read_selection(selected_path, table_path=None, heal: bool = True) -> pd.DataFrame:
+    """selected.tsv, checked against the tuning.tsv beside it (or `table_path`) that it claims to
+    come from: that file's hash, and the choice select_best makes from it. SelectionError naming
+    the file otherwise, after moving both aside (unless not `heal`) so that `select` reruns."""
+    selected_path = Path(selected_path)
+    table_path = Path(table_path) if table_path else selected_path.with_name("tuning.tsv")
+    try:
+        selected = _read_table(selected_path, SELECTED_COLUMNS)
+        table = _read_table(table_path, TABLE_COLUMNS)
+        if set(selected["tuning_sha256"]) != {sha256_of(table_path.read_bytes())}:
+            raise SelectionError(f"{selected_path} was not selected from {table_path} (its tuning_sha256 differs): "
+                                 "one of them was edited or replaced")
+        best = select_best(table).set_index("optimizer")
+        for row in selected.itertuples(index=False):
+            if row.optimizer not in best.index or (row.point, row.hparams) != tuple(best.loc[row.optimizer,
+                                                                                             ["point", "hparams"]]):
+                raise SelectionError(f"{selected_path}: {row.optimizer} {row.point} is not the point {table_path} "
+                                     "selects: an edited file")
+            json.loads(row.hparams)
+    except (SelectionError, ValueError, KeyError, OSError) as err:
+        message = str(err) if isinstance(err, SelectionError) else f"{selected_path} cannot be read ({err})"
+        moved = [p for p in (selected_path, table_path) if heal and p.is_file()]
+        for path in moved:
+            path.replace(f"{path}.rejected")
+        if moved:
+            message += f" [moved aside as {selected_path.name}.rejected: the next snakemake run selects again]"
+        raise SelectionError(message) from None
+    return selected
+
+
+def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    try:
+        frame = read_tsv(path)
+    except FileNotFoundError:
+        raise SelectionError(f"{path} is missing") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise SelectionError(f"{path} is not a readable table ({str(err).strip()})") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing or frame.empty:
+        raise SelectionError(f"{path} lacks column(s) {', '.join(missing)}" if missing else f"{path} has no rows")
+    return frame
+
+
+def check_selections(manifest: Mapping) -> None:
+    """read_selection for every (selected.tsv, tuning.tsv) pair of a report manifest (vrdl.plan)."""
+    for study in manifest.get("studies", []):
+        for setting in study.get("settings", []):
+            if setting.get("selected"):
+                read_selection(setting["selected"], setting.get("tuning"))

@@ -30,6 +30,7 @@ from vrdl.gradients import Objective, ReferenceGradients, evaluate, minibatch_gr
 from vrdl.metainit import metainit
 from vrdl.models import build_model, count_parameters
 from vrdl.optim import STORM, SVRG, build_optimizer, current_step_size, hyperparameters, registry
+from vrdl.runs import run_record
 
 COLUMNS = ("epoch", "grad_evals", "wall_s", "lr", "train_loss", "train_acc", "eval_loss", "eval_acc")
 
@@ -144,6 +145,27 @@ def variance_path(csv_path: Path) -> Path:
     return csv_path.with_suffix(".variance.csv")
 
 
+def output_files(cfg: RunConfig, out: Path, checkpoint: Path) -> list[tuple[str, Path]]:
+    """(what, path) of every file a run writes."""
+    files = [("--out", out), ("its RUN.json", json_path(out)), ("--checkpoint", checkpoint)]
+    return files + ([("its RUN.variance.csv", variance_path(out))] if cfg.variance_epochs else [])
+
+
+def check_output_files(files: list[tuple[str, Path]]) -> None:
+    """Refuse outputs that would overwrite each other (--out run.json, two runs of a grid with one
+    --out) or that are not regular files: before any work, so nothing is lost."""
+    seen: dict[str, str] = {}
+    for what, path in files:
+        if what.startswith("--out") and path.suffix != ".csv":
+            raise ValueError(f"{what} {path}: must name a .csv file (RUN.csv; RUN.json is written beside it)")
+        if (path.exists() or path.is_symlink()) and not path.is_file():
+            raise ValueError(f"{what} {path} exists and is not a regular file (a directory?): choose another path")
+        key = os.path.realpath(path)
+        if key in seen:
+            raise ValueError(f"{what} {path} is also {seen[key]}: each output needs a file of its own")
+        seen[key] = f"{what} {path}"
+
+
 # ---------------------------------------------------------------------------- pieces of a run
 
 
@@ -211,6 +233,7 @@ def run(
     log = log or sys.stderr
     out = Path(out)
     checkpoint = Path(checkpoint) if checkpoint else out.with_suffix(".ckpt")
+    check_output_files(output_files(cfg, out, checkpoint))
     for directory in {out.parent, checkpoint.parent}:  # a read-only or missing place fails now, not after an epoch
         check_writable(directory)
     dev = resolve_device(device)
@@ -295,9 +318,12 @@ def run(
             _save_checkpoint(checkpoint, key, model, optimizer, state)
 
     summary = _summary(cfg, state, optimizer, model, train, evaluation, dev, command)
-    if cfg.variance_epochs:
-        write_atomic(variance_path(out), rows_to_csv(state["variance"], variance.COLUMNS))
-    write_atomic(out, rows_to_csv(rows, COLUMNS + (("train_objective",) if cfg.track_objective else ())))
+    curve = rows_to_csv(rows, COLUMNS + (("train_objective",) if cfg.track_objective else ()))
+    variance_text = rows_to_csv(state["variance"], variance.COLUMNS) if cfg.variance_epochs else None
+    summary.update(run_record(out, curve, variance_text))
+    if variance_text is not None:
+        write_atomic(variance_path(out), variance_text)
+    write_atomic(out, curve)
     write_atomic(json_path(out), strict_json(summary))
     checkpoint.unlink(missing_ok=True)
     return summary

@@ -280,3 +280,143 @@ def test_help_gives_every_non_optimizer_flag_a_text_and_its_default():
                 assert "default" in sub._get_formatter()._get_help_string(action), f"{flag}: no default shown"
         if name == "train":
             assert "(default: 1)" in text and "(default: 200)" in text  # --seed, --metainit-steps
+
+
+# ---------------------------------------------------------------------------- run files prove what they are
+
+
+def train_into(data_dir, results, split="fold~0", bn="off", name="small", **options):
+    """A real one-epoch tune run written into its place in the workflow's layout (config `name`)."""
+    out = results / f"{name}/lenet_s/bn~{bn}/tune/sgd/lr~0.05/seed~1/{split}.csv"
+    fold = dict(folds=2, fold=int(split.split("~")[1])) if split.startswith("fold") else dict(val_fraction=0.1)
+    run_cli(train_args(data_dir, out, **{"epochs": 1, "bn": bn == "on", **fold, **options}))
+    return out
+
+
+def test_a_run_records_its_identity_and_the_hash_of_its_csv(data_dir, tmp_path):
+    from vrdl.runs import read_run, sha256_of
+
+    out = train_into(data_dir, tmp_path / "results", variance_epochs="1", variance_batches=2)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["identity"] == dict(stage="tune", name="small", study="lenet_s", bn="off", optimizer="sgd",
+                                    point="lr~0.05", seed="1", split="fold~0")
+    assert meta["csv_sha256"] == sha256_of(out.read_bytes())
+    assert meta["variance_sha256"] == sha256_of(out.with_suffix(".variance.csv").read_bytes())
+    read_run(out)  # intact: accepted
+
+
+def test_an_edited_middle_row_is_refused_and_set_aside(data_dir, tmp_path):
+    from vrdl.runs import RunFileError, read_run
+
+    out = train_into(data_dir, tmp_path / "results", epochs=3)
+    lines = out.read_text().splitlines(keepends=True)
+    cells = lines[2].split(",")
+    cells[7] = "0.99\n"  # epoch 1's eval_acc: the last row and the JSON still agree
+    lines[2] = ",".join(cells)
+    out.write_text("".join(lines))
+    with pytest.raises(RunFileError, match=f"{out} is not the file the run wrote .*moved aside as fold~0.csv.rejected"):
+        read_run(out)
+    assert not out.exists() and not out.with_suffix(".json").exists()
+    assert out.with_name("fold~0.csv.rejected").is_file() and out.with_name("fold~0.json.rejected").is_file()
+
+
+@pytest.mark.parametrize("source,target,message", [
+    (dict(split="fold~1"), dict(split="fold~0"), "written as run .* split=fold~1 .*not as the run of its path"),
+    (dict(bn="on"), dict(bn="off"), "written as run .* bn=on .*not as the run of its path"),
+    (dict(name="quick"), dict(name="small"), "written as run .* name=quick .*not as the run of its path"),
+])
+def test_a_run_copied_into_another_runs_place_is_refused(data_dir, tmp_path, source, target, message):
+    from vrdl.runs import RunFileError, read_run
+
+    theirs = train_into(data_dir, tmp_path / "other" / "results", **source)
+    mine = train_into(data_dir, tmp_path / "results", **target)
+    shutil.copy(theirs, mine)
+    shutil.copy(theirs.with_suffix(".json"), mine.with_suffix(".json"))
+    with pytest.raises(RunFileError, match=message):
+        read_run(mine)
+    assert not mine.exists()
+
+
+def test_a_run_trained_with_other_settings_than_its_path_says_is_refused(data_dir, tmp_path):
+    """vrdl train records the identity of its --out; the settings it ran must fit that place."""
+    from vrdl.runs import RunFileError, read_run
+
+    out = tmp_path / "results/small/lenet_s/bn~on/tune/sgd/lr~0.05/seed~1/fold~0.csv"
+    run_cli(train_args(data_dir, out, epochs=1, folds=2, fold=0))  # --no-bn
+    with pytest.raises(RunFileError, match="the run trained with bn off, but its path says on"):
+        read_run(out, heal=False)
+    assert out.exists()  # heal=False (vrdl plan --results) leaves it
+
+
+# ---------------------------------------------------------------------------- outputs that would overwrite each other
+
+
+@pytest.mark.parametrize("out,extra,message", [
+    ("run.json", {}, "--out .*run.json: must name a .csv file"),
+    ("run.csv", dict(checkpoint="run.json"), "--checkpoint .*run.json is also its RUN.json"),
+    ("folder", {}, "must name a .csv file"),
+    ("folder.csv", {}, "folder.csv exists and is not a regular file"),
+])
+def test_train_refuses_outputs_that_collide_or_are_not_files(data_dir, tmp_path, capsys, out, extra, message):
+    (tmp_path / "folder.csv").mkdir()
+    (tmp_path / "folder").mkdir()
+    extra = {key: tmp_path / value for key, value in extra.items()}
+    err = train_error(train_args(data_dir, tmp_path / out, epochs=1, **extra), capsys)
+    assert len(err.strip().splitlines()) == 1 and message.split(".*")[-1] in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "folder", "folder.csv"]  # nothing written
+
+
+def test_train_grid_refuses_two_runs_with_one_out(data_dir, tmp_path, capsys):
+    run = train_args(data_dir, tmp_path / "a.csv", epochs=1)[1:]
+    other = [*run[: run.index("--lr") + 1], "0.1", *run[run.index("--lr") + 2:]]
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"runs": [run, other]}))
+    err = train_error(["train-grid", "--spec", spec, "--data-dir", data_dir], capsys)
+    assert "--out (run 2 of the spec)" in err and "a.csv is also --out (run 1 of the spec)" in err
+
+
+@pytest.mark.parametrize("text,message", [
+    (None, "cannot read --spec"),
+    ("{", "is not valid JSON"),
+    ('{"run": []}', 'must hold {"runs"'),
+])
+def test_train_grid_names_a_missing_or_malformed_spec(tmp_path, capsys, text, message):
+    spec = tmp_path / "spec.json"
+    if text is not None:
+        spec.write_text(text)
+    err = train_error(["train-grid", "--spec", spec], capsys)
+    assert message in err and str(spec) in err and "Traceback" not in err
+
+
+def test_preparing_mnist_from_fashion_mnist_files_is_refused(tmp_path, capsys):
+    """The files are in MNIST's format, so only their contents (class counts) tell them apart."""
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(["prepare", "--dataset", "mnist", "--data-dir", tmp_path, "--source-dir", FASHION_MNIST_SOURCE])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "these files hold fashion_mnist, not mnist" in err and "data.sources.mnist" in err
+    assert not (tmp_path / "mnist.pt").exists()
+
+
+# ---------------------------------------------------------------------------- user errors: one line, exit 2
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--configfile", "{missing}"], "cannot read config file {missing}: No such file or directory"),
+    (["--configfile", "{bad_yaml}"], "{bad_yaml}, line 2, column 1: not valid YAML"),
+    (["--configfile", "{float_epochs}"], "studies.lenet_fmnist.epochs: 2.0 is not of type 'integer'"),
+    (["--configfile", "{quick}", "--per-epoch-costs", "{missing}"], "cannot read --per-epoch-costs {missing}"),
+    (["--configfile", "{quick}", "--per-epoch-costs", "{tmp}"], "cannot read --per-epoch-costs {tmp}: Is a directory"),
+    (["--configfile", "{quick}", "--per-epoch-costs", "{a_list}"], "{a_list} must hold a JSON object"),
+])
+def test_vrdl_plan_names_the_file_or_key_of_a_user_error(tmp_path, capsys, args, message):
+    from pathlib import Path
+
+    quick = Path(__file__).resolve().parents[2] / "config" / "quick.yaml"
+    files = dict(missing=tmp_path / "missing.yaml", bad_yaml=tmp_path / "bad.yaml", tmp=tmp_path,
+                 float_epochs=tmp_path / "float.yaml", a_list=tmp_path / "list.json", quick=quick)
+    files["bad_yaml"].write_text("studies: [\n")
+    files["float_epochs"].write_text(quick.read_text().replace("epochs: 3\n", "epochs: 2.0\n", 1))
+    files["a_list"].write_text("[1]")
+    err = train_error(["plan", *[a.format(**files) for a in args]], capsys)
+    assert message.format(**files) in err and "Traceback" not in err

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.workflow.test_select import write_run
 from vrdl import costs
 from vrdl.cli import main
 from vrdl.config import ConfigError, load_config, point_name
@@ -188,17 +189,21 @@ def test_progress_and_rates_from_a_results_directory(tmp_path):
     plan = paper_hparams_plan()
     results = tmp_path / "results"
     done = results / "paper-hparams/lenet_mnist_paper/bn~off/final/sgd/seed~1"
-    done.parent.mkdir(parents=True)
-    done.with_suffix(".csv").write_text("epoch,grad_evals,wall_s\n0,0,0.0\n100,6000000,120.0\n")
-    done.with_suffix(".json").write_text(json.dumps(dict(model="lenet", bn=False, grad_evals=6000000, device="cpu")))
+    write_run(done.with_suffix(".csv"), [2.3, 0.5], {"lr": 0.1}, eval_split="test")  # 100 gradients in 0.1 s
+    meta = json.loads(done.with_suffix(".json").read_text())
+    done.with_suffix(".json").write_text(json.dumps(dict(meta, model="lenet", bn=False, device="cpu")))
+    damaged = results / "paper-hparams/lenet_mnist_paper/bn~off/final/adam/seed~1"
+    write_run(damaged.with_suffix(".csv"), [2.3, 0.5], {"lr": 0.1}, eval_split="test", optimizer="adam")
+    damaged.with_suffix(".csv").write_text(damaged.with_suffix(".csv").read_text().replace("2.3", "2.2"))
     running = tmp_path / "checkpoints/paper-hparams/lenet_mnist_paper/bn~off/final/svrg/seed~1.ckpt"
     running.parent.mkdir(parents=True)
     running.write_bytes(b"")
     text = costs.report(plan, results=results)
     assert "collected from 1 finished runs" in text
     total = [line for line in text.splitlines() if line.startswith("total")][0].split()
-    assert total[-3:] == ["1", "1", "3"]  # done, running, pending
-    remaining = sum(j["grad_evals"] for j in plan.jobs() if "sgd" not in j["stem"]) * 120.0 / 6e6 / 3600
+    assert total[-3:] == ["1", "1", "3"]  # done, running, pending (the damaged run among them)
+    assert damaged.with_suffix(".csv").exists()  # vrdl plan moves nothing aside
+    remaining = sum(j["grad_evals"] for j in plan.jobs() if "sgd" not in j["stem"]) * 0.1 / 100 / 3600
     assert f"Remaining (running and pending runs, counted whole): {remaining:.2f} device-hours" in text
 
 

@@ -5,11 +5,13 @@ holds; the tuning figure marks the selected point."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import pandas as pd
 import pytest
 
-from tests.workflow.conftest import copy_workflow, snakemake
+from tests.workflow.conftest import copy_workflow, executed_jobs, snakemake
 from tests.workflow.test_select import make_runs, write_run
 from vrdl import plots
 from vrdl.report import write_report
@@ -104,13 +106,17 @@ def test_the_report_refuses_final_runs_on_other_data_than_the_selection(tmp_path
 def test_every_figure_uses_the_checked_reader(tmp_path):
     runs = one_run(tmp_path)
     csv = runs[0]["csv"]
-    csv.write_text("".join(csv.read_text().splitlines(keepends=True)[:-1]))
-    with pytest.raises(RunFileError, match="the last epoch is 1 in the CSV"):
-        plots.tuning_figure(runs, [tmp_path / "t.png"])
-    with pytest.raises(RunFileError, match="the last epoch is 1 in the CSV"):
-        plots.test_curves_figure({"sgd": [csv]}, [tmp_path / "f.png"])
-    with pytest.raises(RunFileError, match="the last epoch is 1 in the CSV"):
-        read_run(csv)
+    damaged = "".join(csv.read_text().splitlines(keepends=True)[:-1])
+    json_text = csv.with_suffix(".json").read_text()
+    for read in (lambda: plots.tuning_figure(runs, [tmp_path / "t.png"]),
+                 lambda: plots.test_curves_figure({"sgd": [csv]}, [tmp_path / "f.png"]),
+                 lambda: read_run(csv)):
+        csv.write_text(damaged)
+        csv.with_suffix(".json").write_text(json_text)
+        with pytest.raises(RunFileError, match="the last epoch is 1 in the CSV.*moved aside as run.csv.rejected"):
+            read()
+        assert not csv.exists() and (tmp_path / "run.csv.rejected").read_text() == damaged
+        assert (tmp_path / "run.json.rejected").read_text() == json_text
 
 
 def test_the_tuning_figure_marks_the_selected_point_and_explains_thin_lines(tmp_path):
@@ -128,3 +134,123 @@ def test_jobs_do_not_print_an_empty_shell_command(tmp_path):
     workdir = copy_workflow(tmp_path / "wf")
     out = snakemake(workdir, "-n", "--workflow-profile", "profiles/default", configfile="config/quick.yaml").stdout
     assert "rule tune:" in out and "Shell command" not in out
+
+
+# ---------------------------------------------------------------------------- selected.tsv
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda text: text.replace("lr~0.01", "lr~0.1").replace('{"lr": 0.01}', '{"lr": 0.1}'),
+     "sgd lr~0.1 is not the point .*tuning.tsv selects"),
+    (lambda text: text.replace("\t", ",", 3), "selected.tsv lacks column"),
+    (lambda text: "", "selected.tsv is not a readable table"),
+])
+def test_an_edited_selection_is_refused_and_set_aside(tmp_path, edit, message):
+    from vrdl.select import read_selection
+
+    runs = make_runs(tmp_path / "tune", SPEC)
+    selected = tmp_path / "selected.tsv"
+    run_selection(runs, selected, tmp_path / "tuning.tsv")
+    read_selection(selected)  # as written: accepted
+    selected.write_text(edit(selected.read_text()))
+    with pytest.raises(SelectionError, match=f"{message}.*moved aside as selected.tsv.rejected"):
+        read_selection(selected)
+    assert not selected.exists() and (tmp_path / "selected.tsv.rejected").exists()
+
+
+def test_a_selection_from_another_tuning_table_is_refused(tmp_path):
+    from vrdl.select import read_selection
+
+    run_selection(make_runs(tmp_path / "tune", SPEC), tmp_path / "selected.tsv", tmp_path / "tuning.tsv")
+    table = tmp_path / "tuning.tsv"
+    table.write_text(table.read_text().replace("0.45", "0.46"))  # the selection is still the same point
+    with pytest.raises(SelectionError, match="selected.tsv was not selected from .*tuning.tsv"):
+        read_selection(tmp_path / "selected.tsv")
+
+
+# ---------------------------------------------------------------------------- refusals heal (real Snakemake runs)
+
+SMALL = {
+    "studies": {
+        "lenet_s": {
+            "dataset": "fashion_mnist", "model": "lenet", "bn": ["off"], "selection": {"folds": 2, "seeds": [1]},
+            "epochs": 1, "batch_size": 32, "seeds": [1], "train_subset": 128, "eval_subset": 128,
+            "optimizers": {"sgd": {"grid": {"lr": [0.05, 0.1]}}},
+        },
+    },
+}  # fmt: skip
+STEM = "results/small/lenet_s/bn~off"
+FINAL_CSV = f"{STEM}/final/sgd/seed~1.csv"
+# every result file up to the final run is a target, as in the workflow's `all` (figures left out)
+TARGETS = [f"{STEM}/tune/sgd/{point}/seed~1/fold~{fold}.csv" for point in ("lr~0.05", "lr~0.1") for fold in (0, 1)]
+TARGETS += [f"{STEM}/selected.tsv", f"{STEM}/tuning.tsv", FINAL_CSV]
+
+
+@pytest.fixture
+def small_run(tmp_path, data_dir):
+    from tests.workflow.conftest import tiny_config, write_config
+
+    workdir = copy_workflow(tmp_path / "wf")
+    config = dict(SMALL, data=tiny_config(data_dir)["data"], compute=tiny_config(data_dir)["compute"])
+    configfile = write_config(workdir / "config" / "small.yaml", config)
+    small(workdir)
+    return workdir, configfile
+
+
+def small(workdir, *args, check=True):
+    """Snakemake on the SMALL config's TARGETS."""
+    return snakemake(workdir, *TARGETS, *args, "--configfile", "config/small.yaml", check=check)
+
+
+def test_a_damaged_tune_run_is_refused_set_aside_and_rerun(small_run):
+    workdir, configfile = small_run
+    run = workdir / STEM / "tune/sgd/lr~0.1/seed~1/fold~1.csv"
+    lines = run.read_text().splitlines(keepends=True)
+    lines[1] = lines[1].replace(",0.", ",0.9", 1)  # epoch 0's row edited; the last row is intact
+    run.write_text("".join(lines))
+    refused = small(workdir, check=False)
+    assert refused.returncode != 0
+    log = (workdir / "logs/small/select/lenet_s/bn~off.log").read_text()
+    assert f"{run.relative_to(workdir)} is not the file the run wrote" in log and "moved aside" in log
+    assert not run.exists() and run.with_name("fold~1.csv.rejected").exists()
+    healed = small(workdir)  # reruns the run, selects again
+    assert executed_jobs(healed.stdout) == [
+        ("tune", "study=lenet_s, bn=off, optimizer=sgd, point=lr~0.1, seed=1, split=fold~1"),
+        ("select", "study=lenet_s, bn=off"),
+    ]  # the final run keeps its (same) selection
+    assert run.exists()
+    small(workdir, "-n")  # and it stays fine
+
+
+def test_a_malformed_selection_names_the_file_and_heals(small_run):
+    workdir, configfile = small_run
+    selected = workdir / STEM / "selected.tsv"
+    selected.write_text(selected.read_text().replace("\t", " "))
+    refused = small(workdir, "-n", check=False)
+    assert refused.returncode != 0
+    assert f"{STEM}/selected.tsv lacks column" in refused.stdout and "moved aside" in refused.stdout
+    assert "KeyError" not in refused.stdout and "JSONDecodeError" not in refused.stdout  # (as before)
+    small(workdir)  # selects again
+    assert selected.exists()
+
+
+# ---------------------------------------------------------------------------- no data lost
+
+
+def test_a_rerun_of_prepare_data_keeps_the_prepared_file(tmp_path, fashion_mnist_dir):
+    """Offline (no sources), a data file older than the scripts (cp -p) that Snakemake prepares
+    again: before, the job deleted it first and then failed; now it is kept, byte for byte."""
+    from tests.workflow.conftest import tiny_config, write_config
+
+    workdir = copy_workflow(tmp_path / "wf")
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy2(fashion_mnist_dir / "fashion_mnist.pt", data)
+    os.utime(data / "fashion_mnist.pt", (946684800, 946684800))  # 2000-01-01
+    config = dict(SMALL, data={"dir": str(data), "sources": {"fashion_mnist": str(tmp_path / "offline")}},
+                  compute=tiny_config(data)["compute"])
+    write_config(workdir / "config" / "small.yaml", config)
+    before = (data / "fashion_mnist.pt").read_bytes()
+    snakemake(workdir, str(data / "fashion_mnist.pt"), "--forcerun", "prepare_data", "--configfile",
+              "config/small.yaml")
+    assert (data / "fashion_mnist.pt").read_bytes() == before

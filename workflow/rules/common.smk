@@ -1,7 +1,6 @@
 # Snakemake glue around the study plan (vrdl.plan): the config is validated and expanded there
 # (runs, paths, `vrdl train` arguments, the report manifest); here are the input, params and
 # output functions of the rules, which add what only Snakemake knows (checkpoints, ancient()).
-import csv
 import functools
 import json
 import re
@@ -19,6 +18,7 @@ if (REPO / "src" / "vrdl").is_dir():
     sys.path.insert(0, str(REPO / "src"))
 from vrdl import fingerprint  # noqa: E402
 from vrdl import plan as vp  # noqa: E402
+from vrdl.select import SelectionError, read_selection  # noqa: E402
 
 if not config:
     raise WorkflowError(
@@ -147,14 +147,15 @@ def final_hparams(wildcards):
     selected = wait_for_selection(wildcards.study, wildcards.bn)
     if selected is None:
         return PLAN.paper_hparams(wildcards.study, wildcards.bn, wildcards.optimizer)
-    with open(selected, newline="") as handle:
-        rows = {
-            row["optimizer"]: row
-            for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        }
-    if wildcards.optimizer not in rows:
-        raise WorkflowError(f"{selected} has no row for {wildcards.optimizer}")
-    return json.loads(rows[wildcards.optimizer]["hparams"])
+    try:  # checked against tuning.tsv; a refused one is moved aside, so the next run selects again
+        rows = read_selection(selected).set_index("optimizer")
+    except SelectionError as err:
+        raise WorkflowError(str(err)) from None
+    if wildcards.optimizer not in rows.index:
+        raise WorkflowError(
+            f"{selected} has no row for {wildcards.optimizer}: delete it and run snakemake again"
+        )
+    return json.loads(rows.loc[wildcards.optimizer, "hparams"])
 
 
 def final_input(wildcards):

@@ -1,9 +1,11 @@
 # Each data set is turned once into uint8 tensors (DATA_DIR/DATASET.pt) that training loads whole.
+# update(): Snakemake must not delete the file before a rerun of the job (an mtime older than
+# the scripts, a changed data.dir): `vrdl prepare` keeps an intact one and rebuilds a broken one.
 
 
 rule prepare_data:
     output:
-        f"{DATA_DIR}/{{dataset}}.pt",
+        update(f"{DATA_DIR}/{{dataset}}.pt"),
     log:
         "logs/prepare_data/{dataset}.log",
     wildcard_constraints:
