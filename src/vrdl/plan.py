@@ -573,7 +573,8 @@ def _job(stage, run, setting, bn, optimizer, hparams, epochs, stem, split=None) 
     n = train_size(setting, split)
     grad_evals = registry.get(optimizer).grad_evals(hparams, n=n, batch_size=setting["batch_size"], epochs=epochs)
     return dict(stage=stage, study=run["study"], bn=bn, optimizer=optimizer, model=setting["model"], epochs=epochs,
-                stem=stem, grad_evals=grad_evals)
+                stem=stem, grad_evals=grad_evals,  # and the shape of its work, which a cost rate must match
+                dataset=setting["dataset"], width=setting.get("width"), batch_size=setting["batch_size"])
 
 
 def variance_csv(stem: str) -> str:
