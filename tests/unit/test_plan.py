@@ -419,3 +419,40 @@ def test_an_ablation_of_mars_approx_is_refused():
                              epochs=2, batch_size=32, augment="on", variance={"epochs": [1], "batches": 4})
 
     assert "ablation.hparams: mars takes no second gradient with these settings" in bad(None, edit)
+
+
+# ---------------------------------------------------------------------------------------------
+# stacking where it pays (`stacked: auto`, the default)
+
+
+def stacked(config) -> set[tuple[str, str]]:
+    return {(g["study"], g["runs"][0]["optimizer"]) for g in Plan(config).stacked_groups()}
+
+
+@pytest.mark.parametrize("device,compile,expected", [
+    ("auto", False, False),  # the plan cannot know where jobs run: no stacking
+    ("cpu", False, False),  # an eager grid is slower than separate runs on a CPU
+    ("cpu", True, True),
+    ("cuda", False, True),
+])
+def test_stacked_auto_stacks_where_it_pays(device, compile, expected):
+    config = load_config(PAPER)
+    config["compute"].update(device=device, compile=compile)
+    config["extra_optimizers"]["enabled"] = True  # alpha-SVRG and MARS: train-grid cannot stack them
+    lenet = {("lenet_mnist", o) for o, e in registry.OPTIMIZERS.items() if e.stacked}
+    assert stacked(copy.deepcopy(config)) == (lenet if expected else set())  # never the ResNets (augmented)
+    assert Counter(job["stage"] for job in Plan(copy.deepcopy(config)).jobs())["tune"] == 256  # same runs
+
+
+def test_stacked_true_and_false_override_auto():
+    config = load_config(PAPER)
+    config["compute"]["device"] = "cuda"
+    config["studies"]["lenet_mnist"]["stacked"] = False
+    assert stacked(copy.deepcopy(config)) == set()
+    config["compute"]["device"] = "cpu"
+    config["studies"]["lenet_mnist"]["stacked"] = True
+    assert stacked(copy.deepcopy(config)) == {("lenet_mnist", o) for o in ("adam", "sgd", "adagrad", "svrg", "storm")}
+    config["extra_optimizers"]["enabled"] = True  # `true` means every optimizer: one it cannot stack is an error
+    with pytest.raises(ConfigError, match="studies.lenet_mnist.stacked: vrdl train-grid has no stacked update rule "
+                                          "for mars"):
+        Plan(config)
