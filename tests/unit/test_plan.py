@@ -269,7 +269,7 @@ def test_vrdl_plan_and_vrdl_optimizers(capsys):
     assert "Training runs: 196 tune, 17 final, 2 MetaInit" in out and "no estimate" in out
     main(["optimizers"])
     out = capsys.readouterr().out
-    for name in ("sgd", "adam", "adagrad", "svrg", "storm"):
+    for name in registry.OPTIMIZERS:
         assert f"\n{name}: " in "\n" + out
     assert "--storm-c" in out and "--snapshot-every" in out
 
