@@ -10,7 +10,7 @@ from _common import headline, parser, setup, timed, vrdl_data_dir
 
 from vrdl import train as vrdl_train
 from vrdl.models import build_model
-from vrdl.optim import build_optimizer
+from vrdl.optim import build_optimizer, registry
 
 
 def make_run(cfg, train, device):
@@ -18,7 +18,8 @@ def make_run(cfg, train, device):
     torch.manual_seed(1)
     model = build_model("lenet", num_classes=10, in_channels=1, image_size=28, bn=cfg.bn).to(device)
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), **cfg.hparams)
-    reference = vrdl_train.ReferenceGradients(model) if cfg.optimizer in ("svrg", "storm") else None
+    needs_reference = registry.get(cfg.optimizer).reference_kind(cfg.hparams) != "none"
+    reference = vrdl_train.ReferenceGradients(model) if needs_reference else None
     objective = vrdl_train.Objective()
     epoch = iter(range(1, 10**6))
     return lambda: timed(lambda: vrdl_train._train_epoch(cfg, next(epoch), model, objective, optimizer, reference,

@@ -1,4 +1,5 @@
-"""CUDA against CPU, same seed: LeNet and a narrow ResNet-18 with BN, each optimizer, trained by
+"""CUDA against CPU, same seed: LeNet and a narrow ResNet-18 with BN, every optimizer of the
+registry (vrdl.optim.registry.OPTIMIZERS), trained by
 `vrdl.train.run` on both devices from the same initial weights and data order.
 
 Checks, with TF32 off so that the devices differ by summation order only (tolerances loose
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from vrdl.optim import registry
 from vrdl.train import RunConfig, run
 
 FORWARD_RTOL = 1e-3
@@ -32,14 +34,28 @@ END_LOSS_RTOL = 0.10
 END_ACC_ABS = 0.05
 FIRST_STEPS = 8  # the short run's steps (--quick: 2)
 BATCH = 32
-OPTIMIZER_SETTINGS = {
+# Settings that train stably for a few epochs; an optimizer not named here runs with its registry
+# defaults, plus lr 0.01 where the registry requires one.
+SETTINGS = {
     "sgd": dict(lr=0.05),
     "adam": dict(lr=1e-3),
     "adagrad": dict(lr=0.01),
     "svrg": dict(lr=0.05),
     "storm": dict(hparams=dict(k=0.1, c=100.0, w=0.1)),
+    "alpha_svrg": dict(lr=1e-3),
 }
 MODELS = {"lenet": dict(model="lenet", bn=False), "resnet18_bn": dict(model="resnet18", bn=True, width=0.125)}
+
+
+def optimizers() -> list[str]:
+    """Every registered optimizer: a new one is compared on CUDA without editing this file."""
+    return list(registry.OPTIMIZERS)
+
+
+def settings(optimizer: str) -> dict:
+    if optimizer in SETTINGS:
+        return SETTINGS[optimizer]
+    return dict(lr=0.01) if "lr" in registry.get(optimizer).required else {}
 
 
 def relative(a: float, b: float) -> float:
@@ -58,7 +74,7 @@ def train(cfg: RunConfig, device: str, data_dir: Path, out: Path) -> tuple[dict,
 
 def compare(model: str, optimizer: str, device: str, data_dir: Path, out: Path, sizes: dict) -> dict:
     base = dict(dataset="fashion_mnist", optimizer=optimizer, batch_size=BATCH, seed=1, **MODELS[model],
-                **OPTIMIZER_SETTINGS[optimizer])
+                **settings(optimizer))
     short = RunConfig(**base, epochs=1, train_subset=sizes["first_steps"] * BATCH, eval_subset=sizes["eval"])
     long = RunConfig(**base, epochs=sizes["epochs"], train_subset=sizes["train"], eval_subset=sizes["eval"])
     (_, dev_short), (_, cpu_short) = train(short, device, data_dir, out), train(short, "cpu", data_dir, out)
@@ -103,7 +119,7 @@ def main():
         torch.set_num_threads(1)
     else:
         sizes = dict(train=2048, eval=512, epochs=3, first_steps=FIRST_STEPS,
-                     resnet_optimizers=list(OPTIMIZER_SETTINGS))
+                     resnet_optimizers=optimizers())
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32 on both sides
     torch.backends.cudnn.allow_tf32 = False
     work = Path(tempfile.mkdtemp(prefix="vrdl-correctness-"))
@@ -119,7 +135,7 @@ def main():
         out.write_text(json.dumps(result, indent=2) + "\n")
 
     for model in MODELS:
-        for optimizer in OPTIMIZER_SETTINGS if model == "lenet" else sizes["resnet_optimizers"]:
+        for optimizer in optimizers() if model == "lenet" else sizes["resnet_optimizers"]:
             c = compare(model, optimizer, args.device, Path(args.data_dir), work, sizes)
             print(f"{model:12s} {optimizer:8s} {'ok  ' if c['ok'] else 'FAIL'} "
                   + " ".join(f"{k}={v:.2e}" for k, v in c["figures"].items() if k != "grad_evals"), flush=True)

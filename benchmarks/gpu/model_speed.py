@@ -6,7 +6,8 @@ LeNet (batch 32): fp32 and bf16, channels-last, torch.compile on/off.
 Each variant times a fixed number of steps after warm-up steps (compile and cuDNN autotuning
 happen there) and extrapolates an epoch of the study's training set. The fp32 figures give
 the per-sample gradient cost that `vrdl plan --per-epoch-costs` reads:
-seconds_per_sample_gradient = (plain SGD epoch in fp32 at the study's batch size) / samples.
+seconds_per_sample_gradient = (plain SGD epoch at the study's batch size) / samples, each with
+the shape it was measured on (vrdl.costs.SHAPE_KEYS), which is the only shape it prices.
 Variants run in order of importance and the JSON is rewritten after each, so a timeout keeps
 what finished.
 """
@@ -18,17 +19,18 @@ from pathlib import Path
 
 import torch
 
-from vrdl import data
+from vrdl import costs, data
 from vrdl import train as vrdl_train
 from vrdl.models import build_model
 
-# model key -> (model, bn, classes, batch size, training samples per epoch of the study's final runs)
+# model key -> (model, bn, classes, batch size, training samples per epoch of the study's final runs,
+# the data set whose image shape the timed data has)
 MODELS = {
-    "lenet": ("lenet", False, 10, 32, 60000),
-    "resnet18/bn~on": ("resnet18", True, 10, 128, 50000),
-    "resnet18/bn~off": ("resnet18", False, 10, 128, 50000),
-    "resnet101/bn~on": ("resnet101", True, 100, 128, 50000),
-    "resnet101/bn~off": ("resnet101", False, 100, 128, 50000),
+    "lenet": ("lenet", False, 10, 32, 60000, "fashion_mnist"),
+    "resnet18/bn~on": ("resnet18", True, 10, 128, 50000, "cifar10"),
+    "resnet18/bn~off": ("resnet18", False, 10, 128, 50000, "cifar10"),
+    "resnet101/bn~on": ("resnet101", True, 100, 128, 50000, "cifar100"),
+    "resnet101/bn~off": ("resnet101", False, 100, 128, 50000, "cifar100"),
 }
 FP32 = dict(precision="fp32", channels_last=False, compile=False)
 
@@ -66,12 +68,13 @@ def split_for(key: str, samples: int, device: torch.device, channels_last: bool,
 
 def measure(key: str, options: dict, device: torch.device, steps: int, warmup: int, batch: int | None,
             data_dir: Path | None, width: float = 1.0) -> dict:
-    name, bn, classes, study_batch, epoch_samples = MODELS[key]
+    name, bn, classes, study_batch, epoch_samples, dataset = MODELS[key]
     batch = batch or study_batch
+    width = width if name != "lenet" else 1.0
     in_channels, size = (1, 28) if key == "lenet" else (3, 32)
     torch.manual_seed(1)
     model = build_model(name, num_classes=classes, in_channels=in_channels, image_size=size, bn=bn,
-                        width=width if name != "lenet" else 1.0).to(device)
+                        width=width).to(device)
     if options["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
     net = torch.compile(model) if options["compile"] else model
@@ -95,7 +98,8 @@ def measure(key: str, options: dict, device: torch.device, steps: int, warmup: i
     warm_s = _timed(lambda: epoch(warm, 1), device)
     seconds = _timed(lambda: epoch(timed, 2), device)
     per_sample = seconds / (steps * batch)
-    return dict(model=key, **options, width=width, batch_size=batch, steps=steps, warmup_steps=warmup,
+    shape = costs.shape(name, "on" if bn else "off", width, dataset, batch, options["precision"], device.type)
+    return dict(model=key, **options, width=width, batch_size=batch, shape=shape, steps=steps, warmup_steps=warmup,
                 warmup_s=round(warm_s, 3), step_ms=round(seconds / steps * 1e3, 3), seconds_per_sample=per_sample,
                 epoch_samples=epoch_samples, epoch_s=round(per_sample * epoch_samples, 2))
 

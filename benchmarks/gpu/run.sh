@@ -2,14 +2,17 @@
 # The one-call GPU check, offline (README.md, "Running on a GPU"). On a GPU machine with
 # PyTorch but no network, after benchmarks/gpu/bundle.sh built .gpu-bundle/ where there is one:
 #   bash benchmarks/gpu/run.sh                      # 6-7 minutes on one H100 (estimate)
-# Parts, each under its own time limit; the summary always gets written with what finished:
+# Parts, each under its own time limit and all by one deadline (9.5 minutes after the start; --quick
+# 18), so that the summary always gets written, within one 10-minute call, with what finished:
 #   setup        install the bundle's wheels (Snakemake, jsonschema, ...) and vrdl (no deps)
 #                into a folder, without network, over the preinstalled PyTorch
 #   prepare      Fashion-MNIST -> fashion_mnist.pt
-#   correctness  CUDA against CPU from the same seed, every optimizer, LeNet and ResNet-18 + BN
+#   correctness  CUDA against CPU from the same seed, every optimizer of the registry, LeNet and
+#                ResNet-18 + BN
 #   data_path, epoch_time, vr_overhead, grid_throughput   benchmarks/*.py on the device
 #   model_speed  full-width ResNet-18/101 and LeNet epoch times (fp32/bf16, channels-last, compile)
-#   slice        snakemake --cores all --resources gpu=1 on benchmarks/gpu/gpu-slice.yaml
+#   slice        snakemake --cores all --resources gpu=1 on benchmarks/gpu/gpu-slice.yaml (every
+#                optimizer; the stackable ones as stacked grids)
 #   summary      summary.md, summary.json, per-epoch-costs.json, logs.tar.gz in $OUT if set,
 #                else results/gpu-check/
 # Options:
@@ -22,6 +25,7 @@
 #   --keep-work         keep the work folder (data, logs, the slice's results; default: removed)
 # Exit status: 0 if every part finished and passed, else 1 (the summary says which did not).
 set -uo pipefail
+START=$(date +%s)
 cd "$(dirname "$0")/../.."
 REPO=$PWD
 DEVICE=cuda QUICK=0 PY="" BUNDLE="" OUTDIR=${OUT:-results/gpu-check} KEEP=0
@@ -38,6 +42,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $DEVICE in cuda|cpu) ;; *) echo "run.sh: --device must be cuda or cpu, got $DEVICE" >&2; exit 2 ;; esac
+DEADLINE=$((START + (QUICK ? 1080 : 570)))  # leaves the summary 30 s of a 10-minute call
 [ -z "$BUNDLE" ] && [ -d .gpu-bundle ] && BUNDLE=.gpu-bundle
 [ "$BUNDLE" = none ] && BUNDLE=""
 if [ -z "$PY" ]; then
@@ -62,13 +67,20 @@ OUTDIR=$(cd "$OUTDIR" && pwd)
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 TMPDIR=$WORK/tmp
 echo "run.sh: device $DEVICE, quick $QUICK, python $PY, bundle ${BUNDLE:-none}, work $WORK, summary to $OUTDIR"
 
-# part NAME SECONDS CMD...: run CMD under its time limit, output to logs/NAME.log, status to parts/
+# part NAME SECONDS CMD...: run CMD under its time limit (cut to what is left before the deadline),
+# output to logs/NAME.log, status to parts/
 part() {
   local name=$1 budget=$2 start rc
   shift 2
   start=$(date +%s)
-  timeout --kill-after=10 "$budget" "$@" >"$LOGS/$name.log" 2>&1
-  rc=$?
+  [ "$budget" -gt $((DEADLINE - start - 10)) ] && budget=$((DEADLINE - start - 10))
+  if [ "$budget" -lt 5 ]; then
+    echo "run.sh: no time left before the deadline: $name not started" >"$LOGS/$name.log"
+    rc=124 budget=0
+  else
+    timeout --kill-after=10 "$budget" "$@" >"$LOGS/$name.log" 2>&1
+    rc=$?
+  fi
   printf '%s\t%s\t%s\t%s\n' "$name" "$rc" "$(($(date +%s) - start))" "$budget" >>"$PARTS/status.tsv"
   echo "run.sh: $name: exit $rc after $(($(date +%s) - start)) s (limit $budget s)$([ $rc = 124 ] && echo ': TIMED OUT')"
   [ $rc = 0 ] || tail -n 15 "$LOGS/$name.log" | sed "s/^/  $name| /"
@@ -104,8 +116,8 @@ if [ "$QUICK" = 1 ]; then
   T_CORRECT=240 T_BENCH=120 T_SPEED=120 T_SLICE=420 SLICE=benchmarks/gpu/quick-slice.yaml THREADS=(--threads 1)
   DATA_PATH=(--batches 4) EPOCH_TIME=(--steps 4) VR=(--train-subset 256 --repeats 1)
   GRID=(--train-subset 128 --lrs 0.1 --folds 2) SPEED=(--quick) CORRECT=(--quick)
-else  # typically 6-7 minutes in all; the limits add up to about 9 (a device call may take 10)
-  T_CORRECT=80 T_BENCH=25 T_SPEED=70 T_SLICE=150 SLICE=benchmarks/gpu/gpu-slice.yaml THREADS=()
+else  # typically 6-7 minutes in all (estimated); the deadline stops whatever runs past 9.5
+  T_CORRECT=100 T_BENCH=25 T_SPEED=70 T_SLICE=150 SLICE=benchmarks/gpu/gpu-slice.yaml THREADS=()
   DATA_PATH=() EPOCH_TIME=(--steps 600) VR=(--train-subset 10000 --repeats 2)
   GRID=(--train-subset 10000 --lrs 0.1,0.01 --folds 4) SPEED=() CORRECT=()
 fi

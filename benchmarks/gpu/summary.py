@@ -19,7 +19,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 BENCHMARKS = ("data_path", "epoch_time", "vr_overhead", "grid_throughput")
 EXPECTED_PARTS = ("check_env", "prepare", "correctness", *BENCHMARKS, "model_speed", "slice")
-COST_KEYS = ("lenet", "resnet18/bn~on", "resnet18/bn~off", "resnet101/bn~on", "resnet101/bn~off")
 
 
 def read_json(path: Path) -> dict | None:
@@ -61,22 +60,24 @@ def benchmark_figures(work: Path) -> dict:
 
 
 def per_epoch_costs(speed: dict | None, date: str, quick: bool) -> dict | None:
-    """seconds_per_sample_gradient of every model measured plain (fp32, no channels-last, no compile)."""
+    """The rate of every model and precision measured without channels-last or compile (the study's
+    runs use neither), each with the shape it was measured on (config/README.md, Per-epoch costs)."""
     if not speed:
         return None
-    rates = {r["model"]: r["seconds_per_sample"] for r in speed["results"]
-             if r["precision"] == "fp32" and not r["channels_last"] and not r["compile"]}
+    rates = [dict(r["shape"], seconds_per_sample_gradient=r["seconds_per_sample"]) for r in speed["results"]
+             if not r["channels_last"] and not r["compile"]]
     return dict(device=speed["device"], measured_by=f"benchmarks/gpu/run.sh{' --quick' if quick else ''} {date}",
-                seconds_per_sample_gradient={k: rates[k] for k in COST_KEYS if k in rates})
+                rates=rates)
 
 
 def slice_results(work: Path) -> dict:
-    """Wall time of the slice's runs: the stacked tune grid per optimizer and each final run."""
+    """Wall time of the slice's runs per stage and "study/optimizer": a tune grid (`stacked`: one
+    `vrdl train-grid` job, its runs sharing one clock) and each final run."""
     results = work / "slice" / "results"
     out = dict(tune={}, final={})
     for csv_path in sorted(results.glob("*/bn~*/*/*/**/*.csv")):
         parts = csv_path.relative_to(results).parts
-        stage, optimizer = parts[2], parts[3]
+        study, stage, optimizer = parts[0], parts[2], parts[3]
         if stage not in ("tune", "final"):
             continue
         with open(csv_path) as f:
@@ -84,20 +85,26 @@ def slice_results(work: Path) -> dict:
         if not rows:
             continue
         last = rows[-1]
-        entry = out[stage].setdefault(optimizer, dict(runs=0, wall_s=0.0, epochs=int(last["epoch"])))
+        meta = read_json(csv_path.with_suffix(".json")) or {}
+        entry = out[stage].setdefault(f"{study}/{optimizer}", dict(runs=0, wall_s=0.0, epochs=int(last["epoch"]),
+                                                                   stacked="grid" in meta))
         entry["runs"] += 1
-        entry["wall_s"] = max(entry["wall_s"], float(last["wall_s"]))  # a stacked grid's runs share one clock
+        if entry["stacked"]:
+            entry["wall_s"] = max(entry["wall_s"], float(last["wall_s"]))  # one clock for the whole grid
+        else:
+            entry["wall_s"] += float(last["wall_s"])
         if stage == "final":
             entry["eval_acc"] = float(last["eval_acc"])
     return out
 
 
 def stacked_lenet_tune_hours(slice_tune: dict, config: dict) -> float | None:
-    """The slice's stacked LeNet grids (all optimizers) extrapolated to the study's LeNet epochs."""
+    """The slice's stacked LeNet grids extrapolated to the study's LeNet epochs."""
     epochs = next((s["epochs"] for s in config["studies"].values() if s["model"] == "lenet"), None)
-    if not slice_tune or epochs is None:
+    stacked = [e for e in slice_tune.values() if e["stacked"]]
+    if not stacked or epochs is None:
         return None
-    return round(sum(e["wall_s"] / e["epochs"] for e in slice_tune.values()) * epochs / 3600, 2)
+    return round(sum(e["wall_s"] / e["epochs"] for e in stacked) * epochs / 3600, 2)
 
 
 def markdown(s: dict) -> str:
@@ -139,15 +146,17 @@ def markdown(s: dict) -> str:
                json.dumps(s["per_epoch_costs"], indent=2), "```"]
     if s["slice"]["tune"] or s["slice"]["final"]:
         md += ["", "## Workflow slice (snakemake --cores all --resources gpu=1)", "",
-               "| stage | optimizer | runs | epochs | wall s | eval acc |", "| --- | --- | --- | --- | --- | --- |"]
+               "| stage | study/optimizer | runs | stacked | epochs | wall s | eval acc |",
+               "| --- | --- | --- | --- | --- | --- | --- |"]
         for stage in ("tune", "final"):
-            md += [f"| {stage} | {opt} | {e['runs']} | {e['epochs']} | {e['wall_s']:.1f} | {e.get('eval_acc', '')} |"
-                   for opt, e in s["slice"][stage].items()]
+            md += [f"| {stage} | {name} | {e['runs']} | {'yes' if e['stacked'] else 'no'} | {e['epochs']} | "
+                   f"{e['wall_s']:.1f} | {e.get('eval_acc', '')} |" for name, e in s["slice"][stage].items()]
     if s["study_cost"]:
         cost = s["study_cost"]
         md += ["", f"## Cost of config/config.yaml on {s['device']} (every run trained on its own)", "",
                f"Runs: {cost['runs']}. Device-hours: {cost['hours']}, total **{cost['total_hours']}**"
-               + (f"; no rate measured for {cost['missing_rates']}" if cost["missing_rates"] else "") + ".",
+               + (f"; no rate of the shape of {'; '.join(cost['missing_rates'])}" if cost["missing_rates"] else "")
+               + ".",
                "(`vrdl plan --configfile config/config.yaml --per-epoch-costs per-epoch-costs.json` prints it "
                "per study and optimizer.)"]
         if s["stacked_lenet_tune_hours"] is not None:
@@ -178,10 +187,10 @@ def main():
                    model_speed=speed, per_epoch_costs=costs, slice=slice_results(work), study_cost=None)
     config = load_config(args.config)
     summary["stacked_lenet_tune_hours"] = stacked_lenet_tune_hours(summary["slice"]["tune"], config)
-    if costs and costs["seconds_per_sample_gradient"]:
+    if costs and costs["rates"]:
         (out / "per-epoch-costs.json").write_text(json.dumps(costs, indent=2) + "\n")
         plan = Plan(config, schema_path=REPO / "workflow" / "schemas" / "config.schema.yaml")
-        summary["study_cost"] = device_hours(plan, costs["seconds_per_sample_gradient"])
+        summary["study_cost"] = device_hours(plan, costs["rates"])
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "summary.md").write_text(markdown(summary))
     with tarfile.open(out / "logs.tar.gz", "w:gz") as tar:

@@ -201,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plan", help="a config's runs, gradient computations and device-hours (and progress)")
     pl.add_argument("--configfile", required=True, metavar="CONFIG.yaml")
     pl.add_argument("--per-epoch-costs", metavar="COSTS.json",
-                    help="seconds per sample gradient per model (format: config/README.md)")
+                    help="seconds per sample gradient, each for one shape of work (model, BN, width, input, "
+                         "batch size, precision, device kind) and only for runs of that shape (config/README.md)")
     pl.add_argument("--results", metavar="DIR",
                     help="a results/ directory: progress (done, running, pending) and, without "
                          "--per-epoch-costs, rates measured from its finished runs")

@@ -231,7 +231,7 @@ def _study_problems(cfg, name, study) -> list[str]:
             epochs = study["optimizers"][optimizer].get("epochs", study["epochs"])
             if not any(e <= epochs for e in variance["epochs"]):
                 problems.append(f"studies.{name}.variance.epochs: none within the {epochs} epochs of {optimizer}")
-    if study.get("stacked"):
+    if study.get("stacked") is True:  # `auto` stacks only what can be stacked (vrdl.plan)
         problems += stacking_problems(cfg, name, study)
     target = study.get("time_to_target") or {}
     if "loss" in target and "reference" in target:
@@ -315,7 +315,17 @@ def precision_problems(cfg) -> list[str]:
 
 
 def stacking_problems(cfg, name, study) -> list[str]:
-    """`vrdl train-grid` stacks runs without BN or augmentation of small models only."""
+    """Why `vrdl train-grid` cannot stack this study's tune grids (runs without BN or augmentation
+    of small models only), one line per reason, naming studies.NAME.stacked."""
+    problems = study_stacking_problems(cfg, name, study)
+    for optimizer, spec in study["optimizers"].items():
+        problem = optimizer_stacking_problem(optimizer, spec)
+        if problem:
+            problems.append(f"studies.{name}.stacked: {problem}")
+    return problems
+
+
+def study_stacking_problems(cfg, name, study) -> list[str]:
     where = f"studies.{name}.stacked"
     problems = []
     if study["model"] not in ("lenet", "logreg"):
@@ -326,13 +336,15 @@ def stacking_problems(cfg, name, study) -> list[str]:
     # compute.compile is fine: each run's --compile makes train-grid compile its stacked step
     if (cfg.get("compute") or {}).get("channels_last"):
         problems.append(f"{where}: vrdl train-grid does not support compute.channels_last")
-    for optimizer, spec in study["optimizers"].items():
-        if spec.get("cache_snapshot_grads"):
-            problems.append(f"{where}: vrdl train-grid does not support optimizers.{optimizer}.cache_snapshot_grads")
-    for optimizer in study["optimizers"]:
-        if not registry.get(optimizer).stacked:
-            problems.append(f"{where}: vrdl train-grid has no stacked update rule for {optimizer}")
     return problems
+
+
+def optimizer_stacking_problem(optimizer, spec) -> str | None:
+    if spec.get("cache_snapshot_grads"):
+        return f"vrdl train-grid does not support optimizers.{optimizer}.cache_snapshot_grads"
+    if not registry.get(optimizer).stacked:
+        return f"vrdl train-grid has no stacked update rule for {optimizer}"
+    return None
 
 
 def validated(config: dict, schema_path: str | Path = SCHEMA) -> dict:

@@ -2,9 +2,11 @@
 and optimizer, with their gradient computations and, given a rate in seconds per per-sample
 gradient, device-hours; with a results/ directory, which runs are done, running or pending.
 
-Rates come from a per-epoch-costs file (format in config/README.md; the GPU benchmark writes
-one) or from finished runs (wall_s of the last RUN.csv row / RUN.json's grad_evals). There is no
-built-in rate: without one the table shows gradient computations only and says so.
+A rate is measured on one shape of work: model, BN, width, input shape, batch size, precision and
+device kind (SHAPE_KEYS). It prices only runs of that same shape: a width-1/8 ResNet on 28x28
+images says nothing about a full-width one on CIFAR. Rates come from a per-epoch-costs file
+(format in config/README.md; the GPU check writes one) or from finished runs (wall_s of the last
+RUN.csv row / RUN.json's grad_evals). There is no built-in rate and no scaling between shapes.
 """
 
 from __future__ import annotations
@@ -18,14 +20,47 @@ from pathlib import Path
 from vrdl.runs import RunFileError, read_run
 
 STAGE_NAMES = {"tune": "tune", "final": "final", "metainit": "MetaInit", "convex": "convex", "ablation": "ablation"}
+INPUT_SHAPES = {"mnist": "1x28x28", "fashion_mnist": "1x28x28", "cifar10": "3x32x32", "cifar100": "3x32x32"}
+SHAPE_KEYS = ("model", "bn", "width", "input", "batch_size", "precision", "device")
+DEVICE_KINDS = ("cpu", "cuda")
 
 
-def rate_key(model: str, bn: str) -> str:
-    return f"{model}/bn~{bn}"
+def shape(model: str, bn: str, width: float | None, dataset: str, batch_size: int, precision: str,
+          device: str) -> dict:
+    """The shape of work a rate is measured on or a run needs; `device` a kind (cpu, cuda) or, for
+    a plan, `auto`."""
+    return dict(model=model, bn=bn, width=float(width or 1.0), input=INPUT_SHAPES[dataset], batch_size=batch_size,
+                precision=precision, device=device)
 
 
-def load_rates(path: str | Path) -> tuple[dict, str]:
-    """(seconds per sample gradient by 'MODEL/bn~on|off' or 'MODEL', where they come from)."""
+def describe(s: dict) -> str:
+    return (f"{s['model']} width {s['width']:g} at {s['input']}, BN {s['bn']}, batch {s['batch_size']}, "
+            f"{s['precision']}, {s['device']}")
+
+
+def job_shape(plan, job: dict) -> dict:
+    return shape(job["model"], job["bn"], job["width"], job["dataset"], job["batch_size"],
+                 plan.compute["precision"], plan.compute["device"])
+
+
+def lookup(rates: list[dict], need: dict) -> float | None:
+    """The rate of exactly this shape; a plan's device `auto` takes a CUDA rate before a CPU one."""
+    kinds = DEVICE_KINDS[::-1] if need["device"] == "auto" else (need["device"],)
+    for kind in kinds:
+        for rate in rates:
+            if all(rate[k] == need[k] for k in SHAPE_KEYS if k != "device") and rate["device"] == kind:
+                return rate["seconds_per_sample_gradient"]
+    return None
+
+
+def no_rate(rates: list[dict], need: dict) -> str:
+    """'no rate for <shape> (measured: <the same model's shapes>)'."""
+    measured = [describe(r) for r in rates if r["model"] == need["model"]]
+    return f"no rate for {describe(need)} (measured: {'; '.join(measured) or 'nothing of ' + need['model']})"
+
+
+def load_rates(path: str | Path) -> tuple[list[dict], str]:
+    """(the rates of a per-epoch-costs file, where they come from)."""
     try:
         with open(path) as handle:
             data = json.load(handle)
@@ -35,17 +70,36 @@ def load_rates(path: str | Path) -> tuple[dict, str]:
         raise ValueError(f"--per-epoch-costs {path} is not valid JSON ({err})") from None
     if not isinstance(data, dict):
         raise ValueError(f"--per-epoch-costs {path} must hold a JSON object (format: config/README.md)")
-    rates = data.get("seconds_per_sample_gradient")
-    if not isinstance(rates, dict) or not all(isinstance(v, int | float) and v > 0 for v in rates.values()):
-        raise ValueError(f"{path}: seconds_per_sample_gradient must map models to positive numbers")
+    rates = data.get("rates")
+    if not isinstance(rates, list) or not rates:
+        old = "seconds_per_sample_gradient" in data
+        raise ValueError(f"{path}: " + ("a rate per model without its shape (model, width, input, batch size, "
+                                         "precision, device) prices nothing honestly; rerun benchmarks/gpu/run.sh"
+                                         if old else "no `rates` list") + " (format: config/README.md)")
+    for i, rate in enumerate(rates):
+        missing = [k for k in (*SHAPE_KEYS, "seconds_per_sample_gradient") if k not in rate]
+        if missing:
+            raise ValueError(f"{path}: rates[{i}] lacks {', '.join(missing)} (format: config/README.md)")
+        seconds = rate["seconds_per_sample_gradient"]
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+            raise ValueError(f"{path}: rates[{i}].seconds_per_sample_gradient must be a positive number")
+        if rate["device"] not in DEVICE_KINDS:
+            raise ValueError(f"{path}: rates[{i}].device must be one of {', '.join(DEVICE_KINDS)}")
+        rate["width"] = float(rate["width"])
     device = data.get("device", "an unnamed device")
     by = f"; {data['measured_by']}" if data.get("measured_by") else ""
     return rates, f"measured on {device} ({path}{by})"
 
 
-def collect_rates(results: str | Path) -> tuple[dict, str]:
-    """Rates from finished runs under results/: the median over runs of each model and BN setting
-    of wall_s / grad_evals (a stacked grid's wall time shared by its runs)."""
+def run_shape(meta: dict) -> dict:
+    """The shape of a finished run from its RUN.json (its device a name: 'cpu' or a GPU's)."""
+    return shape(meta["model"], "on" if meta.get("bn") else "off", meta.get("width"), meta["dataset"],
+                 meta["batch_size"], meta.get("precision", "fp32"), "cpu" if meta.get("device") == "cpu" else "cuda")
+
+
+def collect_rates(results: str | Path) -> tuple[list[dict], str]:
+    """Rates from finished runs under results/: per shape, the median over its runs of
+    wall_s / grad_evals (a stacked grid's wall time shared by its runs)."""
     samples = defaultdict(list)
     devices = set()
     for meta_path in Path(results).rglob("*.json"):
@@ -54,32 +108,30 @@ def collect_rates(results: str | Path) -> tuple[dict, str]:
             meta = json.loads(meta_path.read_text())
             with open(csv_path, newline="") as handle:
                 wall = float(list(csv.DictReader(handle))[-1]["wall_s"])
-        except (OSError, ValueError, KeyError, IndexError):
+            key = tuple(run_shape(meta).items())
+        except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
             continue
-        if not isinstance(meta, dict) or not meta.get("grad_evals") or "model" not in meta or wall <= 0:
+        if not meta.get("grad_evals") or wall <= 0:
             continue
         share = (meta.get("grid") or {}).get("runs", 1)
-        samples[rate_key(meta["model"], "on" if meta.get("bn") else "off")].append(wall / share / meta["grad_evals"])
+        samples[key].append(wall / share / meta["grad_evals"])
         devices.add(meta.get("device", "?"))
-    rates = {key: statistics.median(values) for key, values in samples.items()}
+    rates = [dict(key, seconds_per_sample_gradient=statistics.median(values)) for key, values in samples.items()]
     n = sum(map(len, samples.values()))
     return rates, (f"collected from {n} finished runs under {results} (device: {', '.join(sorted(devices))})"
                    if n else f"no finished runs under {results} to collect rates from")
 
 
-def lookup(rates: dict, model: str, bn: str) -> float | None:
-    return rates.get(rate_key(model, bn), rates.get(model))
-
-
-def device_hours(plan, rates: dict) -> dict:
+def device_hours(plan, rates: list[dict]) -> dict:
     """Device-hours of the plan's training runs at `rates`, per stage and in all (one job at a
-    time); runs whose model has no rate are counted in `unpriced_runs`, never guessed."""
+    time); runs whose shape has no rate are named in `missing_rates`, never guessed."""
     hours, runs, missing = defaultdict(float), defaultdict(int), set()
     for job in plan.jobs():
         runs[job["stage"]] += 1
-        rate = lookup(rates, job["model"], job["bn"])
+        need = job_shape(plan, job)
+        rate = lookup(rates, need)
         if rate is None:
-            missing.add(rate_key(job["model"], job["bn"]))
+            missing.add(describe(need))
         else:
             hours[job["stage"]] += job["grad_evals"] * rate / 3600
     return dict(runs=dict(runs), hours={stage: round(h, 3) for stage, h in hours.items()},
@@ -115,7 +167,7 @@ def report(plan, *, costs=None, results=None) -> str:
     elif results:
         rates, source = collect_rates(results)
     else:
-        rates, source = {}, "none given: no estimate (pass --per-epoch-costs FILE or --results DIR)"
+        rates, source = [], "none given: no estimate (pass --per-epoch-costs FILE or --results DIR)"
     status = {}
     if results:
         status = {job["stem"]: job_status(job, Path(results)) for job in jobs}
@@ -130,11 +182,12 @@ def report(plan, *, costs=None, results=None) -> str:
     total_s = remaining_s = 0.0
     unpriced = False
     for (stage, study, bn, optimizer), members in groups.items():
-        rate = lookup(rates, members[0]["model"], bn)
+        need = job_shape(plan, members[0])  # a group is one study and BN setting: one shape
+        rate = lookup(rates, need)
         grads = sum(j["grad_evals"] for j in members)
         seconds = None if rate is None else grads * rate
         if rate is None:
-            missing.add(rate_key(members[0]["model"], bn))
+            missing.add(no_rate(rates, need))
             unpriced = True
         else:
             total_s += seconds
@@ -160,7 +213,8 @@ def report(plan, *, costs=None, results=None) -> str:
     lines += _table(header, rows + [footer])
     lines += ["", f"Per-sample gradient costs: {source}."]
     if rates and missing:
-        lines.append(f"No rate for {', '.join(sorted(missing))}: those rows have no estimate.")
+        lines += ["Rows without a rate have no estimate (a rate prices only runs of the shape it was measured on):",
+                  *(f"  {text}" for text in sorted(missing))]
     if rates and not unpriced:
         lines.append(f"Estimate: {total_s / 3600:.2f} device-hours in all (one job at a time).")
     if results and rates:

@@ -16,7 +16,9 @@ from vrdl.config import (  # noqa: F401 (ConfigError: the workflow's glue catche
     bn_name,
     grid_points,
     load_config,
+    optimizer_stacking_problem,
     study_bns,
+    study_stacking_problems,
     validated,
 )
 from vrdl.optim import registry
@@ -183,14 +185,28 @@ class Plan:
     def variance_studies(self) -> list[str]:
         return [study for study in self.studies if self.variance_runs(study)]
 
+    def stacked_optimizers(self, study: str) -> list[str]:
+        """Optimizers whose BN-off tune grids train stacked: all of them with `stacked: true`; with
+        `auto`, those train-grid can stack, where stacking pays: compute.device `cuda`, or
+        compute.compile (on a CPU an eager grid is slower than separate runs: README, Performance).
+        Device `auto` counts as no CUDA: the plan cannot know where jobs will run, and the DAG stays
+        the same on every machine."""
+        cfg = self.studies[study]
+        if cfg["stacked"] != "auto":
+            return list(cfg["optimizers"]) if cfg["stacked"] else []
+        pays = self.compute["device"] == "cuda" or self.compute["compile"]
+        if not pays or study_stacking_problems(self.config, study, cfg):
+            return []
+        return [o for o, spec in cfg["optimizers"].items() if not optimizer_stacking_problem(o, spec)]
+
     def stacked_groups(self) -> list[dict]:
-        """The tune grids that `stacked: true` trains in one `vrdl train-grid` job each: per BN-off
-        setting, optimizer and seed of a stacked study, all grid points and folds."""
+        """The tune grids trained in one `vrdl train-grid` job each (`stacked`): per BN-off setting,
+        stacked optimizer and seed of a study, all grid points and folds."""
         groups = []
-        for study, cfg in self.studies.items():
-            if not cfg.get("stacked") or "off" not in self.study_bns(study) or self.from_paper(study):
+        for study in self.studies:
+            if "off" not in self.study_bns(study) or self.from_paper(study):
                 continue
-            for optimizer in cfg["optimizers"]:
+            for optimizer in self.stacked_optimizers(study):
                 for seed in self.tune_seeds(study):
                     groups.append(dict(
                         name=re.sub(r"\W", "_", f"tune_stacked_{study}_{optimizer}_seed{seed}"),
@@ -602,7 +618,8 @@ def _job(stage, run, setting, bn, optimizer, hparams, epochs, stem, split=None) 
     n = train_size(setting, split)
     grad_evals = registry.get(optimizer).grad_evals(hparams, n=n, batch_size=setting["batch_size"], epochs=epochs)
     return dict(stage=stage, study=run["study"], bn=bn, optimizer=optimizer, model=setting["model"], epochs=epochs,
-                stem=stem, grad_evals=grad_evals)
+                stem=stem, grad_evals=grad_evals,  # and the shape of its work, which a cost rate must match
+                dataset=setting["dataset"], width=setting.get("width"), batch_size=setting["batch_size"])
 
 
 

@@ -148,9 +148,16 @@ def test_registry_counts_gradients_as_the_training_loop(optimizer, hparams, expe
     assert registry.get(optimizer).grad_evals(hparams, n=300, batch_size=32, epochs=3) == expected
 
 
-COSTS = {"device": "NVIDIA H100 80GB HBM3", "measured_by": "free text",
-         "seconds_per_sample_gradient": {"lenet": 1.6e-05, "resnet18/bn~on": 2.1e-05, "resnet18/bn~off": 1.9e-05,
-                                         "resnet101": 9e-05}}
+def rate(model, bn, seconds, width=1.0, dataset="cifar10", batch_size=128, precision="fp32", device="cuda"):
+    return dict(costs.shape(model, bn, width, dataset, batch_size, precision, device),
+                seconds_per_sample_gradient=seconds)
+
+
+# the paper's shapes: LeNet on MNIST at batch 32, full-width ResNets on CIFAR at batch 128, fp32
+PAPER_RATES = [rate("lenet", "off", 1.6e-05, dataset="mnist", batch_size=32),
+               rate("resnet18", "on", 2.1e-05), rate("resnet18", "off", 1.9e-05),
+               rate("resnet101", "on", 9e-05, dataset="cifar100"), rate("resnet101", "off", 8e-05, dataset="cifar100")]
+COSTS = {"device": "NVIDIA H100 80GB HBM3", "measured_by": "free text", "rates": PAPER_RATES}
 
 
 def test_cost_estimate_from_a_costs_file(paper, tmp_path):
@@ -159,30 +166,69 @@ def test_cost_estimate_from_a_costs_file(paper, tmp_path):
     text = costs.report(paper, costs=path)
     assert "Training runs: 196 tune, 17 final, 2 MetaInit" in text
     assert "measured on NVIDIA H100 80GB HBM3" in text
-    expected = sum(job["grad_evals"] * costs.lookup(COSTS["seconds_per_sample_gradient"], job["model"], job["bn"])
+    expected = sum(job["grad_evals"] * costs.lookup(PAPER_RATES, costs.job_shape(paper, job))
                    for job in paper.jobs()) / 3600
     assert f"Estimate: {expected:.2f} device-hours" in text
-    del COSTS["seconds_per_sample_gradient"]["resnet101"]
-    path.write_text(json.dumps(COSTS))
+    path.write_text(json.dumps(dict(COSTS, rates=PAPER_RATES[:3])))
     text = costs.report(paper, costs=path)
-    assert "No rate for resnet101/bn~off, resnet101/bn~on" in text and "Estimate:" not in text
+    assert "no rate for resnet101 width 1 at 3x32x32, BN off, batch 128, fp32, auto (measured: nothing of " \
+           "resnet101)" in text and "Estimate:" not in text
+
+
+def test_a_rate_prices_only_runs_of_its_own_shape(paper):
+    """A width-1/8 ResNet-18 on 28x28 images (the demo's) prices no full-width CIFAR ResNet-18;
+    neither does a rate of another batch size, precision or device kind. The same shape does."""
+    resnet18 = [j for j in paper.jobs() if j["model"] == "resnet18" and j["bn"] == "on"]
+    need = costs.job_shape(paper, resnet18[0])
+    demo = rate("resnet18", "on", 1e-4, width=0.125, dataset="fashion_mnist", batch_size=32, device="cpu")
+    for other in (demo, rate("resnet18", "on", 1e-5, width=0.125), rate("resnet18", "on", 1e-5, batch_size=32),
+                  rate("resnet18", "on", 1e-5, precision="bf16"), rate("resnet18", "off", 1e-5)):
+        assert costs.lookup([other], need) is None, other
+    assert costs.lookup([demo, rate("resnet18", "on", 2e-5)], need) == 2e-5
+    # a plan's device `auto` takes a CUDA rate before a CPU one; `cpu` only a CPU one
+    both = [rate("resnet18", "on", 9.0, device="cpu"), rate("resnet18", "on", 2e-5)]
+    assert costs.lookup(both, need) == 2e-5 and costs.lookup(both, dict(need, device="cpu")) == 9.0
+    assert costs.lookup(both[1:], dict(need, device="cpu")) is None
+    cost = costs.device_hours(paper, [demo])
+    assert cost["hours"] == {} and "resnet18 width 1 at 3x32x32, BN on, batch 128, fp32, auto" in cost["missing_rates"]
 
 
 def test_device_hours_per_stage(paper):
-    cost = costs.device_hours(paper, {"lenet": 1e-5, "resnet18": 2e-5, "resnet101": 1e-4})
+    cost = costs.device_hours(paper, PAPER_RATES)
     assert cost["runs"] == {"tune": 196, "final": 17, "metainit": 2} and cost["missing_rates"] == []
     assert cost["total_hours"] == pytest.approx(sum(cost["hours"].values()), abs=0.01)
     # the paper's five LeNet finals by hand: 100 epochs of 60,000 samples, gradients per sample
     # sgd/adam/adagrad 1, storm 2 (its first step 1), svrg 2 + 1 per snapshot
-    cost = costs.device_hours(paper_hparams_plan(), {"lenet": 1e-3, "resnet18/bn~on": 1.0})
+    lenet = rate("lenet", "off", 1e-3, dataset="mnist", batch_size=32)
+    cost = costs.device_hours(paper_hparams_plan(), [lenet])
     assert cost["hours"] == {"final": pytest.approx(100 * 60000 * (1 + 1 + 1 + 2 + 3) * 1e-3 / 3600, abs=1e-3)}
-    assert costs.device_hours(paper, {"lenet": 1e-3})["missing_rates"] == [
-        "resnet101/bn~off", "resnet101/bn~on", "resnet18/bn~off", "resnet18/bn~on"]
+    assert len(costs.device_hours(paper, [lenet])["missing_rates"]) == 4  # ResNet-18/101, BN on/off
+
+
+def test_a_costs_file_without_shapes_is_refused(tmp_path):
+    path = tmp_path / "costs.json"
+    path.write_text(json.dumps({"device": "x", "seconds_per_sample_gradient": {"lenet": 1e-5}}))
+    with pytest.raises(ValueError, match="without its shape"):
+        costs.load_rates(path)
+    bad_rate = dict(PAPER_RATES[0])
+    del bad_rate["batch_size"]
+    path.write_text(json.dumps({"device": "x", "rates": [bad_rate]}))
+    with pytest.raises(ValueError, match=r"rates\[0\] lacks batch_size"):
+        costs.load_rates(path)
 
 
 def test_without_costs_there_is_no_estimate(paper):
     text = costs.report(paper)
     assert "no estimate" in text and "device-hours in all" not in text
+
+
+def finished_run(results, stem, model, dataset="mnist", width=1.0, batch_size=32, bn=False, wall=120.0):
+    done = results / stem
+    done.parent.mkdir(parents=True, exist_ok=True)
+    done.with_suffix(".csv").write_text(f"epoch,grad_evals,wall_s\n0,0,0.0\n100,6000000,{wall}\n")
+    done.with_suffix(".json").write_text(json.dumps(dict(
+        model=model, bn=bn, width=width, dataset=dataset, batch_size=batch_size, precision="fp32",
+        grad_evals=6000000, device="cpu")))
 
 
 def test_progress_and_rates_from_a_results_directory(tmp_path):
@@ -191,7 +237,8 @@ def test_progress_and_rates_from_a_results_directory(tmp_path):
     done = results / "paper-hparams/lenet_mnist_paper/bn~off/final/sgd/seed~1"
     write_run(done.with_suffix(".csv"), [2.3, 0.5], {"lr": 0.1}, eval_split="test")  # 100 gradients in 0.1 s
     meta = json.loads(done.with_suffix(".json").read_text())
-    done.with_suffix(".json").write_text(json.dumps(dict(meta, model="lenet", bn=False, device="cpu")))
+    done.with_suffix(".json").write_text(json.dumps(dict(
+        meta, model="lenet", bn=False, device="cpu", dataset="mnist", width=1.0, batch_size=32, precision="fp32")))
     damaged = results / "paper-hparams/lenet_mnist_paper/bn~off/final/adam/seed~1"
     write_run(damaged.with_suffix(".csv"), [2.3, 0.5], {"lr": 0.1}, eval_split="test", optimizer="adam")
     damaged.with_suffix(".csv").write_text(damaged.with_suffix(".csv").read_text().replace("2.3", "2.2"))
@@ -207,13 +254,31 @@ def test_progress_and_rates_from_a_results_directory(tmp_path):
     assert f"Remaining (running and pending runs, counted whole): {remaining:.2f} device-hours" in text
 
 
+def test_demo_results_price_none_of_the_papers_resnets(paper, tmp_path):
+    """The demo's narrow ResNets on Fashion-MNIST give the paper's ResNets no device-hours, only
+    'no rate' naming what was measured; LeNet runs of the paper's shape are priced."""
+    results = tmp_path / "results"
+    finished_run(results, "demo/bn~on/final/sgd/seed~1", "resnet18", dataset="fashion_mnist", width=0.125, bn=True)
+    finished_run(results, "demo/bn~off/final/sgd/seed~1", "resnet101", dataset="fashion_mnist", width=0.0625)
+    finished_run(results, "lenet_demo/bn~off/final/sgd/seed~1", "lenet", dataset="fashion_mnist")
+    text = costs.report(paper, results=results)
+    rows = [line.split() for line in text.splitlines() if line.startswith(("tune", "final", "MetaInit"))]
+    resnet_rows = [r for r in rows if r[1].startswith("resnet") or r[0] == "MetaInit"]
+    lenet_rows = [r for r in rows if r[1] == "lenet_mnist"]
+    assert resnet_rows and all(r[7:9] == ["no", "rate"] for r in resnet_rows)
+    assert lenet_rows and all(r[7] != "no" for r in lenet_rows)
+    assert "no rate for resnet18 width 1 at 3x32x32, BN on, batch 128, fp32, auto (measured: resnet18 width " \
+           "0.125 at 1x28x28, BN on, batch 32, fp32, cpu)" in text
+    assert "device-hours in all" not in text
+
+
 def test_vrdl_plan_and_vrdl_optimizers(capsys):
     main(["plan", "--configfile", str(PAPER)])
     out = capsys.readouterr().out
     assert "Training runs: 196 tune, 17 final, 2 MetaInit" in out and "no estimate" in out
     main(["optimizers"])
     out = capsys.readouterr().out
-    for name in ("sgd", "adam", "adagrad", "svrg", "storm"):
+    for name in registry.OPTIMIZERS:
         assert f"\n{name}: " in "\n" + out
     assert "--storm-c" in out and "--snapshot-every" in out
 
@@ -384,4 +449,41 @@ def test_configs_share_no_result_log_or_checkpoint_path():
     with pytest.raises(ConfigError, match="name: 'a/b'"):
         Plan(dict(copy.deepcopy(config), name="a/b"))
     with pytest.raises(ConfigError, match="add `name: NAME`"):
+        Plan(config)
+
+
+# ---------------------------------------------------------------------------------------------
+# stacking where it pays (`stacked: auto`, the default)
+
+
+def stacked(config) -> set[tuple[str, str]]:
+    return {(g["study"], g["runs"][0]["optimizer"]) for g in Plan(config).stacked_groups()}
+
+
+@pytest.mark.parametrize("device,compile,expected", [
+    ("auto", False, False),  # the plan cannot know where jobs run: no stacking
+    ("cpu", False, False),  # an eager grid is slower than separate runs on a CPU
+    ("cpu", True, True),
+    ("cuda", False, True),
+])
+def test_stacked_auto_stacks_where_it_pays(device, compile, expected):
+    config = load_config(PAPER)
+    config["compute"].update(device=device, compile=compile)
+    config["extra_optimizers"]["enabled"] = True  # alpha-SVRG and MARS: train-grid cannot stack them
+    lenet = {("lenet_mnist", o) for o, e in registry.OPTIMIZERS.items() if e.stacked}
+    assert stacked(copy.deepcopy(config)) == (lenet if expected else set())  # never the ResNets (augmented)
+    assert Counter(job["stage"] for job in Plan(copy.deepcopy(config)).jobs())["tune"] == 256  # same runs
+
+
+def test_stacked_true_and_false_override_auto():
+    config = load_config(PAPER)
+    config["compute"]["device"] = "cuda"
+    config["studies"]["lenet_mnist"]["stacked"] = False
+    assert stacked(copy.deepcopy(config)) == set()
+    config["compute"]["device"] = "cpu"
+    config["studies"]["lenet_mnist"]["stacked"] = True
+    assert stacked(copy.deepcopy(config)) == {("lenet_mnist", o) for o in ("adam", "sgd", "adagrad", "svrg", "storm")}
+    config["extra_optimizers"]["enabled"] = True  # `true` means every optimizer: one it cannot stack is an error
+    with pytest.raises(ConfigError, match="studies.lenet_mnist.stacked: vrdl train-grid has no stacked update rule "
+                                          "for mars"):
         Plan(config)
