@@ -31,6 +31,9 @@ METAINIT_RUN = "results/metainit/metainit~{variant}"
 CONVEX_RUN = "results/convex/{optimizer}/seed~{seed}"
 ABLATION_RUN = "results/ablation/locking~{locking}/seed~{seed}"
 FIGURES = "results/figures"
+REPORT = "results/report.html"
+# The report's tables, written beside it as TSV (name -> file name)
+REPORT_TABLES = {"claims": "claims.tsv", "time_to_target": "time_to_target.tsv"}
 
 RUN_KEYS = (
     "dataset", "model", "bn", "width", "epochs", "batch_size", "seeds", "seed",
@@ -512,8 +515,10 @@ class Plan:
                            variance=variance_csv(ABLATION_RUN.format(**run))) for run in self.ablation_runs()],
                 figure=f"{FIGURES}/ablation.png",
             )
-        return {"report": "results/report.html", "studies": studies, "metainit": metainit, "convex": convex,
-                "ablation": ablation}
+        claims = [dict(claim, bn=[bn_name(b) for b in claim["bn"]]) if claim.get("bn") else claim
+                  for claim in self.config.get("claims") or []]
+        return {"report": REPORT, "studies": studies, "metainit": metainit, "convex": convex,
+                "ablation": ablation, "claims": claims}
 
     def all_results(self) -> list[str]:
         files = []
@@ -529,7 +534,7 @@ class Plan:
             files += [METAINIT_RUN.format(variant=v) + e for v in ("off", "on") for e in (".csv", ".json")]
         inputs = self.report_inputs()
         files += inputs.get("convex", []) + inputs.get("ablation", [])
-        return [*files, *inputs["figures"], "results/report.html"]
+        return [*files, *inputs["figures"], REPORT, *(report_table(name) for name in REPORT_TABLES)]
 
     # -- the training jobs with their gradient computations (`vrdl plan`)
 
@@ -583,6 +588,11 @@ def variance_csv(stem: str) -> str:
 
 def figure_path(study, bn, kind, ext="png") -> str:
     return f"{FIGURES}/{study}_bn~{bn}_{kind}.{ext}"
+
+
+def report_table(name: str) -> str:
+    """The report's table `name` (REPORT_TABLES), beside the report."""
+    return str(Path(REPORT).with_name(REPORT_TABLES[name]))
 
 
 def variance_figure(study, ext="png") -> str:

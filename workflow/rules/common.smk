@@ -36,6 +36,7 @@ COMPUTE = PLAN.compute
 TUNE, SELECTED, TUNING_TABLE, FINAL = vp.TUNE, vp.SELECTED, vp.TUNING_TABLE, vp.FINAL
 METAINIT_RUN, CONVEX_RUN, ABLATION_RUN = vp.METAINIT_RUN, vp.CONVEX_RUN, vp.ABLATION_RUN
 FIGURES = vp.FIGURES
+REPORT, report_table = vp.REPORT, vp.report_table
 checkpoint_path, log_path, variance_csv = vp.checkpoint_path, vp.log_path, vp.variance_csv
 variance_figure = vp.variance_figure
 stacked_groups, stacked_params = PLAN.stacked_groups, PLAN.stacked_params
@@ -74,6 +75,12 @@ def library_code(*names):
     relative to the working directory, so a moved checkout keeps its metadata."""
     paths = [REPO / "src" / "vrdl" / name for name in names]
     return [os.path.relpath(path) for path in paths if path.exists()]
+
+
+def library_templates():
+    """The report's templates and stylesheet: an edit reruns the report."""
+    folder = REPO / "src" / "vrdl" / "templates"
+    return sorted(os.path.relpath(path) for path in folder.iterdir()) if folder.is_dir() else []
 
 
 def data_source(wildcards):
