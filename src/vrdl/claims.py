@@ -201,6 +201,7 @@ class Part:
     b: Estimate | None = None
     gap: float = math.nan
     noise: float | None = None
+    not_learned: tuple[str, ...] = ()  # the runs it rests on that did not learn (besides a's and b's own)
 
 
 def compare(a: Estimate, b: Estimate, slack: float = 0.0, what: str = "",
@@ -226,7 +227,7 @@ def compare(a: Estimate, b: Estimate, slack: float = 0.0, what: str = "",
     text = f"{what}: gap {gap:+.3g}" + (f", noise {noise:.2g}" if noise is not None else ", noise unknown")
     if not_learned:
         text += f" (did not learn: {', '.join(not_learned)})"
-    return Part(verdict, text, (a.source, b.source), setting, lower, higher, a, b, gap, noise)
+    return Part(verdict, text, (a.source, b.source), setting, lower, higher, a, b, gap, noise, tuple(not_learned))
 
 
 def less_than(a: Estimate, b: Estimate, slack: float = 0.0) -> str:

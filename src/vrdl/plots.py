@@ -206,7 +206,7 @@ def tuning_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: str
         by_optimizer.setdefault(run["optimizer"], {}).setdefault(run["point"], []).append(
             read_curve_frame(run_file.curve)
         )
-    nrows, ncols = _grid(len(by_optimizer))
+    nrows, ncols = _grid(len(by_optimizer), ncols_max=2)  # two panels a row: readable at the page's width
     figure = Figure(figsize=(6.8 * ncols, 3.8 * nrows), layout="constrained")
     axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, (optimizer, points) in zip(axes, by_optimizer.items()):
@@ -521,8 +521,8 @@ def claims_figure(claims: Sequence, title: str = "") -> Figure | None:
                 color = style(name.split(" ")[0])["color"] if estimate.learned else NOT_LEARNED_COLOR
                 ax.errorbar(estimate.mean, y, xerr=estimate.noise, fmt=style(name.split(" ")[0])["marker"], ms=8,
                             color=color, mfc=color if filled else "white", mew=1.5, capsize=3, zorder=3)
-            grey = "" if part.a.learned and part.b.learned else " (grey: did not learn)"
-            labels.append(f"{part.setting}\n{part.lower} < {part.higher}{grey}")
+            failed = f"\n(did not learn: {', '.join(part.not_learned)})" if part.not_learned else ""
+            labels.append(f"{part.setting}\n{part.lower} < {part.higher}{failed}")
         ax.set_yticks(range(len(claim.parts)), labels, fontsize="small")
         ax.set_ylim(len(claim.parts) - 0.5, -0.5)
         ax.margins(x=0.08)

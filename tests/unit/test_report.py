@@ -28,8 +28,8 @@ def study_manifest(tmp_path, name="lenet_tiny", commits=("abc123", "abc123"), lo
     finals, runs = {}, []
     for optimizer, seeds in losses.items():
         lr = 0.1 if optimizer == "sgd" else 0.01
-        for seed, losses in enumerate(seeds, start=1):
-            csv = write_run(base / "final" / optimizer / f"seed~{seed}.csv", losses, {"lr": lr}, eval_split="test",
+        for seed, curve in enumerate(seeds, start=1):
+            csv = write_run(base / "final" / optimizer / f"seed~{seed}.csv", curve, {"lr": lr}, eval_split="test",
                             optimizer=optimizer, seed=seed)
             meta = json.loads(csv.with_suffix(".json").read_text())
             meta.update(git_commit=commits[seed - 1], git_dirty=False, device="cpu", versions={"torch": "2"})
@@ -75,6 +75,7 @@ def test_the_report_page_and_its_tables(tmp_path):
     assert '<span class="verdict holds">holds</span>' in html
     assert html.count("<details") >= 2  # evidence per claim, the grid points
     assert "LeNet &lt;tiny&gt;" in html  # autoescaped
+    assert "<td>svrg</td><td>lr ∈ {0.1}</td>" in html
     assert html.count("data:image/png;base64,") == 4  # the claims figure and the setting's three
     assert 'href="figures/lenet_tiny_final.pdf"' in html
     target = pd.read_csv(tables["time_to_target"], sep="\t")
