@@ -137,9 +137,11 @@ def test_report_page(completed_run):
     html = (completed_run / "results" / "report.html").read_text()
     for name in ("lenet_tiny", "resnet_tiny", "metainit", "convex", "ablation", "claims"):
         assert f'id="{name}"' in html
-    # 3 tuning + 3 final + LeNet time to target (resnet_tiny has no sgd to set a target) + MetaInit
-    # + LeNet variance + convex + ablation
-    assert html.count("data:image/png;base64,") == 11
+    # the claims + 3 tuning + 3 final + LeNet time to target (resnet_tiny has no sgd to set a
+    # target) + MetaInit + LeNet variance + convex + ablation
+    assert html.count("data:image/png;base64,") == 12
+    assert (completed_run / "results" / "claims.tsv").exists()
+    assert (completed_run / "results" / "time_to_target.tsv").exists()
     assert 'href="figures/lenet_tiny_bn~off_final.pdf"' in html
     assert "paper (Table 4.2)" in html
     assert "Final runs on the test set" in html

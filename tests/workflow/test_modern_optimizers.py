@@ -88,6 +88,6 @@ def test_the_two_new_claims_in_the_report(modern_run):
         at = claims.index(escape(text))
         row = claims[at:claims.index("</tr>", at)]
         assert "resnet_modern BN on" in row  # decided on this study's runs, not "not run"
-        verdict = re.search(r'<span class="[a-z]+">([^<]+)</span>', row).group(1)
+        verdict = re.search(r'<span class="verdict [a-z]+">([^<]+)</span>', row).group(1)
         assert verdict in (study_claims.HOLDS, study_claims.FAILS, study_claims.WITHIN_NOISE,
                            study_claims.NOT_LEARNED), verdict
