@@ -529,7 +529,8 @@ def claims_figure(claims: Sequence, title: str = "") -> Figure | None:
         ax.set_xlabel("test loss at the common gradient budget", fontsize="small")
         ax.grid(alpha=0.3, axis="x")
         text = f"{claim.claim}: {claim.verdict}"
-        ax.set_title("\n".join(textwrap.wrap(text, int(0.9 * width * 72 / (0.6 * 11)))), fontsize=11,
+        # wrapped to the panel's width: the figure's less up to 3.2 in of setting labels on its left
+        ax.set_title("\n".join(textwrap.wrap(text, int((width - 3.2) * 72 / (0.6 * 11)))), fontsize=11,
                      color=verdict_color(claim.verdict), loc="left")
     from matplotlib.lines import Line2D
 
