@@ -1,4 +1,4 @@
-"""Rule report: results/report.html (vrdl.report)."""
+"""Rule report: the report page and its TSV tables (vrdl.report)."""
 
 import sys
 
@@ -12,7 +12,8 @@ from vrdl.runs import RunFileError  # noqa: E402
 from vrdl.select import SelectionError  # noqa: E402
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+out = snakemake.output  # noqa: F821
 try:
-    write_report(snakemake.params.manifest, snakemake.output[0])  # noqa: F821
+    write_report(snakemake.params.manifest, out.html, {"claims": out.claims, "time_to_target": out.time_to_target})  # noqa: F821
 except (RunFileError, SelectionError) as err:  # a damaged result file: one line naming it (moved aside)
     sys.exit(f"report: {err}")

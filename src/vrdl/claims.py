@@ -33,7 +33,8 @@ A claim with several comparisons: runs did not learn in any of them -> that; any
 hold -> does not hold; all hold -> holds; else inconclusive (no noise estimate before within
 noise).
 
-Adding a claim is one entry in CLAIMS, as the last two (alpha-SVRG, MARS: beyond the study).
+Adding a claim is one entry in CLAIMS, as the last two (alpha-SVRG, MARS: beyond the study), or
+one entry of the config's `claims:` list (`declared_claims`: "better beats each of than").
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class Estimate:
     noise: float | None = None
     source: str = NO_NOISE_SOURCE
     learned: bool = True
+    budget: float = math.nan  # the gradient computations the loss is taken at
 
     def __str__(self) -> str:
         return f"{self.mean:.4g}" + (f" ± {self.noise:.2g}" if self.noise is not None else "")
@@ -109,6 +111,20 @@ class Claim:
     evidence: str
     verdict: str
     noise: str = ""  # which noise estimate(s) the verdict used
+    parts: tuple[Part, ...] = ()
+    origin: str = "study"  # "study", "beyond the study" or "config"
+
+    @property
+    def decisive(self) -> Part | None:
+        """The comparison that decided the verdict: the first that did not learn, the clearest
+        failure, the narrowest of the holds, else the first with the claim's verdict."""
+        def margin(part):
+            return part.gap / part.noise if part.noise else part.gap
+
+        same = [p for p in self.parts if p.verdict == self.verdict]
+        if not same:
+            return None
+        return min(same, key=margin) if self.verdict in (HOLDS, FAILS) else same[0]
 
 
 def load_run(csv_path: str | Path) -> Run:
@@ -160,7 +176,7 @@ def estimate(runs: Sequence[Run], budget: float, spread: TuneSpread | None = Non
         noise, source = spread.std, spread.label
     else:
         noise, source = None, NO_NOISE_SOURCE
-    return Estimate(float(values.mean()), noise, source, all(learning_failure(r) is None for r in runs))
+    return Estimate(float(values.mean()), noise, source, all(learning_failure(r) is None for r in runs), budget)
 
 
 def estimates(runs: Mapping[str, Sequence[Run]],
@@ -172,15 +188,24 @@ def estimates(runs: Mapping[str, Sequence[Run]],
 
 @dataclass(frozen=True)
 class Part:
-    """One comparison of a claim."""
+    """One comparison of a claim: `lower` (estimate a) claimed below `higher` (b) in `setting`;
+    gap > 0 is the claimed way, noise its standard error (None: unknown)."""
 
     verdict: str
     evidence: str
     sources: tuple[str, ...]
+    setting: str = ""
+    lower: str = ""
+    higher: str = ""
+    a: Estimate | None = None
+    b: Estimate | None = None
+    gap: float = math.nan
+    noise: float | None = None
+    not_learned: tuple[str, ...] = ()  # the runs it rests on that did not learn (besides a's and b's own)
 
 
 def compare(a: Estimate, b: Estimate, slack: float = 0.0, what: str = "",
-            not_learned: Sequence[str] = ()) -> Part:
+            not_learned: Sequence[str] = (), setting: str = "", lower: str = "", higher: str = "") -> Part:
     """Whether a < (1 + slack) b, by the rules in the module docstring. `not_learned` names, for
     the evidence, the runs the comparison rests on that did not learn (a's and b's own `learned`
     count as well)."""
@@ -202,7 +227,7 @@ def compare(a: Estimate, b: Estimate, slack: float = 0.0, what: str = "",
     text = f"{what}: gap {gap:+.3g}" + (f", noise {noise:.2g}" if noise is not None else ", noise unknown")
     if not_learned:
         text += f" (did not learn: {', '.join(not_learned)})"
-    return Part(verdict, text, (a.source, b.source))
+    return Part(verdict, text, (a.source, b.source), setting, lower, higher, a, b, gap, noise, tuple(not_learned))
 
 
 def less_than(a: Estimate, b: Estimate, slack: float = 0.0) -> str:
@@ -222,10 +247,10 @@ def combine(verdicts: Sequence[str]) -> str:
     return NO_NOISE if NO_NOISE in verdicts else next(v for v in verdicts if v != HOLDS)
 
 
-def _claim(text: str, parts: Sequence[Part], nothing: str) -> Claim:
+def _claim(text: str, parts: Sequence[Part], nothing: str, origin: str = "study") -> Claim:
     sources = dict.fromkeys(s for p in parts for s in p.sources)  # ordered, unique
     return Claim(text, "; ".join(p.evidence for p in parts) or nothing, combine([p.verdict for p in parts]),
-                 "; ".join(sources))
+                 "; ".join(sources), tuple(parts), origin)
 
 
 def _best(e: Mapping[str, Estimate], names: Sequence[str]) -> str:
@@ -244,9 +269,10 @@ class Results:
     models: Mapping[str, str]
     metainit: Mapping[str, Estimate] | None = None
 
-    def settings(self, models: Sequence[str], bn: Sequence[str]) -> list[tuple[str, str]]:
-        """(study, bn) of the studies whose model starts with one of `models` (all when empty)."""
-        return [(s, b) for (s, b) in self.est if b in bn
+    def settings(self, models: Sequence[str], bn: Sequence[str], studies: Sequence[str] = ()) -> list[tuple[str, str]]:
+        """(study, bn) of the studies named in `studies` whose model starts with one of `models`
+        (either: all when empty)."""
+        return [(s, b) for (s, b) in self.est if b in bn and (not studies or s in studies)
                 and (not models or self.models.get(s, "").startswith(tuple(models)))]
 
 
@@ -263,10 +289,12 @@ class LowerLoss:
     models: tuple[str, ...] = ()  # model-name prefixes of the studies it covers; empty: all
     bn: tuple[str, ...] = ("off", "on")
     slack: float = 0.0
+    studies: tuple[str, ...] = ()  # the studies it covers; empty: all
+    origin: str = "study"
 
     def evaluate(self, results: Results) -> Claim:
         parts = []
-        for study, bn in results.settings(self.models, self.bn):
+        for study, bn in results.settings(self.models, self.bn, self.studies):
             e = results.est[(study, bn)]
             lower = [n for n in self.lower if n in e]
             higher = [n for n in self.higher if n in e and n not in lower]
@@ -278,8 +306,8 @@ class LowerLoss:
             for name in [_best(e, lower)] if self.any_lower else lower:
                 what = (f"{study} BN {bn}: {_named(lower, name, self.any_lower)} {e[name]} vs "
                         f"{_named(higher, best, True)} {e[best]}")
-                parts.append(compare(e[name], e[best], self.slack, what, failed))
-        return _claim(self.text, parts, "no study covered by this claim has these optimizers")
+                parts.append(compare(e[name], e[best], self.slack, what, failed, f"{study} BN {bn}", name, best))
+        return _claim(self.text, parts, "no study covered by this claim has these optimizers", self.origin)
 
 
 def _named(names: Sequence[str], chosen: str, best: bool) -> str:
@@ -300,7 +328,8 @@ class BatchNormHelps:
             for name in sorted(set(on) & set(off)):
                 failed = [f"BN {bn}" for bn, e in (("on", on[name]), ("off", off[name])) if not e.learned]
                 parts.append(compare(on[name], off[name], what=f"{study} {name}: BN on {on[name]} vs off {off[name]}",
-                                     not_learned=failed))
+                                     not_learned=failed, setting=f"{study} {name}", lower=f"{name} BN on",
+                                     higher=f"{name} BN off"))
         return _claim(self.text, parts, "no study run with BN on and off")
 
 
@@ -319,7 +348,10 @@ class MetaInitHelpsLittle:
         failed = [f"{variant} MetaInit" for variant in ("with", "without") if not e[variant].learned]
         part = compare(e["with"], e["without"], -self.margin, what, failed)
         verdict = {HOLDS: FAILS, FAILS: HOLDS}.get(part.verdict, part.verdict)  # the claim is the negation
-        return _claim(self.text, [Part(verdict, part.evidence, part.sources)], "")
+        # drawn the claimed way round: without MetaInit (less the margin) is not above with it
+        negated = Part(verdict, part.evidence, part.sources, "MetaInit", "without MetaInit", "with MetaInit",
+                       e["without"], e["with"], -part.gap, part.noise)
+        return _claim(self.text, [negated], "")
 
 
 CLAIMS = (
@@ -333,9 +365,19 @@ CLAIMS = (
     MetaInitHelpsLittle("MetaInit does not improve the test loss by more than 5%"),
     # beyond the study: variance reduction published since (config: extra_optimizers)
     LowerLoss("alpha-SVRG beats SVRG on the ResNets (Yin et al. 2025)",
-              lower=("alpha_svrg",), higher=("svrg",), models=("resnet",)),
-    LowerLoss("MARS beats Adam (Yuan et al. 2025)", lower=("mars",), higher=("adam",)),
+              lower=("alpha_svrg",), higher=("svrg",), models=("resnet",), origin="beyond the study"),
+    LowerLoss("MARS beats Adam (Yuan et al. 2025)", lower=("mars",), higher=("adam",), origin="beyond the study"),
 )
+
+
+def declared_claims(entries: Sequence[Mapping]) -> list[LowerLoss]:
+    """The config's `claims:` entries ({name, better, than: [...], studies?: [...], bn?: [...]}) as
+    claims: `better` reaches a lower test loss than the best of `than`, in every setting (study,
+    BN) of `studies` (default: all) where both ran."""
+    return [LowerLoss(entry["name"], lower=(entry["better"],), higher=tuple(entry["than"]),
+                      studies=tuple(entry.get("studies") or ()), bn=tuple(entry.get("bn") or ("off", "on")),
+                      origin="config")
+            for entry in entries]
 
 
 def evaluate_claims(finals: Mapping[tuple[str, str], Mapping[str, Sequence[Run]]],

@@ -195,6 +195,7 @@ def config_problems(cfg: dict, schema: dict) -> list[str]:
         problems += registry.get(meta["optimizer"]).problems(meta["hparams"], "metainit.hparams")
         if meta.get("cache_snapshot_grads") and registry.get(meta["optimizer"]).reference != "snapshot":
             problems.append("metainit.cache_snapshot_grads: only for optimizers with snapshots (svrg, alpha_svrg)")
+    problems += claim_problems(with_extra_optimizers(cfg))
     convex = cfg.get("convex")
     if convex:
         for optimizer, spec in convex["optimizers"].items():
@@ -269,6 +270,26 @@ def _study_problems(cfg, name, study) -> list[str]:
                     continue
                 point = {**spec.get("fixed", {}), **selected[optimizer]}
                 problems += [p for p in registry.get(optimizer).problems(point, where) if "required" in p]
+    return problems
+
+
+def claim_problems(cfg) -> list[str]:
+    """A declared claim names configured studies, and optimizers that run together somewhere."""
+    problems = []
+    for i, claim in enumerate(cfg.get("claims") or []):
+        where = f"claims[{i}] ({claim['name']})"
+        studies = claim.get("studies") or list(cfg["studies"])
+        unknown = [s for s in studies if s not in cfg["studies"]]
+        if unknown:
+            problems.append(f"{where}.studies: no study {', '.join(unknown)} (studies: {', '.join(cfg['studies'])})")
+            continue
+        if claim["better"] in claim["than"]:
+            problems.append(f"{where}: {claim['better']} is both better and in than")
+        wanted = {claim["better"], *claim["than"]}
+        if not any(claim["better"] in cfg["studies"][s]["optimizers"]
+                   and set(claim["than"]) & set(cfg["studies"][s]["optimizers"]) for s in studies):
+            problems.append(f"{where}: no study of {', '.join(studies)} runs {' and '.join(sorted(wanted))} "
+                            "(it could never be judged)")
     return problems
 
 

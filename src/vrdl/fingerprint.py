@@ -3,7 +3,7 @@
 A fingerprint is a SHA-256 over the vrdl modules in a job's import closure, each read as its
 syntax tree with docstrings dropped (comments never reach the tree): a comment, docstring or
 formatting edit changes nothing, any other edit changes every fingerprint whose closure holds
-the module. The workflow passes fingerprints through `params:` (Snakemake's rerun trigger) and
+the module (and the report's templates, read whole). The workflow passes fingerprints through `params:` (Snakemake's rerun trigger) and
 every run records its own in RUN.json.
 
 What a training run executes: `vrdl.train` (the loop, data, models, gradients, MetaInit, ...)
@@ -28,6 +28,8 @@ import vrdl
 
 PACKAGE = "vrdl"
 REGISTRY = "vrdl.optim.registry"
+# Files a module reads as code (the report's Jinja2 templates and CSS): in its fingerprint, whole.
+PACKAGE_DATA = {"vrdl.report": "templates"}
 
 
 def source_root() -> Path:
@@ -180,11 +182,15 @@ def closure(roots: list[str], root: Path, optimizer: str | None = None,
     return modules
 
 
-def digest(modules: dict[str, list[ast.stmt]]) -> str:
+def digest(modules: dict[str, list[ast.stmt]], root: Path) -> str:
     sha = hashlib.sha256()
     for name in sorted(modules):
         sha.update(name.encode() + b"\0")
         sha.update(ast.unparse(ast.Module(body=modules[name], type_ignores=[])).encode() + b"\0")
+        if name in PACKAGE_DATA:
+            folder = root.joinpath(*name.split(".")[:-1], PACKAGE_DATA[name])
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                sha.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return sha.hexdigest()[:16]
 
 
@@ -194,12 +200,13 @@ def run_fingerprint(optimizer: str, stacked: bool = False, root: Path | None = N
 
     root = root or source_root()
     entry = "vrdl.grid" if stacked else "vrdl.train"
-    return digest(closure([entry], root, optimizer, registry.get(optimizer).builder))
+    return digest(closure([entry], root, optimizer, registry.get(optimizer).builder), root)
 
 
 def modules_fingerprint(roots: tuple[str, ...], root: Path | None = None) -> str:
     """The fingerprint of code that imports `roots` (an analysis rule's script)."""
-    return digest(closure(list(roots), root or source_root()))
+    root = root or source_root()
+    return digest(closure(list(roots), root), root)
 
 
 def script_imports(script: str | Path) -> tuple[str, ...]:

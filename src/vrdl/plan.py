@@ -527,8 +527,10 @@ class Plan:
                       for run in self.ablation_runs()],
                 figure=self.paths.side_figure("ablation"),
             )
+        claims = [dict(claim, bn=[bn_name(b) for b in claim["bn"]]) if claim.get("bn") else claim
+                  for claim in self.config.get("claims") or []]
         return {"report": self.paths.report, "studies": studies, "metainit": metainit, "convex": convex,
-                "ablation": ablation}
+                "ablation": ablation, "claims": claims}
 
     def table_runs(self) -> list[dict]:
         """Every training run for the tidy tables (vrdl.tables): its identity, CSV and what its
@@ -553,6 +555,10 @@ class Plan:
                  for run in self.ablation_runs()]
         return runs
 
+    def report_tables(self) -> dict:
+        """The report's tables, written beside it as TSV (rule `report`)."""
+        return {"claims": self.paths.table("claims.tsv"), "time_to_target": self.paths.table("time_to_target.tsv")}
+
     def tables(self) -> dict:
         """The tidy tables' paths (rule `tables`)."""
         return {key: self.paths.table(name) for key, name in
@@ -572,7 +578,8 @@ class Plan:
             files += [self.paths.metainit_run.format(variant=v) + e for v in ("off", "on") for e in (".csv", ".json")]
         inputs = self.report_inputs()
         files += inputs.get("convex", []) + inputs.get("ablation", [])
-        return [*files, *inputs["figures"], self.paths.report, *self.tables().values()]
+        return [*files, *inputs["figures"], self.paths.report, *self.report_tables().values(),
+                *self.tables().values()]
 
     # -- the training jobs with their gradient computations (`vrdl plan`)
 

@@ -7,9 +7,11 @@ figure), so a figure never draws a truncated, edited or mixed-up file.
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import textwrap
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -112,18 +114,66 @@ def _plot_band(ax, curves: Sequence[pd.DataFrame], column: str, x: str = "grad_e
     if positive:  # log axes: no zero or negative values
         for key in ("mean", "low", "high"):
             stats[key] = stats[key].where(stats[key] > 0)
+    if "marker" in style:  # about 8 markers a line, staggered so that overlapping lines show both
+        step = max(1, len(stats) // 8)
+        style = dict(markevery=(zlib.crc32(str(style.get("label")).encode()) % step, step), **style)
     line = ax.plot(stats[x], stats["mean"], **style)[0]
     if len(curves) > 1:
         ax.fill_between(stats[x], stats["low"], stats["high"], color=line.get_color(), alpha=0.2, lw=0)
+
+
+# One colour and marker per optimizer in every figure. Kept here rather than in the registry
+# entries: the registry is training code, and a colour must not rerun a training run.
+STYLES = {
+    "sgd": ("#1f77b4", "o"), "adam": ("#ff7f0e", "s"), "adagrad": ("#8c564b", "D"),
+    "svrg": ("#d62728", "^"), "storm": ("#2ca02c", "v"), "alpha_svrg": ("#9467bd", "P"),
+    "mars": ("#e377c2", "X"),
+}
+_SPARE_COLORS = ("#17becf", "#bcbd22", "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
+_SPARE_MARKERS = ("h", "*", "p", "<", ">", "d", "H", "8")
+NOT_LEARNED_COLOR = "#b0b0b0"
+
+
+def style(name: str) -> dict:
+    """Colour and marker of optimizer `name` in every figure; any other name (a new optimizer,
+    "with MetaInit") gets a spare pair derived from the name, so it too is the same everywhere."""
+    if name in STYLES:
+        color, marker = STYLES[name]
+    else:
+        key = zlib.crc32(name.encode())
+        color, marker = _SPARE_COLORS[key % len(_SPARE_COLORS)], _SPARE_MARKERS[key // 8 % len(_SPARE_MARKERS)]
+    return dict(color=color, marker=marker)
+
+
+def line_style(name: str) -> dict:
+    """A curve's style: its colour, hollow markers (two overlapping lines both stay visible)."""
+    s = style(name)
+    return dict(color=s["color"], marker=s["marker"], ms=6, mfc="none", mew=1.3, lw=1.5)
+
+
+PNG_DPI = 110  # the report page is about 1150 px wide: bigger PNGs only make it heavier
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """The figure as a compact PNG: 256-colour palette, fixed metadata (same figure, same bytes)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=PNG_DPI, metadata={"Software": None})
+    image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB").quantize(256)
+    out = io.BytesIO()
+    image.save(out, format="png", optimize=True)
+    return out.getvalue()
 
 
 def _save(figure: Figure, out: Sequence[str | Path]) -> None:
     for path in out:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Fixed metadata: the same curves give the same files.
-        metadata = {"CreationDate": None} if path.suffix == ".pdf" else {"Software": None}
-        figure.savefig(path, dpi=150, metadata=metadata)
+        if path.suffix == ".png":
+            path.write_bytes(png_bytes(figure))
+        else:  # fixed metadata: the same curves give the same files
+            figure.savefig(path, metadata={"CreationDate": None})
 
 
 def _grid(n: int, ncols_max: int = 3) -> tuple[int, int]:
@@ -156,8 +206,8 @@ def tuning_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: str
         by_optimizer.setdefault(run["optimizer"], {}).setdefault(run["point"], []).append(
             read_curve_frame(run_file.curve)
         )
-    nrows, ncols = _grid(len(by_optimizer))
-    figure = Figure(figsize=(5.0 * ncols, 3.8 * nrows), layout="constrained")
+    nrows, ncols = _grid(len(by_optimizer), ncols_max=2)  # two panels a row: readable at the page's width
+    figure = Figure(figsize=(6.8 * ncols, 3.8 * nrows), layout="constrained")
     axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, (optimizer, points) in zip(axes, by_optimizer.items()):
         colors = _colors(len(points))
@@ -174,11 +224,12 @@ def tuning_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: str
             if selected:
                 ax.plot(mean["grad_evals"].iloc[-1:], mean["eval_loss"].iloc[-1:], marker="*", ms=14, color=color,
                         markeredgecolor="black", zorder=4, ls="none")
-        ax.set_title(optimizer)
+        ax.set_title(optimizer, color=style(optimizer)["color"])
         _loss_axes(ax, "validation loss")
         several = any(len(curves) > 1 for curves in points.values())
-        ax.legend(fontsize="small", title_fontsize="small",
-                  title="thick: mean over runs; thin: each run (fold, seed)" if several else None)
+        # beside the panel, not on it: a legend inside covers curves
+        ax.legend(fontsize="small", title_fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                  title="thick: mean over runs\nthin: each run (fold, seed)" if several else None)
     for ax in axes[len(by_optimizer):]:
         ax.set_visible(False)
     _title(figure, title)
@@ -191,23 +242,32 @@ def test_curves_figure(curves: Mapping[str, str | Path | Sequence[str | Path]], 
     """Test loss (log scale) and test accuracy against gradient computations, one line per label
     (the paper's Figures 4.4, 4.8, 4.9, 4.12-4.14). `curves`: label -> RUN.csv, or a list of
     RUN.csv of several seeds: their mean, with a band (`band`: min-max or std)."""
-    figure = Figure(figsize=(11.0, 4.0), layout="constrained")
+    figure = Figure(figsize=(11.0, 4.4), layout="constrained")
     loss_ax, acc_ax = figure.subplots(1, 2)
-    for color, (label, paths) in zip(_colors(len(curves)), curves.items()):
+    for name, paths in curves.items():
         paths = [paths] if isinstance(paths, str | Path) else paths
         runs = [read_curve_frame(run.curve) for run in read_runs({"csv": p} for p in paths)]
-        if len(runs) > 1:
-            label = f"{label} ({len(runs)} seeds)"
-        _plot_band(loss_ax, runs, "eval_loss", band=band, positive=True, color=color, lw=1.4, label=label)
-        _plot_band(acc_ax, runs, "eval_acc", band=band, color=color, lw=1.4, label=label)
+        label = f"{name} ({len(runs)} seeds)" if len(runs) > 1 else name
+        _plot_band(loss_ax, runs, "eval_loss", band=band, positive=True, label=label, **line_style(name))
+        _plot_band(acc_ax, runs, "eval_acc", band=band, label=label, **line_style(name))
     _loss_axes(loss_ax, "test loss")
     acc_ax.set_xlabel("gradient computations")
     acc_ax.set_ylabel("test accuracy")
     acc_ax.grid(alpha=0.3)
-    loss_ax.legend(fontsize="small")
+    _legend_below(figure, loss_ax)
     _title(figure, title)
     _save(figure, out)
     return figure
+
+
+def met_at_start(rows) -> bool:
+    """Every run meets the target before any update: the table says nothing about speed."""
+    return bool(rows) and all(row.reached_all and row.grad_evals == 0 for row in rows)
+
+
+def target_note(target) -> str:
+    return (f"Every run is at or below the target test loss {target.loss:.4g} ({target.source}) before any "
+            "update: nothing to compare.")
 
 
 def time_to_target_figure(runs: Iterable[Mapping], spec: Mapping, out: Sequence[str | Path],
@@ -224,20 +284,28 @@ def time_to_target_figure(runs: Iterable[Mapping], spec: Mapping, out: Sequence[
         curves.setdefault(run["optimizer"], []).append(loaded.curve)
     target = study_target(spec, curves)
     rows = time_to_target(curves, target)
-    figure = Figure(figsize=(7.0, 0.5 * len(rows) + 1.6), layout="constrained")
+    if met_at_start(rows):  # five bars of 0 say nothing: one line says it
+        figure = Figure(figsize=(8.0, 1.2), layout="constrained")
+        figure.text(0.5, 0.3, target_note(target), ha="center", va="center", wrap=True)
+        _title(figure, title)
+        _save(figure, out)
+        return figure
+    figure = Figure(figsize=(8.0, 0.5 * len(rows) + 1.8), layout="constrained")
     ax = figure.subplots()
     longest = max((r.grad_evals for r in rows if r.reached), default=1.0)
-    for y, (color, row) in enumerate(zip(_colors(len(rows)), rows)):
+    for y, row in enumerate(rows):
         if row.reached:
-            ax.barh(y, row.grad_evals, color=color)
+            ax.barh(y, row.grad_evals, color=style(row.optimizer)["color"], height=0.6)
             note = f" {row.grad_evals:.3g}" + ("" if row.reached_all else f" ({row.reached}/{row.runs} seeds)")
             ax.text(row.grad_evals, y, note, va="center", fontsize="small")
-        else:
-            ax.text(0, y, " did not reach", va="center", fontsize="small", color="#b3261e")
+        else:  # a boxed label clear of the spine: it cannot read as a bar or a struck-out number
+            ax.annotate("did not reach the target", (0, y), xytext=(8, 0), textcoords="offset points",
+                        va="center", fontsize="small", color="#b3261e",
+                        bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="#b3261e", lw=0.8))
     ax.set_yticks(range(len(rows)), [r.optimizer for r in rows])
-    ax.invert_yaxis()
+    ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlim(0, longest * 1.35)
-    ax.set_xlabel(f"gradient computations to test loss {target.loss:.4g} ({target.source})")
+    ax.set_xlabel(f"gradient computations to reach test loss {target.loss:.4g} ({target.source})")
     ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
     ax.grid(alpha=0.3, axis="x")
     _title(figure, title)
@@ -265,13 +333,11 @@ def variance_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: s
     groups: dict[tuple[str, str], list[pd.DataFrame]] = {}
     for run, frame in zip(runs, read_variance_runs(run["csv"] for run in runs), strict=True):
         groups.setdefault((run["optimizer"], run["bn"]), []).append(frame)
-    optimizers = list(dict.fromkeys(optimizer for optimizer, _ in groups))
-    colors = dict(zip(optimizers, _colors(len(optimizers))))
     panels = [p for p in VARIANCE_PANELS if p[0] != "storm_sq_error"
               or any(c["storm_sq_error"].notna().any() for curves in groups.values() for c in curves)]
     # two panels a row: the labels stay readable when the page scales the figure to its width
     nrows, ncols = _grid(len(panels), ncols_max=2)
-    figure = Figure(figsize=(5.2 * ncols + 2.2, 3.6 * nrows), layout="constrained")
+    figure = Figure(figsize=(5.6 * ncols, 3.6 * nrows + 0.8), layout="constrained")
     axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in axes[len(panels):]:
         ax.set_visible(False)
@@ -280,13 +346,12 @@ def variance_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: s
             if not any(c[column].notna().any() for c in curves):
                 continue
             name = f"{optimizer}, BN {bn}" + (f" ({len(curves)} seeds)" if len(curves) > 1 else "")
-            _plot_band(ax, curves, column, x="epoch", band=band, positive=True, color=colors[optimizer],
-                       ls=_BN_STYLE.get(bn, "-"), marker="o", ms=3, lw=1.4, label=name)
+            _plot_band(ax, curves, column, x="epoch", band=band, positive=True, label=name,
+                       **(line_style(optimizer) | dict(ls=_BN_STYLE.get(bn, "-"))))
         if column == "variance_ratio":
             ax.axhline(1.0, color="0.4", lw=0.8, ls=":")
         _epoch_axis(ax, label)
-    handles, labels = axes[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside right upper", fontsize="small")
+    _legend_below(figure, axes[0])
     _title(figure, title)
     _save(figure, out)
     return figure
@@ -306,9 +371,23 @@ def _epoch_axis(ax, ylabel: str) -> None:
 
 
 def _title(figure: Figure, title: str) -> None:
-    if title:
-        lines = [part for line in title.splitlines() for part in (textwrap.wrap(line, 110) or [""])]
-        figure.suptitle("\n".join(lines))
+    """The title wrapped to the figure's width, smaller where it would take more than 3 lines."""
+    if not title:
+        return
+    for size in (12, 11, 10, 9):
+        # 0.6 em: a generous mean glyph width of DejaVu Sans, so a wrapped line always fits
+        chars = int(0.92 * figure.get_figwidth() * 72 / (0.6 * size))
+        lines = [part for line in title.splitlines() for part in (textwrap.wrap(line, chars) or [""])]
+        if len(lines) <= 3:
+            break
+    figure.suptitle("\n".join(lines), fontsize=size)
+
+
+def _legend_below(figure: Figure, ax) -> None:
+    """The figure's legend under its panels: clear of the title and of every curve."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize="small")
 
 
 def suboptimality(curves: Sequence[pd.DataFrame], column: str = "train_objective") -> tuple[list[pd.DataFrame], float]:
@@ -336,17 +415,17 @@ def convex_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: str
         groups.setdefault(run["optimizer"], []).append(curve)
     figure = Figure(figsize=(11.0, 4.0), layout="constrained")
     gap_ax, loss_ax = figure.subplots(1, 2)
-    for color, (optimizer, group) in zip(_colors(len(groups)), groups.items()):
+    for optimizer, group in groups.items():
         label = optimizer + (f" ({len(group)} seeds)" if len(group) > 1 else "")
-        _plot_band(gap_ax, group, "suboptimality", band=band, positive=True, color=color, lw=1.4, label=label)
+        _plot_band(gap_ax, group, "suboptimality", band=band, positive=True, label=label, **line_style(optimizer))
         _plot_band(loss_ax, [read_curve_frame(c) for c in group], "eval_loss", band=band, positive=True,
-                   color=color, lw=1.4, label=label)
+                   label=label, **line_style(optimizer))
     gap_ax.set_xlabel("gradient computations")
     gap_ax.set_ylabel(f"training objective - best ({best:.6g})")
     gap_ax.set_yscale("log")
     gap_ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
     gap_ax.grid(alpha=0.3, which="both")
-    gap_ax.legend(fontsize="small")
+    _legend_below(figure, gap_ax)
     _loss_axes(loss_ax, "test loss")
     _title(figure, title)
     _save(figure, out)
@@ -366,22 +445,22 @@ def ablation_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: s
         group = groups.setdefault(run["locking"], {"curve": [], "variance": []})
         group["curve"].append(read_curve_frame(run_file.curve))
         group["variance"].append(variance)
-    figure = Figure(figsize=(15.0, 4.0), layout="constrained")
+    figure = Figure(figsize=(15.0, 4.4), layout="constrained")
     test_ax, train_ax, var_ax = figure.subplots(1, 3)
-    for color, (locking, group) in zip(_colors(len(groups)), groups.items()):
+    for locking, group in groups.items():
         n = len(group["curve"])
         label = f"transform locking {locking}" + (f" ({n} seeds)" if n > 1 else "")
-        _plot_band(test_ax, group["curve"], "eval_loss", band=band, positive=True, color=color, lw=1.4, label=label)
-        _plot_band(train_ax, group["curve"], "train_loss", band=band, positive=True, color=color, lw=1.4,
-                   label=label)
-        _plot_band(var_ax, group["variance"], "variance_ratio", x="epoch", band=band, positive=True, color=color,
-                   marker="o", ms=3, lw=1.4, label=label)
+        line = line_style(f"transform locking {locking}")
+        _plot_band(test_ax, group["curve"], "eval_loss", band=band, positive=True, label=label, **line)
+        _plot_band(train_ax, group["curve"], "train_loss", band=band, positive=True, label=label, **line)
+        _plot_band(var_ax, group["variance"], "variance_ratio", x="epoch", band=band, positive=True, label=label,
+                   **line)
     _loss_axes(test_ax, "test loss")
     _loss_axes(train_ax, "training loss (running mean over the epoch)")
     var_ax.axhline(1.0, color="0.4", lw=0.8, ls=":")
     # each run measures the estimator it uses: unlocked runs take g_B(w~) on another augmentation
     _epoch_axis(var_ax, "variance ratio Var[SVRG] / Var[SGD]")
-    test_ax.legend(fontsize="small")
+    _legend_below(figure, test_ax)
     _title(figure, title)
     _save(figure, out)
     return figure
@@ -411,3 +490,56 @@ def _colors(n: int) -> list:
 
     cmap = colormaps["tab10"] if n <= 10 else colormaps["viridis"].resampled(n)
     return [cmap(i) for i in range(n)]
+
+
+VERDICT_COLORS = {"holds": "#1a7f37", "does not hold": "#b3261e"}  # anything else: inconclusive
+INCONCLUSIVE_COLOR = "#8a6d00"
+
+
+def verdict_color(verdict: str) -> str:
+    return VERDICT_COLORS.get(verdict, INCONCLUSIVE_COLOR)
+
+
+def claims_figure(claims: Sequence, title: str = "") -> Figure | None:
+    """The claims at a glance (vrdl.claims.Claim with parts), one panel per claim: per setting,
+    the test loss claimed lower (filled) and the one claimed higher (hollow), each with its
+    noise bar (± one standard error), joined by a line in the colour of that comparison's
+    verdict; losses of runs that did not learn in grey. None when no claim was compared."""
+    claims = [claim for claim in claims if claim.parts]
+    if not claims:
+        return None
+    heights = [0.42 * len(claim.parts) + 0.5 for claim in claims]
+    width = 10.0
+    figure = Figure(figsize=(width, sum(heights) + 1.0 * len(claims) + 0.8), layout="constrained")
+    axes = figure.subplots(len(claims), 1, squeeze=False, gridspec_kw=dict(height_ratios=heights)).ravel()
+    for ax, claim in zip(axes, claims):
+        labels = []
+        for y, part in enumerate(claim.parts):
+            ax.plot([part.a.mean, part.b.mean], [y, y], color=verdict_color(part.verdict), lw=2.5, alpha=0.6,
+                    solid_capstyle="butt", zorder=1)
+            for estimate, name, filled in ((part.a, part.lower, True), (part.b, part.higher, False)):
+                color = style(name.split(" ")[0])["color"] if estimate.learned else NOT_LEARNED_COLOR
+                ax.errorbar(estimate.mean, y, xerr=estimate.noise, fmt=style(name.split(" ")[0])["marker"], ms=8,
+                            color=color, mfc=color if filled else "white", mew=1.5, capsize=3, zorder=3)
+            failed = f"\n(did not learn: {', '.join(part.not_learned)})" if part.not_learned else ""
+            labels.append(f"{part.setting}\n{part.lower} < {part.higher}{failed}")
+        ax.set_yticks(range(len(claim.parts)), labels, fontsize="small")
+        ax.set_ylim(len(claim.parts) - 0.5, -0.5)
+        ax.margins(x=0.08)
+        ax.set_xlabel("test loss at the common gradient budget", fontsize="small")
+        ax.grid(alpha=0.3, axis="x")
+        text = f"{claim.claim}: {claim.verdict}"
+        # wrapped to the panel's width: the figure's less up to 3.2 in of setting labels on its left
+        ax.set_title("\n".join(textwrap.wrap(text, int((width - 3.2) * 72 / (0.6 * 11)))), fontsize=11,
+                     color=verdict_color(claim.verdict), loc="left")
+    from matplotlib.lines import Line2D
+
+    key = [Line2D([], [], marker="o", ls="none", color="0.3", mfc="0.3", label="claimed lower"),
+           Line2D([], [], marker="o", ls="none", color="0.3", mfc="white", label="claimed higher"),
+           Line2D([], [], marker="o", ls="none", color=NOT_LEARNED_COLOR, label="run did not learn"),
+           *[Line2D([], [], color=verdict_color(v), lw=2.5, alpha=0.6, label=f"comparison {v}")
+             for v in ("holds", "does not hold", "inconclusive")]]
+    figure.legend(handles=key, loc="outside lower center", ncols=3, fontsize="small",
+                  title="bars: ± noise (one standard error); colour and marker: the optimizer", title_fontsize="small")
+    _title(figure, title)
+    return figure

@@ -1,6 +1,6 @@
 """The claims table's logic on constructed results: the noise estimate each comparison uses
 (several seeds, folds only, neither), the decisive factor, runs that did not learn, the claims
-on results shaped like the paper's and against it, and the report's demo notice."""
+on results shaped like the paper's and against it."""
 
 import math
 
@@ -28,7 +28,6 @@ from vrdl.claims import (
     learning_failure,
     less_than,
 )
-from vrdl.report import _demo_notice
 
 
 def run(final_loss, grad_evals=(0, 100, 200), start=2.3, acc=0.8, name="seed 1"):
@@ -235,15 +234,3 @@ def test_a_claim_rests_on_every_optimizer_it_names():
     finals, models, metainit = results(0.25, 0.5, 0.61, 0.98)
     finals[("lenet_mnist", "off")]["adagrad"] = seeds(2.3, 2.3, 2.3, acc=0.1)
     assert evaluate_claims(finals, models, metainit)[0].verdict == NOT_LEARNED
-
-
-# ---------------------------------------------------------------------------- the report
-
-
-def test_a_report_on_data_subsets_says_it_is_a_demo():
-    study = {"name": "lenet_fmnist", "setup": {"train_subset": 1024, "eval_subset": None}}
-    notice = _demo_notice({"studies": [study], "metainit": None})
-    assert "This is a demo, not the study." in notice
-    assert "lenet_fmnist: 1024 training / all test images" in notice
-    study["setup"]["train_subset"] = None
-    assert _demo_notice({"studies": [study], "metainit": None}) == ""

@@ -105,3 +105,11 @@ def test_analysis_code_follows_the_imports_of_each_script(src):
     edit(src / "vrdl" / "runs.py", "import pandas as pd\n", "import pandas as pd\n\nEDITED = True\n")
     assert changed(before, analysis(src)) == set(ANALYSIS)
     assert runs(src) == before_runs
+
+
+def test_a_template_edit_changes_the_report_only(src):
+    before_runs, before = runs(src), analysis(src)
+    css = src / "vrdl" / "templates" / "report.css"
+    css.write_text(css.read_text() + "\nbody { margin: 0 }\n")
+    assert changed(before, analysis(src)) == {"report.py"}
+    assert runs(src) == before_runs

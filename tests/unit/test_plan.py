@@ -487,3 +487,21 @@ def test_stacked_true_and_false_override_auto():
     with pytest.raises(ConfigError, match="studies.lenet_mnist.stacked: vrdl train-grid has no stacked update rule "
                                           "for mars"):
         Plan(config)
+
+
+def test_declared_claims_reach_the_report_manifest_and_bad_ones_are_refused():
+    config = load_config(PAPER)
+    config["claims"] = [{"name": "Adam beats SGD", "better": "adam", "than": ["sgd"], "studies": ["lenet_mnist"],
+                        "bn": [False]}]
+    plan = Plan(copy.deepcopy(config))
+    assert plan.report_manifest()["claims"] == [dict(config["claims"][0], bn=["off"])]
+    assert "results/paper/claims.tsv" in plan.all_results() and "results/paper/time_to_target.tsv" in plan.all_results()
+    for bad, message in (
+        ({"studies": ["nope"]}, "claims[0] (Adam beats SGD).studies: no study nope"),
+        ({"better": "mars"}, "claims[0] (Adam beats SGD): no study of lenet_mnist runs"),
+        ({"better": "lion"}, "claims[0].better: 'lion' is not one of"),
+    ):
+        broken = copy.deepcopy(config)
+        broken["claims"][0].update(bad)
+        with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+            Plan(broken)

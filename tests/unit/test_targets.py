@@ -86,5 +86,20 @@ def test_time_to_target_figure_marks_did_not_reach(tmp_path):
     out = (tmp_path / "t.png", tmp_path / "t.pdf")
     figure = time_to_target_figure(runs, {"reference": "sgd", "slack": 0.0}, out, title="t")
     texts = [t.get_text() for t in figure.axes[0].texts]
-    assert texts == [" 200", " 100", " did not reach"]  # sgd at epoch 2, mars at epoch 1, svrg never
+    assert texts == [" 200", " 100", "did not reach the target"]  # sgd at epoch 2, mars at epoch 1, svrg never
+    label = figure.axes[0].texts[2]
+    assert label.get_bbox_patch() is not None  # boxed, clear of the spine: never reads as struck out
     assert all(p.stat().st_size > 0 for p in out)
+
+
+def test_a_target_met_before_any_update_is_a_note_not_bars(tmp_path):
+    from tests.workflow.test_select import write_run
+    from vrdl.plots import time_to_target_figure
+
+    runs = []
+    for name in ("sgd", "adam"):  # neither learns: the reference's best loss is its starting loss
+        csv = write_run(tmp_path / f"{name}.csv", [2.0, 2.1, 2.2], {"lr": 0.1}, eval_split="test", optimizer=name)
+        runs.append(dict(optimizer=name, seed=1, csv=csv))
+    figure = time_to_target_figure(runs, {"reference": "sgd"}, (tmp_path / "t.png",), title="t")
+    assert not figure.axes  # no bar chart
+    assert "before any update" in figure.texts[0].get_text()

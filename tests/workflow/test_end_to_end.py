@@ -24,7 +24,7 @@ def bn_settings():
 
 
 def tune_csvs(workdir, study, bn):
-    return sorted((workdir / "results" / study / f"bn~{bn}" / "tune").rglob("*.csv"))
+    return sorted((workdir / "results" / "tiny" / study / f"bn~{bn}" / "tune").rglob("*.csv"))
 
 
 def test_every_job_ran_once(completed_run):
@@ -37,12 +37,12 @@ def test_every_job_ran_once(completed_run):
     assert rules.count("metainit") == 2
     assert rules.count("convex") == 3 and rules.count("ablation") == 2
     assert rules.count("figure_tuning") == rules.count("figure_final") == 3
-    assert rules.count("figure_metainit") == rules.count("report") == 1
+    assert rules.count("figure_metainit") == rules.count("report") == rules.count("tables") == 1
     assert rules.count("figure_variance") == rules.count("figure_convex") == rules.count("figure_ablation") == 1
 
 
 def test_every_output_exists(completed_run, data_dir):
-    results = completed_run / "results"
+    results = completed_run / "results" / "tiny"  # the config's name: results/tiny/
     assert (data_dir / "fashion_mnist.pt").stat().st_size > 0
     expected_tune = {"lenet_tiny": 12, "resnet_tiny": 3}
     for study, bn in bn_settings():
@@ -63,14 +63,15 @@ def test_every_output_exists(completed_run, data_dir):
         assert (results / "figures" / f"metainit.{ext}").stat().st_size > 1000
     assert (results / "report.html").stat().st_size > 10_000
     # Every job logged; checkpoints were deleted after success (only dirs may remain).
-    assert (completed_run / "logs" / "report.log").exists()
+    assert (completed_run / "logs" / "tiny" / "report.log").exists()
+    assert (results / "runs.parquet").exists() and (results / "curves.parquet").exists()
     assert len(list((completed_run / "logs").rglob("*.log"))) >= TINY_TUNE_JOBS + TINY_FINAL_JOBS + 2
     assert not list((completed_run / "checkpoints").rglob("*.ckpt"))
 
 
 def test_run_files_are_sane(completed_run):
     for csv in (completed_run / "results").rglob("*.csv"):
-        if csv.name.endswith(".variance.csv"):
+        if csv.name.endswith(".variance.csv") or csv.name == "runs.csv":  # runs.csv: the tidy table
             continue
         curve = pd.read_csv(csv)
         convex = "convex" in csv.parts
@@ -108,7 +109,7 @@ def test_selection_is_the_argmin_of_the_tune_runs(completed_run, study, bn):
         runs.append(dict(optimizer=optimizer, point=point, loss=loss,
                          bad=meta["diverged"] or not math.isfinite(loss)))
     runs = pd.DataFrame(runs)
-    selected = pd.read_csv(completed_run / "results" / study / f"bn~{bn}" / "selected.tsv", sep="\t",
+    selected = pd.read_csv(completed_run / "results" / "tiny" / study / f"bn~{bn}" / "selected.tsv", sep="\t",
                            quoting=3).set_index("optimizer")
     assert set(selected.index) == set(TINY["studies"][study]["optimizers"])
     for optimizer, group in runs.groupby("optimizer"):
@@ -123,7 +124,7 @@ def test_selection_is_the_argmin_of_the_tune_runs(completed_run, study, bn):
 
 @pytest.mark.parametrize("study,bn", bn_settings())
 def test_final_runs_used_the_selection(completed_run, study, bn):
-    base = completed_run / "results" / study / f"bn~{bn}"
+    base = completed_run / "results" / "tiny" / study / f"bn~{bn}"
     selected = pd.read_csv(base / "selected.tsv", sep="\t", quoting=3).set_index("optimizer")
     for optimizer in TINY["studies"][study]["optimizers"]:
         for seed in FINAL_SEEDS[study]:
@@ -135,12 +136,14 @@ def test_final_runs_used_the_selection(completed_run, study, bn):
 
 
 def test_report_page(completed_run):
-    html = (completed_run / "results" / "report.html").read_text()
+    html = (completed_run / "results" / "tiny" / "report.html").read_text()
     for name in ("lenet_tiny", "resnet_tiny", "metainit", "convex", "ablation", "claims"):
         assert f'id="{name}"' in html
-    # 3 tuning + 3 final + LeNet time to target (resnet_tiny has no sgd to set a target) + MetaInit
-    # + LeNet variance + convex + ablation
-    assert html.count("data:image/png;base64,") == 11
+    # the claims + 3 tuning + 3 final + LeNet time to target (resnet_tiny has no sgd to set a
+    # target) + MetaInit + LeNet variance + convex + ablation
+    assert html.count("data:image/png;base64,") == 12
+    assert (completed_run / "results" / "tiny" / "claims.tsv").exists()
+    assert (completed_run / "results" / "tiny" / "time_to_target.tsv").exists()
     assert 'href="figures/lenet_tiny_bn~off_final.pdf"' in html
     assert "paper (Table 4.2)" in html
     assert "Final runs on the test set" in html

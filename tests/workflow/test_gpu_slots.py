@@ -89,7 +89,7 @@ def test_concurrent_jobs_each_hold_their_own_gpu(slot_run):
             continue
         run = json.loads((workdir / "results" / log.relative_to(workdir / "logs")).with_suffix(".json").read_text())
         assert run["visible_devices"] == device and run["device"] == "cpu"
-    stacked = json.loads(next((workdir / "results" / "slots_stacked").rglob("*.json")).read_text())
+    stacked = json.loads(next((workdir / "results" / "slots" / "slots_stacked").rglob("*.json")).read_text())
     assert stacked["visible_devices"] in by_device
 
     # Every slot is free again once Snakemake is done.

@@ -56,20 +56,20 @@ def test_both_run_with_their_settings_and_appear_in_the_curves(modern_run):
     for optimizer in ("alpha_svrg", "mars"):
         for seed in (1, 2):
             assert f"results/modern/resnet_modern/bn~on/final/{optimizer}/seed~{seed}.csv" in inputs
-    html = (workdir / "results" / "report.html").read_text()
+    html = (workdir / "results" / "modern" / "report.html").read_text()
     for optimizer in ("alpha_svrg", "mars"):
         assert f"<td>{optimizer}</td>" in html
     assert "alpha0=0.75" in html and "mars_on_every_tensor=True" in html
     for kind in ("final", "target"):
-        assert (workdir / "results" / "figures" / f"resnet_modern_bn~on_{kind}.png").stat().st_size > 1000
+        assert (workdir / "results" / "modern" / "figures" / f"resnet_modern_bn~on_{kind}.png").stat().st_size > 1000
 
 
 def test_time_to_target_table_in_the_report(modern_run):
     workdir, _ = modern_run
-    base = workdir / "results" / "resnet_modern" / "bn~on" / "final"
+    base = workdir / "results" / "modern" / "resnet_modern" / "bn~on" / "final"
     curves = {o: [pd.read_csv(base / o / f"seed~{s}.csv") for s in (1, 2)] for o in OPTIMIZERS}
     target = study_target({"reference": "sgd", "slack": 0.05}, curves)
-    html = (workdir / "results" / "report.html").read_text()
+    html = (workdir / "results" / "modern" / "report.html").read_text()
     section = html[html.index("<h4>Time to target"):]
     section = section[:section.index("</table>")]
     assert f"test loss {target.loss:.4g} (best test loss of sgd (+5%))" in section
@@ -82,12 +82,12 @@ def test_time_to_target_table_in_the_report(modern_run):
 
 def test_the_two_new_claims_in_the_report(modern_run):
     workdir, _ = modern_run
-    html = (workdir / "results" / "report.html").read_text()
+    html = (workdir / "results" / "modern" / "report.html").read_text()
     claims = html[html.index('<h2 id="claims">'):]
     for text in ("alpha-SVRG beats SVRG on the ResNets", "MARS beats Adam"):
         at = claims.index(escape(text))
         row = claims[at:claims.index("</tr>", at)]
         assert "resnet_modern BN on" in row  # decided on this study's runs, not "not run"
-        verdict = re.search(r'<span class="[a-z]+">([^<]+)</span>', row).group(1)
+        verdict = re.search(r'<span class="verdict [a-z]+">([^<]+)</span>', row).group(1)
         assert verdict in (study_claims.HOLDS, study_claims.FAILS, study_claims.WITHIN_NOISE,
                            study_claims.NOT_LEARNED), verdict

@@ -73,3 +73,159 @@ def test_suboptimality_is_against_the_best_of_all_runs():
     assert best == 0.7
     assert svrg_gap["suboptimality"].tolist() == pytest.approx([1.6, 0.1, 1e-4, 0.0])
     assert sgd_gap["suboptimality"].iloc[-1] == pytest.approx(0.05)
+
+
+# ---------------------------------------------------------------------------- layout of every figure kind
+
+LONG_TITLE = ("ResNet-18 (width 1/8) on Fashion-MNIST (demo of the CIFAR-10 study), BN off: gradient computations "
+              "to reach the target test loss (best test loss of sgd (+5%)), mean of 2 seeds (paper: Figure 4.8)")
+
+
+def _runs(tmp_path, curves, eval_split="test", **extra):
+    """Final runs of constructed curves: {optimizer: [losses per seed]}."""
+    from tests.workflow.test_select import write_run
+
+    runs = []
+    for optimizer, seeds in curves.items():
+        for seed, losses in enumerate(seeds, start=1):
+            csv = write_run(tmp_path / optimizer / f"seed~{seed}.csv", losses, {"lr": 0.1}, eval_split=eval_split,
+                            optimizer=optimizer, seed=seed)
+            runs.append(dict(optimizer=optimizer, seed=seed, csv=csv, **extra))
+    return runs
+
+
+def _with_variance(run, epochs=(1, 2, 3)):
+    """Give a constructed run a RUN.variance.csv."""
+    import json
+
+    csv = run["csv"]
+    frame = pd.DataFrame({"epoch": list(epochs), "batches": 4, "var_sgd": [1.0, 0.8, 0.6],
+                          "var_svrg": [0.5, 0.3, 0.2], "variance_ratio": [0.5, 0.375, 0.33],
+                          "storm_sq_error": [math.nan] * 3})
+    path = csv.with_name(csv.stem + ".variance.csv")
+    frame.to_csv(path, index=False, na_rep="nan")
+    meta = json.loads(csv.with_suffix(".json").read_text())
+    csv.with_suffix(".json").write_text(json.dumps({**meta, "variance_epochs": list(epochs)}))
+    return path
+
+
+SEVEN = {name: [[2.3, 1.2 + i / 10, 0.9 + i / 10, 0.7 + i / 20]] * 2
+         for i, name in enumerate(("sgd", "adam", "adagrad", "svrg", "storm", "alpha_svrg", "mars"))}
+
+
+def draw(kind, tmp_path):
+    from vrdl import plots
+    from vrdl.claims import evaluate_claims, load_run
+
+    out = [tmp_path / f"{kind}.png"]
+    if kind == "tuning":
+        runs = []
+        for optimizer in ("sgd", "svrg", "storm", "adam"):
+            for point in ("lr~0.1", "lr~0.01", "lr~0.001"):
+                for fold in (0, 1):
+                    [run] = _runs(tmp_path / "tune" / point / f"fold{fold}", {optimizer: [[2.3, 1.0, 0.8]]},
+                                  eval_split="val")
+                    runs.append(dict(run, point=point, split=f"fold~{fold}", hparams={"lr": 0.1}))
+        return plots.tuning_figure(runs, out, title=LONG_TITLE)
+    if kind == "final":
+        runs = _runs(tmp_path, SEVEN)
+        curves = {}
+        for run in runs:
+            curves.setdefault(run["optimizer"], []).append(run["csv"])
+        return plots.test_curves_figure(curves, out, title=LONG_TITLE)
+    if kind == "target":
+        runs = _runs(tmp_path, dict(SEVEN, svrg=[[2.3, 2.2, 2.1, 2.0]] * 2))  # svrg: did not reach
+        return plots.time_to_target_figure(runs, {"reference": "sgd", "slack": 0.05}, out, title=LONG_TITLE)
+    if kind == "target_at_start":
+        runs = _runs(tmp_path, {"sgd": [[2.3, 2.4]], "adam": [[2.3, 2.5]]})
+        return plots.time_to_target_figure(runs, {"reference": "sgd"}, out, title=LONG_TITLE)
+    if kind == "variance":
+        runs = []
+        for bn in ("on", "off"):
+            for run in _runs(tmp_path / bn, SEVEN):
+                runs.append(dict(run, bn=bn, csv=_with_variance(run)))
+        return plots.variance_figure(runs, out, title=LONG_TITLE)
+    if kind == "convex":
+        runs = _runs(tmp_path, {name: SEVEN[name] for name in ("sgd", "svrg", "storm")})
+        for run in runs:
+            frame = pd.read_csv(run["csv"])
+            frame["train_objective"] = frame["eval_loss"]
+            frame.to_csv(run["csv"], index=False)
+        return plots.convex_figure(runs, out, title=LONG_TITLE)
+    if kind == "ablation":
+        runs = []
+        for locking in ("on", "off"):
+            for run in _runs(tmp_path / locking, {"svrg": SEVEN["svrg"]}):
+                runs.append(dict(run, locking=locking, variance=_with_variance(run)))
+        return plots.ablation_figure(runs, out, title=LONG_TITLE)
+    if kind == "claims":
+        flat = [[2.3, 2.3, 2.3, 2.3]] * 2  # did not learn: long setting labels on the left
+        runs = _runs(tmp_path, dict(SEVEN, adagrad=flat, sgd=flat, storm=flat))
+        finals = {}
+        for run in runs:
+            finals.setdefault(run["optimizer"], []).append(load_run(run["csv"]))
+        claims = evaluate_claims({("lenet_mnist", "off"): finals, ("resnet18_cifar10", "on"): finals},
+                                 {"lenet_mnist": "lenet", "resnet18_cifar10": "resnet18"})
+        return plots.claims_figure(claims, title=LONG_TITLE)
+    raise ValueError(kind)
+
+
+def layout_problems(figure) -> list[str]:
+    """What a reader would see wrong: text cut off at the figure's edge, a legend over a title or
+    over any panel's data area."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.legend import Legend
+    from matplotlib.text import Text
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    page = figure.bbox
+    problems = []
+
+    def outside(box) -> bool:
+        return box.x0 < page.x0 - 1 or box.x1 > page.x1 + 1 or box.y0 < page.y0 - 1 or box.y1 > page.y1 + 1
+
+    # each panel with everything drawn around it (tick labels, axis labels, title, its legend)
+    problems += [f"panel {i} reaches outside the figure" for i, ax in enumerate(figure.axes)
+                 if ax.get_visible() and outside(ax.get_tightbbox(renderer))]
+    for text in [*figure.texts, figure._suptitle, *figure.findobj(Legend)]:
+        if text is not None and text.get_visible() and outside(text.get_window_extent(renderer)):
+            label = text.get_text() if isinstance(text, Text) else "legend"
+            problems.append(f"{label[:40]!r} reaches outside the figure")
+    titles = [ax.title for ax in figure.axes] + [t for t in (figure._suptitle,) if t is not None]
+    for legend in figure.findobj(Legend):
+        box = legend.get_window_extent(renderer)
+        problems += [f"legend over title {t.get_text()[:40]!r}" for t in titles
+                     if t.get_text() and box.overlaps(t.get_window_extent(renderer))]
+        problems += [f"legend over the data of panel {i}" for i, ax in enumerate(figure.axes)
+                     if ax.get_visible() and box.overlaps(ax.bbox)]
+    return problems
+
+
+FIGURE_KINDS = ("tuning", "final", "target", "target_at_start", "variance", "convex", "ablation", "claims")
+
+
+@pytest.mark.parametrize("kind", FIGURE_KINDS)
+def test_every_figure_kind_keeps_text_inside_and_legends_clear(kind, tmp_path):
+    figure = draw(kind, tmp_path)
+    assert layout_problems(figure) == []
+    title = figure._suptitle
+    assert title.get_text().replace("\n", " ") == LONG_TITLE  # wrapped, not cut
+
+
+def test_each_optimizer_has_one_colour_and_marker_everywhere(tmp_path):
+    from matplotlib.colors import to_hex
+
+    from vrdl.optim import registry
+    from vrdl.plots import style
+
+    styles = {name: (style(name)["color"], style(name)["marker"]) for name in registry.OPTIMIZERS}
+    assert len(set(styles.values())) == len(styles)  # no two optimizers look alike
+    assert style("lion") == style("lion")  # a new optimizer: a fixed spare style
+    for kind in ("final", "variance", "convex"):
+        for ax in draw(kind, tmp_path / kind).axes:
+            for line in ax.get_lines():
+                name = line.get_label().split(" ")[0].rstrip(",")
+                if name in styles:
+                    assert (to_hex(line.get_color()), line.get_marker()) == styles[name], (kind, name)

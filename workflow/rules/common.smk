@@ -44,6 +44,7 @@ METAINIT_RUN, CONVEX_RUN, ABLATION_RUN = PATHS.metainit_run, PATHS.convex_run, P
 FIGURES, LOGS = PATHS.figures, f"logs/{PATHS.name}"
 checkpoint_path, log_path, variance_figure = PATHS.checkpoint, PATHS.log, PATHS.variance_figure
 variance_csv = vp.variance_csv
+REPORT, report_tables = PATHS.report, PLAN.report_tables
 stacked_groups, stacked_params = PLAN.stacked_groups, PLAN.stacked_params
 convex_runs, ablation_runs = PLAN.convex_runs, PLAN.ablation_runs
 convex_files, ablation_files = PLAN.convex_files, PLAN.ablation_files

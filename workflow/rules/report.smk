@@ -1,17 +1,19 @@
-# One HTML page with what was run, the selected hyperparameters beside the paper's, the final
-# test loss/accuracy of every optimizer (over seeds), the study's claims checked against them
-# (vrdl.claims), the extensions (variance, convex study, ablation) and all figures.
+# One HTML page: the claims (the study's and the config's) as a table and a figure, what was
+# run, the selected hyperparameters beside the paper's, the final test loss/accuracy of every
+# optimizer (over seeds), the extensions (variance, convex study, ablation) and all figures;
+# beside it, its claims and time-to-target tables as TSV.
 
 
 rule report:
     input:
         unpack(report_inputs),
     output:
-        report(
+        html=report(
             PATHS.report,
             caption="../report/report.rst",
             category="Report",
         ),
+        **report_tables(),
     log:
         f"{LOGS}/report.log",
     conda:

@@ -1,0 +1,109 @@
+"""The report on constructed runs: the claims table with a declared claim, its figure and evidence,
+the TSV tables beside the page, the commits the runs came from, the demo notice, and the page
+rendered from templates (autoescaped)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from tests.workflow.test_select import make_runs, write_run
+from vrdl import plots
+from vrdl.report import TABLE_COLUMNS, demo_subsets, load_report, provenance, render_report, write_report
+from vrdl.select import run_selection
+
+FINAL_LOSSES = {"sgd": ([2.3, 1.0, 0.60], [2.3, 1.0, 0.62]), "svrg": ([2.3, 0.55, 0.40], [2.3, 0.55, 0.41])}
+
+
+def study_manifest(tmp_path, name="lenet_tiny", commits=("abc123", "abc123"), losses=FINAL_LOSSES) -> dict:
+    """One study (BN off) with tune runs, a selection, finals of two seeds and its figures."""
+    base = tmp_path / name
+    tune = make_runs(base / "tune", {
+        ("sgd", "lr~0.1"): ({"lr": 0.1}, [(0.6, False), (0.7, False)]),
+        ("svrg", "lr~0.01"): ({"lr": 0.01}, [(0.4, False), (0.45, False)]),
+    })
+    run_selection(tune, base / "selected.tsv", base / "tuning.tsv")
+    finals, runs = {}, []
+    for optimizer, seeds in losses.items():
+        lr = 0.1 if optimizer == "sgd" else 0.01
+        for seed, curve in enumerate(seeds, start=1):
+            csv = write_run(base / "final" / optimizer / f"seed~{seed}.csv", curve, {"lr": lr}, eval_split="test",
+                            optimizer=optimizer, seed=seed)
+            meta = json.loads(csv.with_suffix(".json").read_text())
+            meta.update(git_commit=commits[seed - 1], git_dirty=False, device="cpu", versions={"torch": "2"})
+            csv.with_suffix(".json").write_text(json.dumps(meta))
+            finals.setdefault(optimizer, []).append(str(csv))
+            runs.append(dict(optimizer=optimizer, seed=seed, csv=csv))
+    figures = tmp_path / "figures"
+    plots.tuning_figure(tune, [figures / f"{name}_tuning.png"], title="tuning")
+    plots.test_curves_figure(finals, [figures / f"{name}_final.png", figures / f"{name}_final.pdf"], title="final")
+    plots.time_to_target_figure(runs, {"reference": "sgd"}, [figures / f"{name}_target.png"], title="target")
+    setting = dict(
+        bn="off", paper={"table": "4.2", "figure": "4.4", "selected": {"sgd": {"lr": 0.1}}},
+        selected=str(base / "selected.tsv"), tuning=str(base / "tuning.tsv"), finals=finals,
+        figures={kind: str(figures / f"{name}_{kind}.png") for kind in ("tuning", "final", "target")},
+        time_to_target={"reference": "sgd"},
+    )
+    study = dict(name=name, title="LeNet <tiny>", model="lenet",
+                 setup={"dataset": "fashion_mnist", "bn": ["off"], "train_subset": 256, "eval_subset": None},
+                 selection={"folds": 2}, tune_seeds=[1],
+                 optimizers={o: dict(grid={"lr": [0.1]}, fixed={}, epochs=2, points=1) for o in losses},
+                 settings=[setting], variance=None)
+    return {"report": str(tmp_path / "report.html"), "studies": [study], "metainit": None, "convex": None,
+            "ablation": None, "claims": [{"name": "SVRG beats SGD", "better": "svrg", "than": ["sgd"]},
+                                         {"name": "Lion beats Adam", "better": "lion", "than": ["adam"]}]}
+
+
+def test_the_report_page_and_its_tables(tmp_path):
+    manifest = study_manifest(tmp_path)
+    tables = {name: tmp_path / f"{name}.tsv" for name in TABLE_COLUMNS}
+    write_report(manifest, tmp_path / "report.html", tables)
+    html = (tmp_path / "report.html").read_text()
+    # the verdicts come first: the claims table before any study section
+    assert html.index('id="claims"') < html.index('id="lenet_tiny"')
+    claims = pd.read_csv(tables["claims"], sep="\t")
+    assert list(claims.columns) == TABLE_COLUMNS["claims"]
+    declared = claims.set_index("claim").loc["SVRG beats SGD"]
+    # seeds 0.40/0.41 vs 0.60/0.62: a gap of 0.205 with a noise of about 0.009
+    assert declared.origin == "config" and declared.verdict == "holds"
+    assert declared.gap == pytest.approx(0.205) and declared.grad_evals == 200
+    assert declared.compared == "svrg < sgd"
+    assert "Lion beats Adam" not in set(claims["claim"])  # not run here: one line below the table
+    assert "Lion beats Adam" in html[html.index("Not run by this config"):]
+    assert '<span class="verdict holds">holds</span>' in html
+    assert html.count("<details") >= 2  # evidence per claim, the grid points
+    assert "LeNet &lt;tiny&gt;" in html  # autoescaped
+    assert "<td>svrg</td><td>lr ∈ {0.1}</td>" in html
+    assert html.count("data:image/png;base64,") == 4  # the claims figure and the setting's three
+    assert 'href="figures/lenet_tiny_final.pdf"' in html
+    target = pd.read_csv(tables["time_to_target"], sep="\t")
+    assert list(target["optimizer"]) == ["sgd", "svrg"] and list(target["grad_evals"]) == [200, 100]
+    assert "commit <code>abc123</code> (4 of 4 runs)" in html and "Mixed code versions" not in html
+    assert "This is a demo, not the study." in html
+
+
+def test_runs_from_several_commits_or_a_dirty_tree_are_flagged(tmp_path):
+    report = load_report(study_manifest(tmp_path, commits=("abc123", "def456")), tmp_path)
+    assert report.page["provenance"]["warning"] == "the runs come from 2 different commits"
+    assert "Mixed code versions:" in render_report(report.page)
+    mixed = provenance([{"git_commit": "abc", "git_dirty": True}, {}])
+    assert mixed["warning"] == "1 of 2 runs ran from a tree with uncommitted changes"
+    assert mixed["unrecorded"] == 1  # older runs without the field
+
+
+def test_a_target_met_before_any_update_is_a_note(tmp_path):
+    flat = {"sgd": ([2.3, 2.4, 2.5], [2.3, 2.4, 2.5]), "svrg": ([2.3, 2.4, 2.2], [2.3, 2.4, 2.2])}
+    report = load_report(study_manifest(tmp_path, losses=flat), tmp_path)
+    setting = report.page["studies"][0]["settings"][0]
+    assert "before any update" in setting["target"]["note"]
+    assert [img.alt for img in setting["figures"]] == ["lenet_tiny BN off tuning", "lenet_tiny BN off final"]
+    assert len(setting["not_learned"]) == 4  # every final run: caveat beside the tables
+
+
+def test_a_report_on_data_subsets_says_it_is_a_demo():
+    study = {"name": "lenet_fmnist", "setup": {"train_subset": 1024, "eval_subset": None}}
+    assert demo_subsets({"studies": [study], "metainit": None}) == ["lenet_fmnist: 1024 training / all test images"]
+    study["setup"]["train_subset"] = None
+    assert demo_subsets({"studies": [study], "metainit": None}) == []
