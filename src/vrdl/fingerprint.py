@@ -3,8 +3,8 @@
 A fingerprint is a SHA-256 over the vrdl modules in a job's import closure, each read as its
 syntax tree with docstrings dropped (comments never reach the tree): a comment, docstring or
 formatting edit changes nothing, any other edit changes every fingerprint whose closure holds
-the module (and the report's templates, read whole). The workflow passes fingerprints through `params:` (Snakemake's rerun trigger) and
-every run records its own in RUN.json.
+the module (and the report's templates, read whole). The workflow passes fingerprints through
+`params:` (Snakemake's rerun trigger) and every run records its own in RUN.json.
 
 What a training run executes: `vrdl.train` (the loop, data, models, gradients, MetaInit, ...)
 and everything it imports, plus its optimizer's builder, read at function granularity (only
