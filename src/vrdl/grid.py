@@ -28,9 +28,9 @@ from vrdl import checkpoints
 from vrdl import data as datasets
 from vrdl.files import check_writable, strict_json
 from vrdl.gradients import evaluate
+from vrdl.identity import run_record
 from vrdl.models import build_model
 from vrdl.optim import build_optimizer, registry
-from vrdl.runs import run_record
 from vrdl.train import (
     COLUMNS,
     RunConfig,

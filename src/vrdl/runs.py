@@ -5,8 +5,8 @@ mixed-up file is refused the same way everywhere, naming the file: every cell mu
 (`nan`/`inf` only where a run diverged), epochs run 0..N, and the JSON must agree with the CSV
 (epochs run, gradient count, diverged flag, final loss) and with what the caller configured
 (optimizer, seed, hyperparameters). RUN.json also records the run's identity (stage, study, BN,
-optimizer, point, split, seed: the fields of its path in the workflow's layout, vrdl.plan) and a
-SHA-256 of its CSVs (`run_record`), so an edited row, or a run copied into another run's place, is
+optimizer, point, split, seed: the fields of its path in the workflow's layout, vrdl.paths) and a
+SHA-256 of its CSVs (`vrdl.identity.run_record`), so an edited row, or a run copied into another run's place, is
 refused too. A refused run is moved aside (RUN.csv.rejected, ...) so that Snakemake reruns it.
 `check_same_data` refuses runs of one data set trained on different prepared files.
 """
@@ -14,73 +14,22 @@ refused too. A refused run is moved aside (RUN.csv.rejected, ...) so that Snakem
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 import os
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from vrdl.identity import identity_of, run_stem, sha256_of
+
 CURVE_COLUMNS = ("epoch", "grad_evals", "wall_s", "lr", "train_loss", "train_acc", "eval_loss", "eval_acc")
 
 
 class RunFileError(ValueError):
     """A run's files are missing, malformed or disagree; the message names the file."""
-
-
-# ---------------------------------------------------------------------------- identity and hashes
-
-
-def _layouts() -> list[tuple[str, re.Pattern]]:
-    """(stage, pattern of a run's path stem) for each kind of run the workflow writes (vrdl.plan)."""
-    from vrdl.paths import Paths
-
-    paths = Paths("{name}")  # the config's results namespace is part of a run's identity
-    templates = dict(tune=paths.tune, final=paths.final, metainit=paths.metainit_run, convex=paths.convex_run,
-                     ablation=paths.ablation_run)
-    layouts = []
-    for stage, template in templates.items():
-        pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
-        layouts.append((stage, re.compile(f"(?:^|/){pattern}$")))
-    return layouts
-
-
-def run_stem(path: str | Path) -> str:
-    """RUN for RUN.csv, RUN.json and RUN.variance.csv."""
-    text = str(path)
-    for suffix in (".variance.csv", ".csv", ".json"):
-        if text.endswith(suffix):
-            return text.removesuffix(suffix)
-    return text
-
-
-def identity_of(path: str | Path) -> dict | None:
-    """The run a path in the workflow's layout belongs to ({"stage": "tune", "study": ...,
-    "bn": "off", ...}, values as in the path); None for a path outside that layout."""
-    stem = Path(run_stem(path)).as_posix()
-    for stage, pattern in _layouts():
-        match = pattern.search(stem)
-        if match:
-            return {"stage": stage, **match.groupdict()}
-    return None
-
-
-def sha256_of(data: bytes | str) -> str:
-    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
-
-
-def run_record(out: str | Path, csv_text: str, variance_text: str | None = None) -> dict:
-    """What RUN.json records to prove what the run's files are: the identity its --out path
-    gives (vrdl train takes it from there, so a file copied to another run's place no longer
-    fits) and the SHA-256 of RUN.csv (and RUN.variance.csv) as written."""
-    record = dict(identity=identity_of(out), csv_sha256=sha256_of(csv_text))
-    if variance_text is not None:
-        record["variance_sha256"] = sha256_of(variance_text)
-    return record
 
 
 def _check_identity(where: Path, meta: Mapping) -> None:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from vrdl.runs import RunFileError, check_same_data, read_run, sha256_of
+from vrdl.identity import sha256_of
+from vrdl.runs import RunFileError, check_same_data, read_run
 
 RUN_COLUMNS = ["optimizer", "point", "seed", "split", "hparams", "val_loss", "epochs", "diverged", "csv", "dataset",
                "data_sha256"]

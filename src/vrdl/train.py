@@ -27,10 +27,10 @@ from vrdl import checkpoints, provenance, variance
 from vrdl import data as datasets
 from vrdl.files import check_writable, strict_json, write_atomic
 from vrdl.gradients import Objective, ReferenceGradients, evaluate, minibatch_gradient
+from vrdl.identity import run_record
 from vrdl.metainit import metainit
 from vrdl.models import build_model, count_parameters
 from vrdl.optim import STORM, SVRG, build_optimizer, current_step_size, hyperparameters, registry
-from vrdl.runs import run_record
 
 COLUMNS = ("epoch", "grad_evals", "wall_s", "lr", "train_loss", "train_acc", "eval_loss", "eval_acc")
 

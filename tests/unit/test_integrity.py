@@ -294,7 +294,8 @@ def train_into(data_dir, results, split="fold~0", bn="off", name="small", **opti
 
 
 def test_a_run_records_its_identity_and_the_hash_of_its_csv(data_dir, tmp_path):
-    from vrdl.runs import read_run, sha256_of
+    from vrdl.identity import sha256_of
+    from vrdl.runs import read_run
 
     out = train_into(data_dir, tmp_path / "results", variance_epochs="1", variance_batches=2)
     meta = json.loads(out.with_suffix(".json").read_text())

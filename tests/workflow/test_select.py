@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from vrdl.runs import run_record
+from vrdl.identity import run_record
 from vrdl.select import (
     SelectionError,
     aggregate,

@@ -1,0 +1,59 @@
+"""What a run's files are: the run's identity, read from its path in the workflow's layout
+(vrdl.paths: config name, stage, study, BN, optimizer, grid point, seed, split), and SHA-256
+hashes of its CSVs. `vrdl train` records both in RUN.json (`run_record`); the readers (vrdl.runs)
+check them, so an edited file or a run copied into another run's place is refused. Its own module
+so that the training code does not import the readers (their edits rerun no training)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+
+def _layouts() -> list[tuple[str, re.Pattern]]:
+    """(stage, pattern of a run's path stem) for each kind of run the workflow writes (vrdl.plan)."""
+    from vrdl.paths import Paths
+
+    paths = Paths("{name}")  # the config's results namespace is part of a run's identity
+    templates = dict(tune=paths.tune, final=paths.final, metainit=paths.metainit_run, convex=paths.convex_run,
+                     ablation=paths.ablation_run)
+    layouts = []
+    for stage, template in templates.items():
+        pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+        layouts.append((stage, re.compile(f"(?:^|/){pattern}$")))
+    return layouts
+
+
+def run_stem(path: str | Path) -> str:
+    """RUN for RUN.csv, RUN.json and RUN.variance.csv."""
+    text = str(path)
+    for suffix in (".variance.csv", ".csv", ".json"):
+        if text.endswith(suffix):
+            return text.removesuffix(suffix)
+    return text
+
+
+def identity_of(path: str | Path) -> dict | None:
+    """The run a path in the workflow's layout belongs to ({"stage": "tune", "study": ...,
+    "bn": "off", ...}, values as in the path); None for a path outside that layout."""
+    stem = Path(run_stem(path)).as_posix()
+    for stage, pattern in _layouts():
+        match = pattern.search(stem)
+        if match:
+            return {"stage": stage, **match.groupdict()}
+    return None
+
+
+def sha256_of(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def run_record(out: str | Path, csv_text: str, variance_text: str | None = None) -> dict:
+    """What RUN.json records to prove what the run's files are: the identity its --out path
+    gives (vrdl train takes it from there, so a file copied to another run's place no longer
+    fits) and the SHA-256 of RUN.csv (and RUN.variance.csv) as written."""
+    record = dict(identity=identity_of(out), csv_sha256=sha256_of(csv_text))
+    if variance_text is not None:
+        record["variance_sha256"] = sha256_of(variance_text)
+    return record
