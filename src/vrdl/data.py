@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vrdl.files import check_writable, save_atomic
+from vrdl.files import check_writable, remove_stale_temporaries, save_atomic
 
 
 class DataError(RuntimeError):
@@ -270,6 +270,7 @@ def prepare(name: str, data_dir: str | Path, source_dir: str | Path | None = Non
 def _prepare_locked(name: str, data_dir: str | Path, source_dir: str | Path | None) -> Path:
     info = dataset_info(name)
     target = prepared_path(name, data_dir)
+    remove_stale_temporaries(target, sys.stderr)  # a killed build's partial copy (55 MB to 180 MB)
     refused = ""
     if target.is_file():
         try:

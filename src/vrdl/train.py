@@ -25,7 +25,7 @@ import torch
 import vrdl
 from vrdl import checkpoints, provenance, variance
 from vrdl import data as datasets
-from vrdl.files import check_writable, strict_json, write_atomic
+from vrdl.files import check_writable, remove_stale_temporaries, strict_json, write_atomic
 from vrdl.gradients import Objective, ReferenceGradients, evaluate, minibatch_gradient
 from vrdl.metainit import metainit
 from vrdl.models import build_model, count_parameters
@@ -233,9 +233,12 @@ def run(
     log = log or sys.stderr
     out = Path(out)
     checkpoint = Path(checkpoint) if checkpoint else out.with_suffix(".ckpt")
-    check_output_files(output_files(cfg, out, checkpoint))
+    files = output_files(cfg, out, checkpoint)
+    check_output_files(files)
     for directory in {out.parent, checkpoint.parent}:  # a read-only or missing place fails now, not after an epoch
         check_writable(directory)
+    for _, path in files:
+        remove_stale_temporaries(path, log)
     dev = resolve_device(device)
     info = datasets.dataset_info(cfg.dataset)
     train, evaluation = load_splits(cfg, data_dir, dev)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import pytest
 import torch
 
+import vrdl.files
 import vrdl.grid
 import vrdl.train
 from tests.unit.test_train import read_csv, run_cli, train_args, without_wall_time
@@ -420,3 +421,55 @@ def test_vrdl_plan_names_the_file_or_key_of_a_user_error(tmp_path, capsys, args,
     files["a_list"].write_text("[1]")
     err = train_error(["plan", *[a.format(**files) for a in args]], capsys)
     assert message.format(**files) in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------- leftovers of killed writers, modes
+
+
+def vrdl_cli(args, **options) -> subprocess.CompletedProcess:
+    """The real `vrdl` command in a process of its own."""
+    return subprocess.run([sys.executable, "-m", "vrdl.cli", *map(str, args)], capture_output=True, text=True,
+                          **options)
+
+
+# vrdl train in a process that is SIGKILLed in its first rename: the first checkpoint's temporary
+# file is fully written but never renamed, as a kill at that moment leaves it
+KILLED_IN_FIRST_RENAME = """
+import os, signal, sys
+os.replace = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
+from vrdl.cli import main
+main(sys.argv[1:])
+"""
+
+
+def temporaries(directory):
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_temporary_files_of_a_killed_run_are_removed_on_its_next_start(data_dir, tmp_path):
+    out = tmp_path / "out" / "run.csv"
+    args = [str(a) for a in train_args(data_dir, out, epochs=2)]
+    killed = subprocess.run([sys.executable, "-c", KILLED_IN_FIRST_RENAME, *args], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL
+    left = temporaries(out.parent)
+    assert len(left) == 1 and left[0].startswith(".run.ckpt.pid") and left[0].endswith(".tmp")
+    # a live writer's file (this process) and one of another host sharing the directory stay
+    live = out.parent / f".run.csv.pid{os.getpid()}@{vrdl.files._host()}.abcd1234.tmp"
+    other_host = out.parent / ".run.json.pid1@elsewhere.abcd1234.tmp"
+    other_run = out.parent / f".other.csv.pid999999999@{vrdl.files._host()}.abcd1234.tmp"
+    for path in (live, other_host, other_run):
+        path.write_text("in progress")
+    done = vrdl_cli(args)
+    assert done.returncode == 0, done.stderr
+    assert f"removed 1 temporary file(s) a killed vrdl process left: {left[0]}" in done.stderr
+    assert temporaries(out.parent) == sorted(p.name for p in (live, other_host, other_run))
+    assert len(read_csv(out)) == 3
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_written_files_follow_the_umask(data_dir, tmp_path, umask, mode):
+    out = tmp_path / "run.csv"
+    done = vrdl_cli(train_args(data_dir, out, epochs=1), preexec_fn=lambda: os.umask(umask))
+    assert done.returncode == 0, done.stderr
+    for path in (out, out.with_suffix(".json")):
+        assert path.stat().st_mode & 0o777 == mode, f"{path.name}: {oct(path.stat().st_mode & 0o777)}"
