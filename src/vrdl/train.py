@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 import vrdl
-from vrdl import checkpoints, provenance, variance
+from vrdl import checkpoints, gpu_slots, provenance, variance
 from vrdl import data as datasets
 from vrdl.files import check_writable, remove_stale_temporaries, strict_json, write_atomic
 from vrdl.gradients import Objective, ReferenceGradients, evaluate, minibatch_gradient
@@ -170,6 +170,8 @@ def check_output_files(files: list[tuple[str, Path]]) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
+    if name != "cpu" and gpu_slots.VISIBLE in os.environ:  # garbage would hide every GPU silently
+        gpu_slots.parse_visible(os.environ[gpu_slots.VISIBLE])
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():

@@ -473,3 +473,11 @@ def test_written_files_follow_the_umask(data_dir, tmp_path, umask, mode):
     assert done.returncode == 0, done.stderr
     for path in (out, out.with_suffix(".json")):
         assert path.stat().st_mode & 0o777 == mode, f"{path.name}: {oct(path.stat().st_mode & 0o777)}"
+
+
+def test_train_refuses_a_visible_devices_value_that_names_no_device(data_dir, tmp_path):
+    done = vrdl_cli(train_args(data_dir, tmp_path / "run.csv", epochs=1),
+                    env=dict(os.environ, CUDA_VISIBLE_DEVICES="garbage"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("vrdl train: error: CUDA_VISIBLE_DEVICES=garbage: 'garbage' is not a CUDA device")
+    assert not (tmp_path / "run.csv").exists()
