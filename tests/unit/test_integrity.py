@@ -481,3 +481,64 @@ def test_train_refuses_a_visible_devices_value_that_names_no_device(data_dir, tm
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.startswith("vrdl train: error: CUDA_VISIBLE_DEVICES=garbage: 'garbage' is not a CUDA device")
     assert not (tmp_path / "run.csv").exists()
+
+
+# ---------------------------------------------------------------------------- damaged raw files, read-only places
+
+
+def truncate_gzip(path):
+    path.write_bytes(path.read_bytes()[:1000])
+
+
+def not_gzip(path):
+    path.write_bytes(b"<html>a login page saved as the download</html>\n")
+
+
+def truncated_uncompressed(path):
+    """The file gunzipped and cut short, under the name without .gz."""
+    import gzip
+    from pathlib import Path
+
+    path.unlink()
+    original = Path(FASHION_MNIST_SOURCE) / path.name
+    path.with_suffix("").write_bytes(gzip.decompress(original.read_bytes())[:5000])
+    return path.with_suffix("")
+
+
+@pytest.mark.parametrize("damage,message", [
+    (truncate_gzip, "is truncated or not a gzip file (EOFError"),
+    (not_gzip, "is truncated or not a gzip file (BadGzipFile"),
+    (truncated_uncompressed, "is truncated: 5000 bytes for an IDX file of shape [60000]"),
+])
+def test_prepare_names_a_damaged_raw_file(tmp_path, damage, message):
+    source = tmp_path / "raw"
+    shutil.copytree(FASHION_MNIST_SOURCE, source)
+    damaged = source / "train-labels-idx1-ubyte.gz"
+    damaged = damage(damaged) or damaged
+    done = vrdl_cli(["prepare", "--dataset", "fashion_mnist", "--data-dir", tmp_path / "data", "--source-dir", source])
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    first, fix = done.stderr.splitlines()
+    assert first.startswith(f"vrdl prepare: error: {damaged} ") and message in first
+    assert fix.startswith("Fix: replace it with an intact copy") and "data.sources.fashion_mnist" in fix
+    assert not (tmp_path / "data" / "fashion_mnist.pt").exists()
+
+
+def test_prepare_names_a_truncated_cifar_file(cifar10_source, tmp_path):
+    damaged = cifar10_source / "cifar-10-batches-py" / "data_batch_3"
+    damaged.write_bytes(damaged.read_bytes()[:3000])
+    done = vrdl_cli(["prepare", "--dataset", "cifar10", "--data-dir", tmp_path / "data", "--source-dir",
+                     cifar10_source])
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"vrdl prepare: error: {damaged} is truncated or not a CIFAR batch file")
+    assert "data.sources.cifar10" in done.stderr
+
+
+def test_a_read_only_checkpoint_directory_fails_before_training(data_dir, tmp_path):
+    checkpoints_dir = tmp_path / "checkpoints"
+    checkpoints_dir.mkdir()
+    with read_only(checkpoints_dir):
+        done = vrdl_cli(train_args(data_dir, tmp_path / "run.csv", checkpoint=checkpoints_dir / "run.ckpt"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"vrdl train: error: cannot write {checkpoints_dir}: ")
+    assert done.stderr.endswith("(choose a writable location)\n") and done.stderr.count("\n") == 1
+    assert not (tmp_path / "run.csv").exists()
