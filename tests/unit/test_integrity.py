@@ -542,3 +542,38 @@ def test_a_read_only_checkpoint_directory_fails_before_training(data_dir, tmp_pa
     assert done.stderr.startswith(f"vrdl train: error: cannot write {checkpoints_dir}: ")
     assert done.stderr.endswith("(choose a writable location)\n") and done.stderr.count("\n") == 1
     assert not (tmp_path / "run.csv").exists()
+
+
+# ---------------------------------------------------------------------------- vrdl plan refuses what every job would
+
+
+def quick_config_with(tmp_path, old, new):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "config" / "quick.yaml").read_text()
+    assert old in text
+    path = tmp_path / "changed.yaml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("    batch_size: 32\n", "    batch_size: 1025\n",
+     "studies.lenet_fmnist.batch_size: 1025 is larger than the 1,024 samples its runs train on (train_subset): use "
+     "at most 1,024"),
+    ("      folds: 2\n", "      folds: 60001\n",
+     "studies.lenet_fmnist.selection.folds: 60001 folds of the 60,000 training samples of fashion_mnist"),
+    ("    width: 0.125\n", "    width: 1000\n", "studies.resnet18_fmnist.width: 1000 makes resnet18 a model of "
+     "11,157,514,496,010 parameters, more than the 1,000,000,000 vrdl trains"),
+])
+def test_vrdl_plan_refuses_what_every_job_would_refuse(tmp_path, old, new, message):
+    done = vrdl_cli(["plan", "--configfile", quick_config_with(tmp_path, old, new)])
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert message in done.stderr
+
+
+def test_vrdl_plan_accepts_the_limits_themselves(tmp_path):
+    """batch_size equal to train_subset trains one full minibatch per epoch: allowed, as vrdl train allows it."""
+    done = vrdl_cli(["plan", "--configfile", quick_config_with(tmp_path, "    batch_size: 32\n",
+                                                                "    batch_size: 1024\n")])
+    assert done.returncode == 0, done.stderr
