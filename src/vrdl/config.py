@@ -63,6 +63,28 @@ def load_config(path: str | Path) -> dict:
         raise ConfigError([f"{path}{where}: not valid YAML ({getattr(err, 'problem', None) or err})"]) from None
 
 
+def merge(base: dict, override: dict) -> dict:
+    """`override` over `base` as Snakemake merges several --configfile: mappings key by key
+    (recursively), every other value replaced whole."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            value = merge(merged[key], value)
+        merged[key] = value
+    return merged
+
+
+def load_configs(paths) -> dict:
+    """Several config files merged like Snakemake's `--configfile A B` (later ones win)."""
+    config: dict = {}
+    for path in paths:
+        loaded = load_config(path)
+        if not isinstance(loaded, dict):
+            raise ConfigError([f"{path}: holds a {type(loaded).__name__}, not a mapping of config keys"])
+        config = merge(config, loaded)
+    return config
+
+
 def key_path(path) -> str:
     text = ""
     for part in path:

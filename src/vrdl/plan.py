@@ -16,6 +16,7 @@ from vrdl.config import (  # noqa: F401 (ConfigError: the workflow's glue catche
     bn_name,
     grid_points,
     load_config,
+    load_configs,
     optimizer_stacking_problem,
     study_bns,
     study_stacking_problems,
@@ -619,8 +620,10 @@ def _with_paper_figure(title, figure) -> str:
     return f"{title}\n(the paper's Figure {figure})" if figure else title
 
 
-def print_plan(configfile, *, costs=None, results=None, out=None) -> None:
-    """`vrdl plan`: the job table and its cost (vrdl.costs)."""
+def print_plan(configfiles, *, costs=None, results=None, out=None) -> None:
+    """`vrdl plan`: the job table and its cost (vrdl.costs) of the config files, merged as
+    Snakemake merges them."""
     from vrdl.costs import report
 
-    print(report(Plan(load_config(configfile), configfiles=[configfile]), costs=costs, results=results), file=out)
+    configfiles = [configfiles] if isinstance(configfiles, str | Path) else list(configfiles)
+    print(report(Plan(load_configs(configfiles), configfiles=configfiles), costs=costs, results=results), file=out)

@@ -32,6 +32,8 @@ from vrdl.models import build_model, count_parameters
 from vrdl.optim import STORM, SVRG, build_optimizer, current_step_size, hyperparameters, registry
 from vrdl.runs import run_record
 
+PROGRESS_SECONDS = 30.0  # a progress line inside an epoch this often (logs of long GPU epochs)
+
 COLUMNS = ("epoch", "grad_evals", "wall_s", "lr", "train_loss", "train_acc", "eval_loss", "eval_acc")
 
 
@@ -243,6 +245,9 @@ def run(
         remove_stale_temporaries(path, log)
     dev = resolve_device(device)
     info = datasets.dataset_info(cfg.dataset)
+    model_text = f"{cfg.model} (bn {'on' if cfg.bn else 'off'}{f', width {cfg.width:g}' if cfg.width != 1 else ''})"
+    print(f"vrdl train: {cfg.optimizer} on {cfg.dataset} ({data_dir}), model {model_text}, device {dev}: "
+          "loading the data", file=log, flush=True)
     train, evaluation = load_splits(cfg, data_dir, dev)
 
     def build():
@@ -255,6 +260,8 @@ def run(
         return model, optimizer
 
     model, optimizer = build()
+    print(f"vrdl train: {count_parameters(model):,} parameters, {len(train):,} training and {len(evaluation):,} "
+          f"{cfg.eval_split} samples, {cfg.epochs} epochs of batch {cfg.batch_size}", file=log, flush=True)
     key = _config_key(cfg, train)
     had_checkpoint = checkpoint.is_file()
     state = _resume(checkpoint, key, model, optimizer, dev, log)
@@ -299,7 +306,8 @@ def run(
             break
         epoch_start_params = [p.detach().clone() for p in model.parameters()] if epoch in cfg.variance_epochs else None
         with autocast:
-            grad_evals, loss_sum, correct, steps = _train_epoch(cfg, epoch, net, objective, optimizer, reference, train)
+            grad_evals, loss_sum, correct, steps = _train_epoch(cfg, epoch, net, objective, optimizer, reference, train,
+                                                                log)
         state["grad_evals"] += grad_evals
         train_loss, train_acc = float(loss_sum) / steps, int(correct) / len(train)
         wall = time.perf_counter() - started
@@ -352,8 +360,11 @@ def _variance_row(cfg, epoch, model, optimizer, reference, train, epoch_start_pa
     return dict(epoch=epoch, **variance.estimator_variances(reference, iterate, snapshot, batches, direction))
 
 
-def _train_epoch(cfg, epoch, model, objective, optimizer, reference, train):
+def _train_epoch(cfg, epoch, model, objective, optimizer, reference, train, log=None):
     """One epoch of steps. Loss and accuracy are summed on the device: no host sync per step."""
+    epoch_start = next_progress = time.monotonic()
+    next_progress += PROGRESS_SECONDS
+    n_steps = -(-len(train) // cfg.batch_size)
     plan = train.epoch_plan(cfg.seed, epoch)
     grad_evals = 0
     snapshot_grads = None  # per-batch g_B(w~), when cached
@@ -398,6 +409,11 @@ def _train_epoch(cfg, epoch, model, objective, optimizer, reference, train):
         loss_sum += loss
         correct += (logits.argmax(1) == y).sum()
         steps += 1
+        if log is not None and time.monotonic() >= next_progress:  # long epochs show they are moving
+            elapsed = time.monotonic() - epoch_start
+            print(f"epoch {epoch}/{cfg.epochs}: step {steps}/{n_steps}  elapsed {elapsed:.0f}s  "
+                  f"eta {elapsed / steps * (n_steps - steps):.0f}s", file=log, flush=True)
+            next_progress = time.monotonic() + PROGRESS_SECONDS
     return grad_evals, loss_sum, correct, steps
 
 

@@ -577,3 +577,52 @@ def test_vrdl_plan_accepts_the_limits_themselves(tmp_path):
     done = vrdl_cli(["plan", "--configfile", quick_config_with(tmp_path, "    batch_size: 32\n",
                                                                 "    batch_size: 1024\n")])
     assert done.returncode == 0, done.stderr
+
+
+# ---------------------------------------------------------------------------- CLI conventions
+
+
+def test_vrdl_version():
+    done = vrdl_cli(["--version"])
+    assert done.returncode == 0 and done.stdout == f"vrdl {vrdl.__version__}\n"
+
+
+@pytest.mark.parametrize("args,n_params", [
+    (["--model", "lenet"], 61706),  # the README's count: LeNet-5 on MNIST, 1 input channel
+    (["--model", "lenet", "--in-channels", "3", "--image-size", "32"], 62006),
+    (["--model", "resnet18"], 11169162),  # CIFAR: 3 channels
+])
+def test_describe_counts_the_models_own_input_by_default(args, n_params):
+    done = vrdl_cli(["describe", *args])
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["n_params"] == n_params
+
+
+def test_plan_merges_several_config_files_like_snakemake(tmp_path):
+    from pathlib import Path
+
+    quick = Path(__file__).resolve().parents[2] / "config" / "quick.yaml"
+    override = tmp_path / "override.yaml"
+    override.write_text("name: quick_more\nstudies:\n  lenet_fmnist:\n    epochs: 7\n")
+    alone, merged = vrdl_cli(["plan", "--configfile", quick]), vrdl_cli(["plan", "--configfile", quick, override])
+    assert alone.returncode == 0 and merged.returncode == 0, merged.stderr
+    changed = [(a, m) for a, m in zip(alone.stdout.splitlines(), merged.stdout.splitlines()) if a != m]
+    # mappings merge key by key: only lenet_fmnist's epochs changed, its other keys and the other studies stay
+    assert len(changed) == 21 and all(m.split()[:2] in (["tune", "lenet_fmnist"], ["final", "lenet_fmnist"])
+                                      for _, m in changed[:-1])
+    assert all(a.split()[5] == "3" and m.split()[5] == "7" for a, m in changed[:-1])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("studies:\n  lenet_fmnist:\n    batch_size: 5000\n")
+    refused = vrdl_cli(["plan", "--configfile", quick, bad])
+    assert refused.returncode == 2 and "studies.lenet_fmnist.batch_size: 5000" in refused.stderr
+
+
+def test_train_says_what_it_does_first_and_shows_progress_inside_epochs(data_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(vrdl.train, "PROGRESS_SECONDS", 0.0)  # a progress line after every step
+    run_cli(train_args(data_dir, tmp_path / "run.csv", epochs=1))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == (f"vrdl train: sgd on fashion_mnist ({data_dir}), model lenet (bn off), device cpu: "
+                        "loading the data")
+    assert lines[1] == "vrdl train: 61,706 parameters, 300 training and 200 test samples, 1 epochs of batch 32"
+    assert [line.split("  ")[0] for line in lines[2:12]] == [f"epoch 1/1: step {s}/10" for s in range(1, 11)]
+    assert lines[12].startswith("epoch 1/1  grad_evals 300")
