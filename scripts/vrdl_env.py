@@ -55,7 +55,7 @@ def gpu_slot(log):
     compute = smk.config.get("compute") or {}
     try:
         return for_job(gpus, compute.get("device", "auto"), compute.get("gpus"), log=log)
-    except ValueError as err:  # more GPUs per job than exist
+    except ValueError as err:  # more GPUs per job than exist, a bad device list or lock directory
         log(str(err))
         sys.exit(str(err))
 

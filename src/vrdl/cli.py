@@ -8,6 +8,7 @@ import json
 import math
 import sys
 
+import vrdl
 from vrdl.data import DATASETS, DataError, dataset_info, prepare
 from vrdl.files import OutputError
 from vrdl.models import MODELS, build_model, count_batchnorm, count_parameters
@@ -127,6 +128,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vrdl", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"vrdl {vrdl.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train one run; writes RUN.csv and RUN.json", formatter_class=_HelpFormatter)
@@ -199,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("optimizers", help="list the optimizers with their hyperparameters and flags")
 
     pl = sub.add_parser("plan", help="a config's runs, gradient computations and device-hours (and progress)")
-    pl.add_argument("--configfile", required=True, metavar="CONFIG.yaml")
+    pl.add_argument("--configfile", required=True, nargs="+", action="extend", metavar="CONFIG.yaml",
+                    help="one or more config files, merged like Snakemake's --configfile (later ones override "
+                         "earlier ones, mappings key by key)")
     pl.add_argument("--per-epoch-costs", metavar="COSTS.json",
                     help="seconds per sample gradient, each for one shape of work (model, BN, width, input, "
                          "batch size, precision, device kind) and only for runs of that shape (config/README.md)")
@@ -210,8 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("describe", help="print a model's size as JSON")
     _add_model_args(d)
     d.add_argument("--num-classes", type=_positive_int, default=10)
-    d.add_argument("--in-channels", type=_positive_int, default=3)
-    d.add_argument("--image-size", type=_positive_int, default=32)
+    d.add_argument("--in-channels", type=_positive_int,
+                   help="input channels (default: the model's data in the study: 1 for lenet/logreg, 3 for ResNets)")
+    d.add_argument("--image-size", type=_positive_int, help="default: 28 for lenet/logreg (MNIST), 32 for ResNets")
     return parser
 
 
@@ -308,9 +313,12 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "prepare":
             print(prepare(args.dataset, args.data_dir, args.source_dir))
         else:
-            model = build_model(args.model, num_classes=args.num_classes, in_channels=args.in_channels,
-                                image_size=args.image_size, bn=args.bn, width=args.width)
-            print(json.dumps(dict(model=args.model, bn=args.bn, width=args.width,
+            mnist_sized = args.model in ("lenet", "logreg")  # the study's LeNet runs on MNIST, ResNets on CIFAR
+            in_channels = args.in_channels or (1 if mnist_sized else 3)
+            image_size = args.image_size or (28 if mnist_sized else 32)
+            model = build_model(args.model, num_classes=args.num_classes, in_channels=in_channels,
+                                image_size=image_size, bn=args.bn, width=args.width)
+            print(json.dumps(dict(model=args.model, bn=args.bn, width=args.width, in_channels=in_channels,
                                   num_classes=args.num_classes, n_params=count_parameters(model),
                                   n_batchnorm=count_batchnorm(model))))
     except (ValueError, DataError, OutputError) as err:

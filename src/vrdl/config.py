@@ -18,6 +18,10 @@ from vrdl.optim import registry
 from vrdl.optim.registry import format_value as fmt_value
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+# Training-set sizes, for gradient counts, costs and size checks (the data sets' standard splits).
+TRAIN_SIZES = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "cifar100": 50000}
+# (channels, classes, image size) of the data sets, for the model size check (as vrdl.data.DATASETS)
+DATA_SHAPES = {"mnist": (1, 10, 28), "fashion_mnist": (1, 10, 28), "cifar10": (3, 10, 32), "cifar100": (3, 100, 32)}
 
 
 class ConfigError(ValueError):
@@ -57,6 +61,28 @@ def load_config(path: str | Path) -> dict:
         mark = getattr(err, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError([f"{path}{where}: not valid YAML ({getattr(err, 'problem', None) or err})"]) from None
+
+
+def merge(base: dict, override: dict) -> dict:
+    """`override` over `base` as Snakemake merges several --configfile: mappings key by key
+    (recursively), every other value replaced whole."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            value = merge(merged[key], value)
+        merged[key] = value
+    return merged
+
+
+def load_configs(paths) -> dict:
+    """Several config files merged like Snakemake's `--configfile A B` (later ones win)."""
+    config: dict = {}
+    for path in paths:
+        loaded = load_config(path)
+        if not isinstance(loaded, dict):
+            raise ConfigError([f"{path}: holds a {type(loaded).__name__}, not a mapping of config keys"])
+        config = merge(config, loaded)
+    return config
 
 
 def key_path(path) -> str:
@@ -190,6 +216,11 @@ def config_problems(cfg: dict, schema: dict) -> list[str]:
     for name, study in with_extra_optimizers(cfg)["studies"].items():
         problems += _study_problems(cfg, name, study)
     problems += precision_problems(with_extra_optimizers(cfg))
+    for section in ("metainit", "ablation"):
+        if cfg.get(section):
+            problems += size_problems(section, cfg[section])
+    if cfg.get("convex"):
+        problems += size_problems("convex", dict(cfg["convex"], model="logreg"))
     meta = cfg.get("metainit")
     if meta:
         problems += registry.get(meta["optimizer"]).problems(meta["hparams"], "metainit.hparams")
@@ -215,8 +246,54 @@ def config_problems(cfg: dict, schema: dict) -> list[str]:
     return problems
 
 
-def _study_problems(cfg, name, study) -> list[str]:
+def train_size(setting: dict, split: str | None = None) -> int:
+    """Samples a run trains on: the data set's training set less the validation part, subset."""
+    n = TRAIN_SIZES[setting["dataset"]]
+    if split == "holdout":
+        n -= round(n * setting["selection"]["val_fraction"])
+    elif split is not None:
+        folds, fold = setting["selection"]["folds"], int(split.split("~")[1])
+        n -= n // folds + (1 if fold < n % folds else 0)  # torch.tensor_split's part sizes
+    subset = setting.get("train_subset")
+    return min(n, subset) if subset else n
+
+
+def size_problems(where: str, setting: dict) -> list[str]:
+    """What `vrdl train` would refuse in every job of `setting` (a study, metainit, convex or
+    ablation): more folds than samples, a hold-out of nothing, a minibatch larger than the
+    training portion, a width that makes the model absurdly large. Checked here, naming the key."""
+    n = TRAIN_SIZES[setting["dataset"]]
+    selection = setting.get("selection")
+    splits: list[str | None] = [None]  # the final runs: the whole training set
+    if isinstance(selection, dict) and "folds" in selection:
+        if selection["folds"] > n:
+            return [f"{where}.selection.folds: {selection['folds']} folds of the {n:,} training samples of "
+                    f"{setting['dataset']}; use at most {n:,} (the paper: 4)"]
+        splits += [f"fold~{i}" for i in range(selection["folds"])]
+    elif isinstance(selection, dict) and "val_fraction" in selection:
+        if not 0 < round(n * selection["val_fraction"]) < n:
+            return [f"{where}.selection.val_fraction: {selection['val_fraction']} of the {n:,} training samples of "
+                    f"{setting['dataset']} leaves no validation or no training data (the paper: 0.05)"]
+        splits.append("holdout")
     problems = []
+    smallest = min(train_size(setting, split) for split in splits)
+    if setting["batch_size"] > smallest:
+        because = " (train_subset)" if smallest == setting.get("train_subset") else ""
+        problems.append(f"{where}.batch_size: {setting['batch_size']} is larger than the {smallest:,} samples its "
+                        f"runs train on{because}: use at most {smallest:,}")
+    if setting.get("width", 1) > 1 and setting.get("model") in ("resnet18", "resnet101"):
+        from vrdl.models import size_problem  # torch, only for widened models
+
+        channels, classes, image_size = DATA_SHAPES[setting["dataset"]]
+        problem = size_problem(setting["model"], setting["width"], num_classes=classes, in_channels=channels,
+                               image_size=image_size, bn=False)
+        if problem:
+            problems.append(f"{where}.width: {problem}")
+    return problems
+
+
+def _study_problems(cfg, name, study) -> list[str]:
+    problems = size_problems(f"studies.{name}", study)
     if "seed" in study and "seeds" in study:
         problems.append(f"studies.{name}.seed: give seed or seeds, not both")
     selection = study["selection"]

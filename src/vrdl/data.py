@@ -16,11 +16,13 @@ from __future__ import annotations
 import fcntl
 import gzip
 import hashlib
+import math
 import os
 import pickle
 import shutil
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vrdl.files import check_writable, save_atomic
+from vrdl.files import check_writable, remove_stale_temporaries, save_atomic
 
 
 class DataError(RuntimeError):
@@ -76,12 +78,17 @@ def _find(root: Path, names: list[str]) -> Path | None:
 
 def _read_idx(path: Path) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    zero, dtype_code, ndim = data[0] * 256 + data[1], data[2], data[3]
-    if zero != 0 or dtype_code != 0x08:
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{path} is truncated or not a gzip file ({type(err).__name__}: {err})") from None
+    if len(data) < 4 or data[0] * 256 + data[1] != 0 or data[2] != 0x08:
         raise DataError(f"{path} is not an IDX file of unsigned bytes")
+    ndim = data[3]
     shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    if len(data) != 4 + 4 * ndim + math.prod(shape):
+        raise DataError(f"{path} is truncated: {len(data)} bytes for an IDX file of shape {shape}")
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -105,10 +112,14 @@ def _read_cifar_format(root: Path, folder: str, train: list[str], test: str, lab
     for split, files in (("train", train), ("test", [test])):
         xs, ys = [], []
         for f in files:
-            with open(base / f, "rb") as fh:
-                batch = pickle.load(fh, encoding="bytes")
-            xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(batch[label_key], dtype=np.int64))
+            try:
+                with open(base / f, "rb") as fh:
+                    batch = pickle.load(fh, encoding="bytes")
+                xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+                ys.append(np.asarray(batch[label_key], dtype=np.int64))
+            except Exception as err:  # truncated, not a pickle, or another pickle than CIFAR's
+                raise DataError(f"{base / f} is truncated or not a CIFAR batch file "
+                                f"({type(err).__name__}: {err})") from None
         parts[f"{split}_x"] = torch.from_numpy(np.concatenate(xs))
         parts[f"{split}_y"] = torch.from_numpy(np.concatenate(ys))
     return parts
@@ -118,12 +129,16 @@ def read_raw(name: str, root: Path) -> dict[str, torch.Tensor] | None:
     """The data set read from its original files under `root`, or None if they are not there."""
     if not root.is_dir():
         return None
-    if name in ("mnist", "fashion_mnist"):
-        return _read_mnist_format(root)
-    if name == "cifar10":
-        train = [f"data_batch_{i}" for i in range(1, 6)]
-        return _read_cifar_format(root, "cifar-10-batches-py", train, "test_batch", b"labels")
-    return _read_cifar_format(root, "cifar-100-python", ["train"], "test", b"fine_labels")
+    try:
+        if name in ("mnist", "fashion_mnist"):
+            return _read_mnist_format(root)
+        if name == "cifar10":
+            train = [f"data_batch_{i}" for i in range(1, 6)]
+            return _read_cifar_format(root, "cifar-10-batches-py", train, "test_batch", b"labels")
+        return _read_cifar_format(root, "cifar-100-python", ["train"], "test", b"fine_labels")
+    except DataError as err:
+        raise DataError(f"{err}.\nFix: replace it with an intact copy of the original file (download it "
+                        f"again) in --source-dir {root} (the workflow's config key data.sources.{name})") from None
 
 
 def _download(name: str, root: Path) -> dict[str, torch.Tensor]:
@@ -270,6 +285,7 @@ def prepare(name: str, data_dir: str | Path, source_dir: str | Path | None = Non
 def _prepare_locked(name: str, data_dir: str | Path, source_dir: str | Path | None) -> Path:
     info = dataset_info(name)
     target = prepared_path(name, data_dir)
+    remove_stale_temporaries(target, sys.stderr)  # a killed build's partial copy (55 MB to 180 MB)
     refused = ""
     if target.is_file():
         try:

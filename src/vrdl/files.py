@@ -4,6 +4,10 @@ Every file vrdl writes goes through a temporary file in the same directory, is s
 renamed over the target: a kill leaves the old file or none, never half of one. A failed write
 (disk full, read-only, quota) raises OutputError naming the path instead of a library's
 internal message (torch.save on a full disk says only "unexpected pos ...").
+
+The temporary file is named `.NAME.pid<PID>@<HOST>.<random>.tmp` after its writer, so that the
+next start of a run can remove what a killed writer left (`remove_stale_temporaries`). Files get
+mode 0666 & ~umask, as `open()` would give them (mkstemp alone makes them 0600).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import io
 import json
 import math
 import os
+import re
+import socket
 import tempfile
 from pathlib import Path
 
@@ -44,13 +50,65 @@ def check_writable(directory: str | Path) -> None:
         raise _explain(directory, err) from None
 
 
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "_", socket.gethostname()) or "host"
+
+
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.name}.pid{os.getpid()}@{_host()}."
+
+
+def _umask() -> int:
+    # Read by setting it and back: vrdl writes its files from one thread, so no file is created
+    # in between with the wrong mask.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | Path, log=None) -> list[Path]:
+    """Remove the temporary files of atomic writes of `path` that a killed writer left behind.
+
+    Only a file whose writer (the pid and host in its name) is this host's and no longer runs is
+    removed: never one of a live process (another run writing the same file right now) nor one
+    written on another host of a shared file system, whose process we cannot see. A pid reused
+    since keeps its file until the next start: safe, if untidy."""
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.pid(\d+)@([^.]+)\.[^.]+\.tmp")
+    removed = []
+    try:
+        candidates = list(path.parent.iterdir())
+    except OSError:
+        return removed
+    for candidate in candidates:
+        match = pattern.fullmatch(candidate.name)
+        if match and match[2] == _host() and not _alive(int(match[1])):
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    if removed and log is not None:
+        print(f"removed {len(removed)} temporary file(s) a killed vrdl process left: "
+              f"{', '.join(p.name for p in removed)}", file=log)
+    return removed
+
+
 def write_bytes_atomic(path: str | Path, data: bytes | memoryview) -> None:
     path = Path(path)
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temporary_prefix(path), suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # a shared data cache stays readable to others
             f.write(data)
             f.flush()
             os.fsync(f.fileno())  # a full disk shows here on file systems that allocate late

@@ -42,14 +42,30 @@ def lock_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(tempfile.gettempdir()) / f"vrdl-gpu-slots-{os.getuid()}"
 
 
+class SlotError(ValueError):
+    """A device list or lock directory that cannot work; the message names it and the fix."""
+
+
+# What CUDA takes as a device: an index, or a GPU-/MIG- UUID (or a unique prefix of one)
+_DEVICE = re.compile(r"\d+|(GPU|MIG)-[A-Za-z0-9/-]+")
+
+
+def check_device(entry: str, where: str) -> str:
+    if not _DEVICE.fullmatch(entry):
+        raise SlotError(f"{where}: {entry!r} is not a CUDA device (an index 0, 1, ... or a GPU-/MIG- UUID "
+                        "as `nvidia-smi -L` lists them); fix it, e.g. CUDA_VISIBLE_DEVICES=0,1, or unset it")
+    return entry
+
+
 def parse_visible(value: str) -> list[str]:
     """The entries of a CUDA_VISIBLE_DEVICES value; CUDA ignores everything from the first
-    negative index on (`-1` hides all devices)."""
+    negative index on (`-1` hides all devices). Anything else that is not a device is refused:
+    CUDA would silently hide every device from it on, and we would take it for a slot name."""
     devices = []
     for entry in (e.strip() for e in value.split(",")):
         if not entry or entry.startswith("-"):
             break
-        devices.append(entry)
+        devices.append(check_device(entry, f"{VISIBLE}={value}"))
     return devices
 
 
@@ -73,7 +89,7 @@ def devices(configured: int | list | None = None, environ: Mapping[str, str] = o
     if isinstance(configured, int):
         return [str(i) for i in range(configured)]
     if configured:
-        return [str(d) for d in configured]
+        return [check_device(str(d), "compute.gpus") for d in configured]
     if VISIBLE in environ:
         return parse_visible(environ[VISIBLE])
     return [str(i) for i in range(count())]
@@ -112,17 +128,29 @@ def _file_name(device: str) -> str:
     return "gpu-" + re.sub(r"[^A-Za-z0-9._-]", "_", device) + ".lock"
 
 
+def _lock_dir_error(what: str, err: OSError) -> SlotError:
+    return SlotError(f"cannot use GPU slot lock {what}: {err.strerror}; make its directory writable or set "
+                     f"{LOCK_DIR_ENV} to a writable directory (one shared by every job that may use these GPUs)")
+
+
 def try_acquire(available: list[str], count: int = 1, directory: Path | None = None) -> Slot | None:
     """`count` free slots among `available` (first free first) without waiting, or None. Never
     holds some while waiting for the rest, so jobs asking for several GPUs cannot deadlock."""
     directory = lock_dir() if directory is None else Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     held = Slot([], [])
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _lock_dir_error(f"directory {directory}", err) from None
     for device in available:
         path = directory / _file_name(device)
         # Read-only suffices for flock, so other users' jobs can lock files one user created
         # (in a shared lock directory). `lslocks` shows who holds which.
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+        except OSError as err:
+            held.release()
+            raise _lock_dir_error(str(path), err) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

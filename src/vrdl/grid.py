@@ -26,7 +26,7 @@ from torch.func import functional_call, grad_and_value, vmap
 
 from vrdl import checkpoints
 from vrdl import data as datasets
-from vrdl.files import check_writable, strict_json
+from vrdl.files import check_writable, remove_stale_temporaries, strict_json
 from vrdl.gradients import evaluate
 from vrdl.identity import run_record
 from vrdl.models import build_model
@@ -319,6 +319,8 @@ def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device
     check_output_files(files)
     for directory in {checkpoint.parent, *(Path(out).parent for out in outs)}:
         check_writable(directory)
+    for _, path in files:
+        remove_stale_temporaries(path, log)
     dev = resolve_device(device)
     cfg0 = cfgs[0]
     info = datasets.dataset_info(cfg0.dataset)

@@ -16,9 +16,11 @@ from vrdl.config import (  # noqa: F401 (ConfigError: the workflow's glue catche
     bn_name,
     grid_points,
     load_config,
+    load_configs,
     optimizer_stacking_problem,
     study_bns,
     study_stacking_problems,
+    train_size,
     validated,
 )
 from vrdl.optim import registry
@@ -29,8 +31,6 @@ RUN_KEYS = (
     "dataset", "model", "bn", "width", "epochs", "batch_size", "seeds", "seed",
     "augment", "train_subset", "eval_subset",
 )  # fmt: skip
-# Training-set sizes, for gradient counts and costs (the data sets' standard splits).
-TRAIN_SIZES = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "cifar100": 50000}
 
 
 class PlanError(ValueError):
@@ -39,18 +39,6 @@ class PlanError(ValueError):
 
 # ---------------------------------------------------------------------------------------------
 # Grid points and their names in paths
-
-
-def train_size(setting: dict, split: str | None = None) -> int:
-    """Samples a run trains on: the data set's training set less the validation part, subset."""
-    n = TRAIN_SIZES[setting["dataset"]]
-    if split == "holdout":
-        n -= round(n * setting["selection"]["val_fraction"])
-    elif split is not None:
-        folds, fold = setting["selection"]["folds"], int(split.split("~")[1])
-        n -= n // folds + (1 if fold < n % folds else 0)  # torch.tensor_split's part sizes
-    subset = setting.get("train_subset")
-    return min(n, subset) if subset else n
 
 
 # ---------------------------------------------------------------------------------------------
@@ -639,8 +627,10 @@ def _with_paper_figure(title, figure) -> str:
     return f"{title}\n(the paper's Figure {figure})" if figure else title
 
 
-def print_plan(configfile, *, costs=None, results=None, out=None) -> None:
-    """`vrdl plan`: the job table and its cost (vrdl.costs)."""
+def print_plan(configfiles, *, costs=None, results=None, out=None) -> None:
+    """`vrdl plan`: the job table and its cost (vrdl.costs) of the config files, merged as
+    Snakemake merges them."""
     from vrdl.costs import report
 
-    print(report(Plan(load_config(configfile), configfiles=[configfile]), costs=costs, results=results), file=out)
+    configfiles = [configfiles] if isinstance(configfiles, str | Path) else list(configfiles)
+    print(report(Plan(load_configs(configfiles), configfiles=configfiles), costs=costs, results=results), file=out)

@@ -23,14 +23,16 @@ from pathlib import Path
 import torch
 
 import vrdl
-from vrdl import checkpoints, provenance, variance
+from vrdl import checkpoints, gpu_slots, provenance, variance
 from vrdl import data as datasets
-from vrdl.files import check_writable, strict_json, write_atomic
+from vrdl.files import check_writable, remove_stale_temporaries, strict_json, write_atomic
 from vrdl.gradients import Objective, ReferenceGradients, evaluate, minibatch_gradient
 from vrdl.identity import run_record
 from vrdl.metainit import metainit
 from vrdl.models import build_model, count_parameters
 from vrdl.optim import STORM, SVRG, build_optimizer, current_step_size, hyperparameters, registry
+
+PROGRESS_SECONDS = 30.0  # a progress line inside an epoch this often (logs of long GPU epochs)
 
 COLUMNS = ("epoch", "grad_evals", "wall_s", "lr", "train_loss", "train_acc", "eval_loss", "eval_acc")
 
@@ -170,6 +172,8 @@ def check_output_files(files: list[tuple[str, Path]]) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
+    if name != "cpu" and gpu_slots.VISIBLE in os.environ:  # garbage would hide every GPU silently
+        gpu_slots.parse_visible(os.environ[gpu_slots.VISIBLE])
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -233,11 +237,17 @@ def run(
     log = log or sys.stderr
     out = Path(out)
     checkpoint = Path(checkpoint) if checkpoint else out.with_suffix(".ckpt")
-    check_output_files(output_files(cfg, out, checkpoint))
+    files = output_files(cfg, out, checkpoint)
+    check_output_files(files)
     for directory in {out.parent, checkpoint.parent}:  # a read-only or missing place fails now, not after an epoch
         check_writable(directory)
+    for _, path in files:
+        remove_stale_temporaries(path, log)
     dev = resolve_device(device)
     info = datasets.dataset_info(cfg.dataset)
+    model_text = f"{cfg.model} (bn {'on' if cfg.bn else 'off'}{f', width {cfg.width:g}' if cfg.width != 1 else ''})"
+    print(f"vrdl train: {cfg.optimizer} on {cfg.dataset} ({data_dir}), model {model_text}, device {dev}: "
+          "loading the data", file=log, flush=True)
     train, evaluation = load_splits(cfg, data_dir, dev)
 
     def build():
@@ -250,6 +260,8 @@ def run(
         return model, optimizer
 
     model, optimizer = build()
+    print(f"vrdl train: {count_parameters(model):,} parameters, {len(train):,} training and {len(evaluation):,} "
+          f"{cfg.eval_split} samples, {cfg.epochs} epochs of batch {cfg.batch_size}", file=log, flush=True)
     key = _config_key(cfg, train)
     had_checkpoint = checkpoint.is_file()
     state = _resume(checkpoint, key, model, optimizer, dev, log)
@@ -294,7 +306,8 @@ def run(
             break
         epoch_start_params = [p.detach().clone() for p in model.parameters()] if epoch in cfg.variance_epochs else None
         with autocast:
-            grad_evals, loss_sum, correct, steps = _train_epoch(cfg, epoch, net, objective, optimizer, reference, train)
+            grad_evals, loss_sum, correct, steps = _train_epoch(cfg, epoch, net, objective, optimizer, reference, train,
+                                                                log)
         state["grad_evals"] += grad_evals
         train_loss, train_acc = float(loss_sum) / steps, int(correct) / len(train)
         wall = time.perf_counter() - started
@@ -347,8 +360,11 @@ def _variance_row(cfg, epoch, model, optimizer, reference, train, epoch_start_pa
     return dict(epoch=epoch, **variance.estimator_variances(reference, iterate, snapshot, batches, direction))
 
 
-def _train_epoch(cfg, epoch, model, objective, optimizer, reference, train):
+def _train_epoch(cfg, epoch, model, objective, optimizer, reference, train, log=None):
     """One epoch of steps. Loss and accuracy are summed on the device: no host sync per step."""
+    epoch_start = next_progress = time.monotonic()
+    next_progress += PROGRESS_SECONDS
+    n_steps = -(-len(train) // cfg.batch_size)
     plan = train.epoch_plan(cfg.seed, epoch)
     grad_evals = 0
     snapshot_grads = None  # per-batch g_B(w~), when cached
@@ -393,6 +409,11 @@ def _train_epoch(cfg, epoch, model, objective, optimizer, reference, train):
         loss_sum += loss
         correct += (logits.argmax(1) == y).sum()
         steps += 1
+        if log is not None and time.monotonic() >= next_progress:  # long epochs show they are moving
+            elapsed = time.monotonic() - epoch_start
+            print(f"epoch {epoch}/{cfg.epochs}: step {steps}/{n_steps}  elapsed {elapsed:.0f}s  "
+                  f"eta {elapsed / steps * (n_steps - steps):.0f}s", file=log, flush=True)
+            next_progress = time.monotonic() + PROGRESS_SECONDS
     return grad_evals, loss_sum, correct, steps
 
 

@@ -146,3 +146,31 @@ def test_the_slot_lives_as_long_as_the_training_process(tmp_path):
     finally:
         os.kill(child, signal.SIGKILL)
     wait_free(tmp_path, visible)
+
+
+@pytest.mark.parametrize("value", ["garbage", "0,gpu1", "cuda:0", "0;1"])
+def test_a_visible_devices_value_that_names_no_device_is_refused(value):
+    with pytest.raises(gpu_slots.SlotError) as err:
+        devices(None, {"CUDA_VISIBLE_DEVICES": value}, no_count)
+    message = str(err.value)
+    assert message.startswith(f"CUDA_VISIBLE_DEVICES={value}: ") and "not a CUDA device" in message
+    assert "CUDA_VISIBLE_DEVICES=0,1" in message and "\n" not in message
+    with pytest.raises(gpu_slots.SlotError, match="compute.gpus: 'garbage' is not a CUDA device"):
+        devices(["0", "garbage"], {}, no_count)
+
+
+def test_uuids_and_mig_devices_are_devices():
+    env = {"CUDA_VISIBLE_DEVICES": "GPU-8f6e2a1c-1b2d-4c3e-9f00-1234567890ab,MIG-GPU-8f6e2a1c/1/0"}
+    assert devices(None, env, no_count) == env["CUDA_VISIBLE_DEVICES"].split(",")
+
+
+@pytest.mark.parametrize("where", ["locks", "locks/sub"])
+def test_a_lock_directory_that_cannot_be_written_is_named(tmp_path, where):
+    from tests.unit.test_integrity import read_only
+
+    (tmp_path / "locks").mkdir()
+    with read_only(tmp_path / "locks"), pytest.raises(gpu_slots.SlotError) as err:
+        try_acquire(FOUR, 1, tmp_path / where)
+    assert f"cannot use GPU slot lock {'directory ' if where.endswith('sub') else ''}{tmp_path / where}" in str(
+        err.value)
+    assert "VRDL_GPU_LOCK_DIR" in str(err.value)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import pytest
 import torch
 
+import vrdl.files
 import vrdl.grid
 import vrdl.train
 from tests.unit.test_train import read_csv, run_cli, train_args, without_wall_time
@@ -421,3 +422,208 @@ def test_vrdl_plan_names_the_file_or_key_of_a_user_error(tmp_path, capsys, args,
     files["a_list"].write_text("[1]")
     err = train_error(["plan", *[a.format(**files) for a in args]], capsys)
     assert message.format(**files) in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------- leftovers of killed writers, modes
+
+
+def vrdl_cli(args, **options) -> subprocess.CompletedProcess:
+    """The real `vrdl` command in a process of its own."""
+    return subprocess.run([sys.executable, "-m", "vrdl.cli", *map(str, args)], capture_output=True, text=True,
+                          **options)
+
+
+# vrdl train in a process that is SIGKILLed in its first rename: the first checkpoint's temporary
+# file is fully written but never renamed, as a kill at that moment leaves it
+KILLED_IN_FIRST_RENAME = """
+import os, signal, sys
+os.replace = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
+from vrdl.cli import main
+main(sys.argv[1:])
+"""
+
+
+def temporaries(directory):
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_temporary_files_of_a_killed_run_are_removed_on_its_next_start(data_dir, tmp_path):
+    out = tmp_path / "out" / "run.csv"
+    args = [str(a) for a in train_args(data_dir, out, epochs=2)]
+    killed = subprocess.run([sys.executable, "-c", KILLED_IN_FIRST_RENAME, *args], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL
+    left = temporaries(out.parent)
+    assert len(left) == 1 and left[0].startswith(".run.ckpt.pid") and left[0].endswith(".tmp")
+    # a live writer's file (this process) and one of another host sharing the directory stay
+    live = out.parent / f".run.csv.pid{os.getpid()}@{vrdl.files._host()}.abcd1234.tmp"
+    other_host = out.parent / ".run.json.pid1@elsewhere.abcd1234.tmp"
+    other_run = out.parent / f".other.csv.pid999999999@{vrdl.files._host()}.abcd1234.tmp"
+    for path in (live, other_host, other_run):
+        path.write_text("in progress")
+    done = vrdl_cli(args)
+    assert done.returncode == 0, done.stderr
+    assert f"removed 1 temporary file(s) a killed vrdl process left: {left[0]}" in done.stderr
+    assert temporaries(out.parent) == sorted(p.name for p in (live, other_host, other_run))
+    assert len(read_csv(out)) == 3
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_written_files_follow_the_umask(data_dir, tmp_path, umask, mode):
+    out = tmp_path / "run.csv"
+    done = vrdl_cli(train_args(data_dir, out, epochs=1), preexec_fn=lambda: os.umask(umask))
+    assert done.returncode == 0, done.stderr
+    for path in (out, out.with_suffix(".json")):
+        assert path.stat().st_mode & 0o777 == mode, f"{path.name}: {oct(path.stat().st_mode & 0o777)}"
+
+
+def test_train_refuses_a_visible_devices_value_that_names_no_device(data_dir, tmp_path):
+    done = vrdl_cli(train_args(data_dir, tmp_path / "run.csv", epochs=1),
+                    env=dict(os.environ, CUDA_VISIBLE_DEVICES="garbage"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("vrdl train: error: CUDA_VISIBLE_DEVICES=garbage: 'garbage' is not a CUDA device")
+    assert not (tmp_path / "run.csv").exists()
+
+
+# ---------------------------------------------------------------------------- damaged raw files, read-only places
+
+
+def truncate_gzip(path):
+    path.write_bytes(path.read_bytes()[:1000])
+
+
+def not_gzip(path):
+    path.write_bytes(b"<html>a login page saved as the download</html>\n")
+
+
+def truncated_uncompressed(path):
+    """The file gunzipped and cut short, under the name without .gz."""
+    import gzip
+    from pathlib import Path
+
+    path.unlink()
+    original = Path(FASHION_MNIST_SOURCE) / path.name
+    path.with_suffix("").write_bytes(gzip.decompress(original.read_bytes())[:5000])
+    return path.with_suffix("")
+
+
+@pytest.mark.parametrize("damage,message", [
+    (truncate_gzip, "is truncated or not a gzip file (EOFError"),
+    (not_gzip, "is truncated or not a gzip file (BadGzipFile"),
+    (truncated_uncompressed, "is truncated: 5000 bytes for an IDX file of shape [60000]"),
+])
+def test_prepare_names_a_damaged_raw_file(tmp_path, damage, message):
+    source = tmp_path / "raw"
+    shutil.copytree(FASHION_MNIST_SOURCE, source)
+    damaged = source / "train-labels-idx1-ubyte.gz"
+    damaged = damage(damaged) or damaged
+    done = vrdl_cli(["prepare", "--dataset", "fashion_mnist", "--data-dir", tmp_path / "data", "--source-dir", source])
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    first, fix = done.stderr.splitlines()
+    assert first.startswith(f"vrdl prepare: error: {damaged} ") and message in first
+    assert fix.startswith("Fix: replace it with an intact copy") and "data.sources.fashion_mnist" in fix
+    assert not (tmp_path / "data" / "fashion_mnist.pt").exists()
+
+
+def test_prepare_names_a_truncated_cifar_file(cifar10_source, tmp_path):
+    damaged = cifar10_source / "cifar-10-batches-py" / "data_batch_3"
+    damaged.write_bytes(damaged.read_bytes()[:3000])
+    done = vrdl_cli(["prepare", "--dataset", "cifar10", "--data-dir", tmp_path / "data", "--source-dir",
+                     cifar10_source])
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"vrdl prepare: error: {damaged} is truncated or not a CIFAR batch file")
+    assert "data.sources.cifar10" in done.stderr
+
+
+def test_a_read_only_checkpoint_directory_fails_before_training(data_dir, tmp_path):
+    checkpoints_dir = tmp_path / "checkpoints"
+    checkpoints_dir.mkdir()
+    with read_only(checkpoints_dir):
+        done = vrdl_cli(train_args(data_dir, tmp_path / "run.csv", checkpoint=checkpoints_dir / "run.ckpt"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"vrdl train: error: cannot write {checkpoints_dir}: ")
+    assert done.stderr.endswith("(choose a writable location)\n") and done.stderr.count("\n") == 1
+    assert not (tmp_path / "run.csv").exists()
+
+
+# ---------------------------------------------------------------------------- vrdl plan refuses what every job would
+
+
+def quick_config_with(tmp_path, old, new):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "config" / "quick.yaml").read_text()
+    assert old in text
+    path = tmp_path / "changed.yaml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("    batch_size: 32\n", "    batch_size: 1025\n",
+     "studies.lenet_fmnist.batch_size: 1025 is larger than the 1,024 samples its runs train on (train_subset): use "
+     "at most 1,024"),
+    ("      folds: 2\n", "      folds: 60001\n",
+     "studies.lenet_fmnist.selection.folds: 60001 folds of the 60,000 training samples of fashion_mnist"),
+    ("    width: 0.125\n", "    width: 1000\n", "studies.resnet18_fmnist.width: 1000 makes resnet18 a model of "
+     "11,157,514,496,010 parameters, more than the 1,000,000,000 vrdl trains"),
+])
+def test_vrdl_plan_refuses_what_every_job_would_refuse(tmp_path, old, new, message):
+    done = vrdl_cli(["plan", "--configfile", quick_config_with(tmp_path, old, new)])
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert message in done.stderr
+
+
+def test_vrdl_plan_accepts_the_limits_themselves(tmp_path):
+    """batch_size equal to train_subset trains one full minibatch per epoch: allowed, as vrdl train allows it."""
+    done = vrdl_cli(["plan", "--configfile", quick_config_with(tmp_path, "    batch_size: 32\n",
+                                                                "    batch_size: 1024\n")])
+    assert done.returncode == 0, done.stderr
+
+
+# ---------------------------------------------------------------------------- CLI conventions
+
+
+def test_vrdl_version():
+    done = vrdl_cli(["--version"])
+    assert done.returncode == 0 and done.stdout == f"vrdl {vrdl.__version__}\n"
+
+
+@pytest.mark.parametrize("args,n_params", [
+    (["--model", "lenet"], 61706),  # the README's count: LeNet-5 on MNIST, 1 input channel
+    (["--model", "lenet", "--in-channels", "3", "--image-size", "32"], 62006),
+    (["--model", "resnet18"], 11169162),  # CIFAR: 3 channels
+])
+def test_describe_counts_the_models_own_input_by_default(args, n_params):
+    done = vrdl_cli(["describe", *args])
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["n_params"] == n_params
+
+
+def test_plan_merges_several_config_files_like_snakemake(tmp_path):
+    from pathlib import Path
+
+    quick = Path(__file__).resolve().parents[2] / "config" / "quick.yaml"
+    override = tmp_path / "override.yaml"
+    override.write_text("name: quick_more\nstudies:\n  lenet_fmnist:\n    epochs: 7\n")
+    alone, merged = vrdl_cli(["plan", "--configfile", quick]), vrdl_cli(["plan", "--configfile", quick, override])
+    assert alone.returncode == 0 and merged.returncode == 0, merged.stderr
+    changed = [(a, m) for a, m in zip(alone.stdout.splitlines(), merged.stdout.splitlines()) if a != m]
+    # mappings merge key by key: only lenet_fmnist's epochs changed, its other keys and the other studies stay
+    assert len(changed) == 21 and all(m.split()[:2] in (["tune", "lenet_fmnist"], ["final", "lenet_fmnist"])
+                                      for _, m in changed[:-1])
+    assert all(a.split()[5] == "3" and m.split()[5] == "7" for a, m in changed[:-1])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("studies:\n  lenet_fmnist:\n    batch_size: 5000\n")
+    refused = vrdl_cli(["plan", "--configfile", quick, bad])
+    assert refused.returncode == 2 and "studies.lenet_fmnist.batch_size: 5000" in refused.stderr
+
+
+def test_train_says_what_it_does_first_and_shows_progress_inside_epochs(data_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(vrdl.train, "PROGRESS_SECONDS", 0.0)  # a progress line after every step
+    run_cli(train_args(data_dir, tmp_path / "run.csv", epochs=1))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == (f"vrdl train: sgd on fashion_mnist ({data_dir}), model lenet (bn off), device cpu: "
+                        "loading the data")
+    assert lines[1] == "vrdl train: 61,706 parameters, 300 training and 200 test samples, 1 epochs of batch 32"
+    assert [line.split("  ")[0] for line in lines[2:12]] == [f"epoch 1/1: step {s}/10" for s in range(1, 11)]
+    assert lines[12].startswith("epoch 1/1  grad_evals 300")

@@ -102,6 +102,18 @@ CASES = {
                                                         "hparams": {"lr": 0.1}, "epochs": 2, "batch_size": 8,
                                                         "variance": {"epochs": [1, 3]}},
                                         "ablation.variance.epochs: beyond the run's 2 epochs"),
+    # what every job would refuse (vrdl train), refused at plan time naming the key
+    "batch above train_subset": ((*LENET, "train_subset"), 16, "studies.lenet_mnist.batch_size: 32 is larger than "
+                                 "the 16 samples its runs train on (train_subset): use at most 16"),
+    "more folds than samples": ((*LENET, "selection", "folds"), 70000, "studies.lenet_mnist.selection.folds: 70000 "
+                                "folds of the 60,000 training samples of mnist; use at most 60,000"),
+    "hold-out of nothing": (("studies", "resnet18_cifar10", "selection", "val_fraction"), 1e-6,
+                            "studies.resnet18_cifar10.selection.val_fraction: 1e-06 of the 50,000 training samples "
+                            "of cifar10 leaves no validation or no training data"),
+    "absurd width": (("studies", "resnet18_cifar10", "width"), 1000,
+                     "studies.resnet18_cifar10.width: 1000 makes resnet18 a model of 11,157,515,648,010 parameters"),
+    "metainit batch above the training set": (("metainit", "batch_size"), 60000,
+                                              "metainit.batch_size: 60000 is larger than the 50,000 samples"),
 }
 
 

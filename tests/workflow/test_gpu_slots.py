@@ -2,6 +2,7 @@
 tune grid) on a fake list of 4 devices (`compute.gpus: 4`; torch sees none, so they train on the
 CPU), `--resources gpu=4 --cores 8`. Each job's log records the slot it held and when."""
 
+import contextlib
 import json
 import re
 from collections import defaultdict
@@ -94,3 +95,34 @@ def test_concurrent_jobs_each_hold_their_own_gpu(slot_run):
 
     # Every slot is free again once Snakemake is done.
     assert try_acquire(["0", "1", "2", "3"], 4, locks) is not None
+
+
+@pytest.mark.parametrize("fault", ["garbage CUDA_VISIBLE_DEVICES", "read-only lock directory"])
+def test_a_bad_device_list_or_lock_directory_fails_the_job_in_one_line(tmp_path, data_dir, monkeypatch, fault):
+    """The job's error names the variable or the directory and the fix; no traceback, nothing trained."""
+    from tests.unit.test_integrity import read_only
+
+    if not FASHION_MNIST.is_dir():
+        pytest.skip(f"Fashion-MNIST raw files not found at {FASHION_MNIST}")
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    monkeypatch.setenv("VRDL_GPU_LOCK_DIR", str(locks))
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    compute = dict(CONFIG["compute"])
+    if fault.startswith("garbage"):
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "garbage")
+        del compute["gpus"]
+        expected, fix = "CUDA_VISIBLE_DEVICES=garbage: 'garbage' is not a CUDA device", "e.g. CUDA_VISIBLE_DEVICES=0,1"
+    else:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+        expected, fix = f"cannot use GPU slot lock {locks}/gpu-0.lock: ", "set VRDL_GPU_LOCK_DIR to a writable"
+    workdir = copy_workflow(tmp_path / "wf")
+    config = dict(CONFIG, compute=compute, data=dict(CONFIG["data"], dir=str(data_dir)),
+                  studies={"slots": {**STUDY, "optimizers": {"sgd": {"grid": {"lr": [0.1]}}}}})
+    configfile = write_config(workdir / "config" / "slots.yaml", config)
+    with read_only(locks) if fault.startswith("read-only") else contextlib.nullcontext():
+        result = snakemake(workdir, "--until", "select", "--resources", "gpu=1", configfile=configfile, check=False)
+    assert result.returncode != 0
+    assert expected in result.stdout and fix in result.stdout, result.stdout[-3000:]
+    assert "Traceback" not in result.stdout and "SlotError" not in result.stdout
+    assert not list((workdir / "results").rglob("*.csv"))
