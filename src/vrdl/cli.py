@@ -273,13 +273,9 @@ def _train_grid(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
 
 def _read_grid_spec(path: str) -> list:
     """The runs of a train-grid spec: {"runs": [[arguments of run 1], ...]}; ValueError naming the file."""
-    try:
-        with open(path) as f:
-            spec = json.load(f)
-    except OSError as err:
-        raise ValueError(f"cannot read --spec {path}: {err.strerror}") from None
-    except ValueError as err:
-        raise ValueError(f"--spec {path} is not valid JSON ({err})") from None
+    from vrdl.config import read_json
+
+    spec = read_json(path, "--spec")
     runs = spec.get("runs") if isinstance(spec, dict) else None
     if not isinstance(runs, list) or not all(isinstance(run, list) for run in runs):
         raise ValueError(f'--spec {path} must hold {{"runs": [[vrdl train arguments of run 1], ...]}}')

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import math
 import re
 from pathlib import Path
@@ -61,6 +62,17 @@ def load_config(path: str | Path) -> dict:
         mark = getattr(err, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError([f"{path}{where}: not valid YAML ({getattr(err, 'problem', None) or err})"]) from None
+
+
+def read_json(path: str | Path, flag: str):
+    """A JSON file given by a command-line flag; ValueError naming the flag and the file."""
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except OSError as err:
+        raise ValueError(f"cannot read {flag} {path}: {err.strerror}") from None
+    except ValueError as err:
+        raise ValueError(f"{flag} {path} is not valid JSON ({err})") from None
 
 
 def merge(base: dict, override: dict) -> dict:

@@ -17,6 +17,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from vrdl.config import read_json
 from vrdl.runs import RunFileError, read_run
 
 STAGE_NAMES = {"tune": "tune", "final": "final", "metainit": "MetaInit", "convex": "convex", "ablation": "ablation"}
@@ -61,13 +62,7 @@ def no_rate(rates: list[dict], need: dict) -> str:
 
 def load_rates(path: str | Path) -> tuple[list[dict], str]:
     """(the rates of a per-epoch-costs file, where they come from)."""
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except OSError as err:
-        raise ValueError(f"cannot read --per-epoch-costs {path}: {err.strerror}") from None
-    except ValueError as err:
-        raise ValueError(f"--per-epoch-costs {path} is not valid JSON ({err})") from None
+    data = read_json(path, "--per-epoch-costs")
     if not isinstance(data, dict):
         raise ValueError(f"--per-epoch-costs {path} must hold a JSON object (format: config/README.md)")
     rates = data.get("rates")
