@@ -19,8 +19,8 @@ def write_empty_variance(path: str) -> None:
 
 
 def main(smk) -> None:
+    # vrdl train creates and checks the checkpoint's directory (a read-only one: one line naming it)
     checkpoint = Path(smk.params.checkpoint)
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
     argv = [
         *vrdl_command(smk.scriptdir), "train", *smk.params.args,
         "--data-dir", str(Path(smk.input.data).parent),

@@ -13,8 +13,11 @@ from vrdl_env import run_logged, vrdl_command  # noqa: E402
 
 def main(smk) -> None:
     spec, checkpoint = Path(smk.params.spec), Path(smk.params.checkpoint)
-    spec.parent.mkdir(parents=True, exist_ok=True)
-    spec.write_text(json.dumps({"runs": smk.params.runs}, indent=1) + "\n")
+    try:
+        spec.parent.mkdir(parents=True, exist_ok=True)
+        spec.write_text(json.dumps({"runs": smk.params.runs}, indent=1) + "\n")
+    except OSError as err:  # a read-only checkpoints/: one line naming it, no traceback
+        sys.exit(f"cannot write the grid's spec {spec}: {err.strerror} (make checkpoints/ writable)")
     argv = [
         *vrdl_command(smk.scriptdir), "train-grid", "--spec", str(spec),
         "--data-dir", str(Path(smk.input.data).parent),
