@@ -20,10 +20,20 @@ def checkout_src(scriptdir: str) -> Path:
 
 
 def use_library(scriptdir: str) -> None:
-    """Make `import vrdl` import this checkout's vrdl (else the installed one)."""
+    """Make `import vrdl` import this checkout's vrdl (else the installed one). First on sys.path:
+    Snakemake's script preamble appends the workflow's sys.path, this src/ included, after the
+    site-packages where an installed (editable) vrdl of another checkout may come first."""
     src = checkout_src(scriptdir)
-    if (src / "vrdl").is_dir() and str(src) not in sys.path:
-        sys.path.insert(0, str(src))
+    if not (src / "vrdl").is_dir():
+        return
+    while str(src) in sys.path:
+        sys.path.remove(str(src))
+    sys.path.insert(0, str(src))
+    import vrdl
+
+    if Path(vrdl.__file__).resolve().parent != (src / "vrdl").resolve():
+        sys.exit(f"this job imported vrdl from {Path(vrdl.__file__).parent}, not from this checkout's "
+                 f"{src / 'vrdl'} (imported before use_library?)")
 
 
 def vrdl_command(scriptdir: str) -> list[str]:

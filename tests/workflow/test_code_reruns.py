@@ -126,6 +126,14 @@ def test_edits_rerun_exactly_the_jobs_running_the_edited_code(checkout):
     rules = {rule for rule, _ in executed_jobs(snakemake(checkout, "--configfile", "config/code.yaml").stdout)}
     assert rules == {"select", "figure_tuning", "figure_final", "figure_target", "report", "all"}
 
+    # The report's templates: the report only, and it runs this checkout's edited code (not an
+    # installed vrdl's)
+    css = src / "templates" / "report.css"
+    css.write_text(css.read_text() + "\n/* reviewed: this checkout's stylesheet */\n")
+    jobs = executed_jobs(snakemake(checkout, "--configfile", "config/code.yaml").stdout)
+    assert {rule for rule, _ in jobs} == {"report", "all"}
+    assert "reviewed: this checkout's stylesheet" in (checkout / f"{RESULTS}/report.html").read_text()
+
     # The training loop: every training run, and `-n` says so first
     edit(src / "train.py", "import torch\n", "import torch\n\nREVIEWED = True\n")
     result = snakemake(checkout, "-n", "--configfile", "config/code.yaml")
