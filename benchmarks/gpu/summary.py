@@ -73,7 +73,7 @@ def per_epoch_costs(speed: dict | None, date: str, quick: bool) -> dict | None:
 def slice_results(work: Path) -> dict:
     """Wall time of the slice's runs per stage and "study/optimizer": a tune grid (`stacked`: one
     `vrdl train-grid` job, its runs sharing one clock) and each final run."""
-    results = work / "slice" / "results"
+    results = work / "slice" / "results" / "slice"  # the slice configs' `name: slice`
     out = dict(tune={}, final={})
     for csv_path in sorted(results.glob("*/bn~*/*/*/**/*.csv")):
         parts = csv_path.relative_to(results).parts

@@ -271,7 +271,8 @@ def assert_same_curve(actual: Path, expected: Path) -> None:
     pd.testing.assert_frame_equal(a, e, check_exact=True, obj=str(actual))
 
 
-_VOLATILE_JSON = re.compile(r"wall|time|host|date|vrdl_path", re.I)  # vrdl_path: each copy its own
+# vrdl_path: each copy its own; the CSV hashes cover wall_s
+_VOLATILE_JSON = re.compile(r"wall|time|host|date|vrdl_path|^csv_sha256$|^variance_sha256$", re.I)
 
 
 def read_meta(path: Path) -> dict:

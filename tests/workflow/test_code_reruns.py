@@ -55,9 +55,11 @@ def optimizers_run(jobs) -> set[str]:
 
 
 @pytest.fixture
-def checkout(tmp_path, data_dir):
-    """The workflow and its library in a git repository of their own, run to completion."""
+def checkout(tmp_path):
+    """The workflow and its library in a git repository of their own, run to completion (with
+    its own data dir: the session's is left to test_end_to_end, which counts its prepare job)."""
     workdir = copy_workflow(tmp_path / "wf")
+    data_dir = tmp_path / "data"
     (workdir / ".gitignore").write_text("results/\nlogs/\ncheckpoints/\n.snakemake/\n")
     write_config(workdir / "config" / "code.yaml", dict(CONFIG, data=dict(CONFIG["data"], dir=str(data_dir))))
     git(workdir, "init", "-q")

@@ -67,7 +67,8 @@ def slot_run(tmp_path, data_dir, monkeypatch):
 
 def test_concurrent_jobs_each_hold_their_own_gpu(slot_run):
     workdir, locks, output = slot_run
-    logs = [log for study in ("slots", "slots_stacked") for log in sorted((workdir / "logs" / study).rglob("*.log"))]
+    logs = [log for study in ("slots", "slots_stacked")
+            for log in sorted((workdir / "logs" / "slots" / study).rglob("*.log"))]  # config slots.yaml: logs/slots/
     assert len(logs) == 9, output[-3000:]
     slots = {log: slot_of(log) for log in logs}
 

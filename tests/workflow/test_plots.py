@@ -3,12 +3,14 @@ suboptimality, on hand-made curves."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from vrdl.identity import run_record
 from vrdl.plots import seed_band, suboptimality
 
 
@@ -96,8 +98,6 @@ def _runs(tmp_path, curves, eval_split="test", **extra):
 
 def _with_variance(run, epochs=(1, 2, 3)):
     """Give a constructed run a RUN.variance.csv."""
-    import json
-
     csv = run["csv"]
     frame = pd.DataFrame({"epoch": list(epochs), "batches": 4, "var_sgd": [1.0, 0.8, 0.6],
                           "var_svrg": [0.5, 0.3, 0.2], "variance_ratio": [0.5, 0.375, 0.33],
@@ -105,6 +105,7 @@ def _with_variance(run, epochs=(1, 2, 3)):
     path = csv.with_name(csv.stem + ".variance.csv")
     frame.to_csv(path, index=False, na_rep="nan")
     meta = json.loads(csv.with_suffix(".json").read_text())
+    meta |= run_record(csv, csv.read_text(), path.read_text())  # the variance CSV's hash too, as vrdl writes it
     csv.with_suffix(".json").write_text(json.dumps({**meta, "variance_epochs": list(epochs)}))
     return path
 
@@ -151,6 +152,9 @@ def draw(kind, tmp_path):
             frame = pd.read_csv(run["csv"])
             frame["train_objective"] = frame["eval_loss"]
             frame.to_csv(run["csv"], index=False)
+            meta = json.loads(run["csv"].with_suffix(".json").read_text())
+            meta |= run_record(run["csv"], run["csv"].read_text())
+            run["csv"].with_suffix(".json").write_text(json.dumps(meta))
         return plots.convex_figure(runs, out, title=LONG_TITLE)
     if kind == "ablation":
         runs = []
