@@ -143,7 +143,7 @@ def test_tiny_config_slurm_results_equal_local(tiny_runs):
     # 2 tune + 1 final + 2 metainit runs, each a CSV and a JSON; selected.tsv and tuning.tsv; the
     # tidy tables runs.csv, runs.parquet, curves.parquet
     assert counts[".csv"] - 1 == counts[".json"] == 5 and counts[".parquet"] == 2
-    assert counts[".tsv"] == 2
+    assert counts[".tsv"] == 4  # selected.tsv, tuning.tsv; the report's claims.tsv, time_to_target.tsv
     assert counts[".png"] == counts[".pdf"] == 4 and counts[".html"] == 1  # tuning, final, target, metainit
     for path in (slurm.workdir / "logs").rglob("*.log"):
         assert "resuming from checkpoint" not in path.read_text(), path
