@@ -97,10 +97,6 @@ class Paths:
     def log(self, stem: str) -> str:
         return f"logs/{stem.removeprefix('results/')}.log"
 
-    def analysis_log(self, what: str) -> str:
-        """Logs of the analysis jobs (select/..., figures/..., report)."""
-        return f"logs/{self.name}/{what}.log"
-
 
 def variance_csv(stem: str) -> str:
     """Where `vrdl train --variance-epochs` writes its diagnostics (vrdl.train.variance_path)."""
