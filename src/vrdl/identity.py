@@ -13,11 +13,10 @@ from pathlib import Path
 
 def _layouts() -> list[tuple[str, re.Pattern]]:
     """(stage, pattern of a run's path stem) for each kind of run the workflow writes (vrdl.plan)."""
-    from vrdl.paths import Paths
+    from vrdl.paths import SIDE_RUNS, Paths
 
     paths = Paths("{name}")  # the config's results namespace is part of a run's identity
-    templates = dict(tune=paths.tune, final=paths.final, metainit=paths.metainit_run, convex=paths.convex_run,
-                     ablation=paths.ablation_run)
+    templates = dict(tune=paths.tune, final=paths.final) | {key: paths.side_run(key) for key in SIDE_RUNS}
     layouts = []
     for stage, template in templates.items():
         pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))

@@ -14,6 +14,13 @@ from pathlib import Path
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
+# Each side study's runs (vrdl.stages), under results/NAME/; the run identity reads them too.
+SIDE_RUNS = {
+    "metainit": "metainit/metainit~{variant}",
+    "convex": "convex/{optimizer}/seed~{seed}",
+    "ablation": "ablation/locking~{locking}/seed~{seed}",
+}
+
 
 def config_name(config: dict, configfiles=()) -> str:
     """The config's result namespace: its `name:`, else its (last) config file's stem."""
@@ -55,17 +62,9 @@ class Paths:
     def final(self) -> str:
         return f"{self.root}/{{study}}/bn~{{bn}}/final/{{optimizer}}/seed~{{seed}}"
 
-    @property
-    def metainit_run(self) -> str:
-        return f"{self.root}/metainit/metainit~{{variant}}"
-
-    @property
-    def convex_run(self) -> str:
-        return f"{self.root}/convex/{{optimizer}}/seed~{{seed}}"
-
-    @property
-    def ablation_run(self) -> str:
-        return f"{self.root}/ablation/locking~{{locking}}/seed~{{seed}}"
+    def side_run(self, key: str) -> str:
+        """A side study's run (SIDE_RUNS)."""
+        return f"{self.root}/{SIDE_RUNS[key]}"
 
     @property
     def figures(self) -> str:
@@ -86,7 +85,7 @@ class Paths:
         return f"{self.figures}/{study}_variance.{ext}"
 
     def side_figure(self, kind, ext="png") -> str:
-        """metainit, convex, ablation."""
+        """A side study's figure (SIDE_RUNS's keys)."""
         return f"{self.figures}/{kind}.{ext}"
 
     def checkpoint(self, stem: str) -> str:

@@ -186,8 +186,8 @@ def test_a_stacked_study_with_compute_compile_compiles_its_grids():
     config["studies"]["lenet_mnist"]["stacked"] = True
     config.setdefault("compute", {})["compile"] = True
     plan = Plan(config)
-    groups = plan.stacked_groups()
-    assert groups and all("--compile" in run for g in groups for run in plan.stacked_params(g))
+    groups = plan.studies.stacked_groups()
+    assert groups and all("--compile" in run for g in groups for run in plan.studies.stacked_params(g))
     config["compute"]["channels_last"] = True
     with pytest.raises(ConfigError, match="does not support compute.channels_last"):
         Plan(config)

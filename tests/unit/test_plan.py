@@ -12,10 +12,10 @@ import yaml
 from tests.workflow.test_select import write_run
 from vrdl import costs
 from vrdl.cli import main
-from vrdl.config import ConfigError, load_config, point_name
+from vrdl.config import ConfigError, load_config, point_name, train_size
 from vrdl.data import split_indices
 from vrdl.optim import registry
-from vrdl.plan import Plan, PlanError, train_size
+from vrdl.plan import Plan, PlanError
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER = REPO / "config" / "config.yaml"
@@ -32,10 +32,10 @@ def stages(plan):
 
 def test_paper_study_runs(paper):
     assert stages(paper) == {"tune": 196, "final": 17, "metainit": 2}
-    assert len(paper.tune_runs("lenet_mnist", "off")) == 39 * 4
+    assert len(paper.studies.tune_runs("lenet_mnist", "off")) == 39 * 4
     run = dict(study="lenet_mnist", bn="off", optimizer="storm", point="c~100_k~0.1", seed=1, split="fold~3")
-    assert run in paper.tune_runs("lenet_mnist", "off")
-    args = paper.tune_args(run)
+    assert run in paper.studies.tune_runs("lenet_mnist", "off")
+    args = paper.studies.tune_args(run)
     assert args[args.index("--optimizer"):args.index("--epochs")] == [
         "--optimizer", "storm", "--storm-c", "100", "--storm-k", "0.1", "--storm-w", "0.1"]
     assert args[args.index("--folds"):args.index("--folds") + 4] == ["--folds", "4", "--fold", "3"]
@@ -52,9 +52,9 @@ def test_names_read_back_exactly():
 def test_unconfigured_seed_or_point_is_refused(paper):
     run = dict(study="lenet_mnist", bn="off", optimizer="sgd", point="lr~0.1", seed=2, split="fold~0")
     with pytest.raises(PlanError, match="seed 2 is not configured"):
-        paper.tune_args(run)
+        paper.studies.tune_args(run)
     with pytest.raises(PlanError, match="lr~0.5 is not a grid point of sgd"):
-        paper.tune_args(dict(run, seed=1, point="lr~0.5"))
+        paper.studies.tune_args(dict(run, seed=1, point="lr~0.5"))
 
 
 def bad(config_text_or_dict, edit=None):
@@ -95,18 +95,18 @@ def paper_hparams_plan():
 def test_selection_paper_runs_the_papers_finals_without_tuning():
     plan = paper_hparams_plan()
     assert stages(plan) == {"final": 5}
-    assert plan.all_tune_runs() == [] and plan.stacked_groups() == []
+    assert plan.studies.all_tune_runs() == [] and plan.studies.stacked_groups() == []
     assert not any("tune" in path or "selected.tsv" in path for path in plan.all_results())
     run = dict(study="lenet_mnist_paper", bn="off", optimizer="storm", seed=1)
-    hparams = plan.paper_hparams("lenet_mnist_paper", "off", "storm")
+    hparams = plan.studies["lenet_mnist_paper"].paper_hparams("off", "storm")
     assert hparams == {"c": 100, "k": 0.1, "w": 0.1}
-    args = plan.final_args(run, hparams)
+    args = plan.studies.final_args(run, hparams)
     assert args[args.index("--optimizer"):args.index("--epochs") + 2] == [
         "--optimizer", "storm", "--storm-c", "100", "--storm-k", "0.1", "--storm-w", "0.1", "--epochs", "100"]
     setting = plan.report_manifest()["studies"][0]["settings"][0]
     assert setting["hparams_from"] == "paper" and setting["selected"] is None
     assert setting["hparams"]["adam"] == {"lr": 1e-4}
-    assert "the paper's hyperparameters" in plan.final_title("lenet_mnist_paper", "off")
+    assert "the paper's hyperparameters" in plan.studies["lenet_mnist_paper"].final_title("off")
 
 
 def test_selection_paper_needs_the_papers_choice_for_every_optimizer():
@@ -337,9 +337,9 @@ def test_a_registered_optimizer_is_planned_and_trained(toy, fashion_mnist_dir, t
     study.update(optimizers={"toy": {"grid": {"lr": [0.1, 0.01]}, "fixed": {"halve": False}}}, stacked=False,
                  paper={})
     plan = Plan({"name": "toy", "studies": {"toy_study": study}})
-    runs = plan.tune_runs("toy_study", "off")
+    runs = plan.studies.tune_runs("toy_study", "off")
     assert [r["point"] for r in runs][:1] == ["lr~0.1"]
-    args = plan.tune_args(runs[0])
+    args = plan.studies.tune_args(runs[0])
     assert args[args.index("--optimizer"):args.index("--epochs")] == ["--optimizer", "toy", "--no-halve", "--lr", "0.1"]
     out = tmp_path / "toy.csv"
     main(["train", "--dataset", "fashion_mnist", "--model", "lenet", "--optimizer", "toy", "--lr", "0.1",
@@ -379,8 +379,8 @@ def test_extra_optimizers_are_opt_in_and_checked():
     plan = Plan(config)
     jobs = [j for j in plan.jobs() if j["optimizer"] in ("alpha_svrg", "mars")]
     assert len(jobs) == 70
-    run = plan.tune_runs("resnet18_cifar10", "on", ["alpha_svrg"])[0]
-    assert plan.tune_args(run)[-1] == "--cache-snapshot-grads" and "150" in plan.tune_args(run)
+    run = plan.studies.tune_runs("resnet18_cifar10", "on", ["alpha_svrg"])[0]
+    assert plan.studies.tune_args(run)[-1] == "--cache-snapshot-grads" and "150" in plan.studies.tune_args(run)
     # the cost counts what the loop counts: a snapshot pass plus two gradients a step (alpha-SVRG),
     # one a step (MARS-approx)
     n = 50000 * 0.95
@@ -438,7 +438,7 @@ def test_configs_share_no_result_log_or_checkpoint_path():
     def written(plan):
         stems = [job["stem"] for job in plan.jobs()]
         files = set(plan.all_results()) | {plan.paths.checkpoint(s) for s in stems} | {plan.paths.log(s) for s in stems}
-        return files | {f"checkpoints/{group['stem']}.grid.ckpt" for group in plan.stacked_groups()}
+        return files | {f"checkpoints/{group['stem']}.grid.ckpt" for group in plan.studies.stacked_groups()}
 
     assert quick.paths.name == "quick" and paper.paths.name == "paper"
     assert not written(quick) & written(paper)
@@ -457,7 +457,7 @@ def test_configs_share_no_result_log_or_checkpoint_path():
 
 
 def stacked(config) -> set[tuple[str, str]]:
-    return {(g["study"], g["runs"][0]["optimizer"]) for g in Plan(config).stacked_groups()}
+    return {(g["study"], g["runs"][0]["optimizer"]) for g in Plan(config).studies.stacked_groups()}
 
 
 @pytest.mark.parametrize("device,compile,expected", [

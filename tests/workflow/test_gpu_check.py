@@ -35,7 +35,7 @@ def test_the_check_compares_every_registered_optimizer():
     assert correctness.optimizers() == list(registry.OPTIMIZERS)
     for config in ("gpu-slice.yaml", "quick-slice.yaml"):
         plan = Plan(load_config(GPU_CHECK / config))
-        assert {o for study in plan.studies.values() for o in study["optimizers"]} == OPTIMIZERS, config
+        assert {o for study in plan.config["studies"].values() for o in study["optimizers"]} == OPTIMIZERS, config
 
 
 def offline_prefix() -> list[str]:

@@ -1,11 +1,12 @@
 # The transform-locking ablation: the same SVRG (or STORM) run on augmented data with both
 # gradients of a step on the same augmentation (locking on, the default) or on a fresh one
-# (off), with gradient-variance diagnostics.
+# (off), with gradient-variance diagnostics (vrdl.stages.ablation), and its figure.
+ABLATION_RUN = SIDES["ablation"].stem
 
 
-rule ablation:
+use rule tune as ablation with:
     input:
-        data=ablation_data,
+        data=side_data("ablation"),
     output:
         csv=report(
             f"{ABLATION_RUN}.csv",
@@ -17,14 +18,26 @@ rule ablation:
         variance=variance_csv(ABLATION_RUN),
     log:
         log_path(ABLATION_RUN),
-    conda:
-        "../../envs/vrdl.yaml"
-    threads: COMPUTE["threads"]
-    resources:
-        gpu=COMPUTE["gpus_per_job"],
     params:
-        args=ablation_params,
-        code=ablation_code,
+        args=side_args("ablation"),
+        code=side_code("ablation"),
         checkpoint=checkpoint_path(ABLATION_RUN),
-    script:
-        "../../scripts/train.py"
+
+
+use rule figure_final as figure_ablation with:
+    input:
+        runs=SIDES["ablation"].files(".csv"),
+        variance=SIDES["ablation"].files(".variance.csv"),
+    output:
+        png=report(
+            f"{FIGURES}/ablation.png",
+            caption="../report/figure_ablation.rst",
+            category="Figures",
+            subcategory="Transform-locking ablation",
+        ),
+        pdf=f"{FIGURES}/ablation.pdf",
+    log:
+        f"{LOGS}/figures/ablation.log",
+    params:
+        runs=SIDES["ablation"].runs(),
+        title=side_title("ablation"),

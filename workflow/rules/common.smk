@@ -18,6 +18,8 @@ if (REPO / "src" / "vrdl").is_dir():
     sys.path.insert(0, str(REPO / "src"))
 from vrdl import fingerprint  # noqa: E402
 from vrdl import plan as vp  # noqa: E402
+from vrdl.optim.registry import OPTIMIZERS  # noqa: E402
+from vrdl.paths import variance_csv  # noqa: E402
 from vrdl.select import SelectionError, read_selection  # noqa: E402
 
 if not config:
@@ -34,27 +36,19 @@ except vp.ConfigError as err:
     raise WorkflowError(str(err)) from None
 logger.info(f"vrdl from {fingerprint.source_root()}; results of config {PLAN.paths.name!r} in {PLAN.paths.root}/")
 
-STUDIES = PLAN.studies
-METAINIT, CONVEX, ABLATION = PLAN.metainit, PLAN.convex, PLAN.ablation
+STUDIES, SIDES = PLAN.studies, PLAN.sides
 DATA_DIR = PLAN.data_dir
 COMPUTE = PLAN.compute
 PATHS = PLAN.paths
 TUNE, SELECTED, TUNING_TABLE, FINAL = PATHS.tune, PATHS.selected, PATHS.tuning_table, PATHS.final
-METAINIT_RUN, CONVEX_RUN, ABLATION_RUN = PATHS.metainit_run, PATHS.convex_run, PATHS.ablation_run
 FIGURES, LOGS = PATHS.figures, f"logs/{PATHS.name}"
 checkpoint_path, log_path, variance_figure = PATHS.checkpoint, PATHS.log, PATHS.variance_figure
-variance_csv = vp.variance_csv
-REPORT, report_tables = PATHS.report, PLAN.report_tables
-stacked_groups, stacked_params = PLAN.stacked_groups, PLAN.stacked_params
-convex_runs, ablation_runs = PLAN.convex_runs, PLAN.ablation_runs
-convex_files, ablation_files = PLAN.convex_files, PLAN.ablation_files
-all_results = PLAN.all_results
 
 
 wildcard_constraints:
-    study="|".join(re.escape(name) for name in STUDIES) or "(?!)",
+    study="|".join(re.escape(name) for name in STUDIES.studies) or "(?!)",
     bn="on|off",
-    optimizer="|".join(vp.registry.OPTIMIZERS),
+    optimizer="|".join(OPTIMIZERS),
     point=r"[a-z_]+~[^/]+",
     seed=r"\d+",
     split=r"fold~\d+|holdout",
@@ -98,19 +92,7 @@ def data_source(wildcards):
 
 
 def study_data(wildcards):
-    return data_input(STUDIES[wildcards.study]["dataset"])
-
-
-def metainit_data(wildcards):
-    return data_input(METAINIT["dataset"])
-
-
-def convex_data(wildcards):
-    return data_input(CONVEX["dataset"])
-
-
-def ablation_data(wildcards):
-    return data_input(ABLATION["dataset"])
+    return data_input(STUDIES[wildcards.study].cfg["dataset"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,19 +100,19 @@ def ablation_data(wildcards):
 
 
 def tune_params(wildcards):
-    return planned(PLAN.tune_args, dict(wildcards.items()))
+    return planned(STUDIES.tune_args, dict(wildcards.items()))
 
 
 def select_csvs(wildcards):
-    return PLAN.tune_files(wildcards.study, wildcards.bn, ".csv")
+    return STUDIES.tune_files(wildcards.study, wildcards.bn, ".csv")
 
 
 def select_jsons(wildcards):
-    return PLAN.tune_files(wildcards.study, wildcards.bn, ".json")
+    return STUDIES.tune_files(wildcards.study, wildcards.bn, ".json")
 
 
 def select_run_params(wildcards):
-    return PLAN.select_run_params(wildcards.study, wildcards.bn)
+    return STUDIES.select_run_params(wildcards.study, wildcards.bn)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,7 +121,7 @@ def select_run_params(wildcards):
 
 def wait_for_selection(study, bn):
     """The selected.tsv of a setting, once the select checkpoint made it (None: from the paper)."""
-    if PLAN.from_paper(study):
+    if STUDIES[study].from_paper:
         return None
     return checkpoints.select.get(study=study, bn=bn).output.selected
 
@@ -147,7 +129,7 @@ def wait_for_selection(study, bn):
 def final_hparams(wildcards):
     selected = wait_for_selection(wildcards.study, wildcards.bn)
     if selected is None:
-        return PLAN.paper_hparams(wildcards.study, wildcards.bn, wildcards.optimizer)
+        return STUDIES[wildcards.study].paper_hparams(wildcards.bn, wildcards.optimizer)
     try:  # checked against tuning.tsv; a refused one is moved aside, so the next run selects again
         rows = read_selection(selected).set_index("optimizer")
     except SelectionError as err:
@@ -163,11 +145,11 @@ def final_input(wildcards):
     # Only the data: the selection reaches the job through params, so a select rerun that
     # picks the same point leaves the final run alone.
     wait_for_selection(wildcards.study, wildcards.bn)
-    return {"data": data_input(STUDIES[wildcards.study]["dataset"])}
+    return {"data": study_data(wildcards)}
 
 
 def final_params(wildcards):
-    return planned(PLAN.final_args, dict(wildcards.items()), final_hparams(wildcards))
+    return planned(STUDIES.final_args, dict(wildcards.items()), final_hparams(wildcards))
 
 
 def final_outputs():
@@ -185,33 +167,29 @@ def final_outputs():
         ),
         json=f"{FINAL}.json",
     )
-    if PLAN.final_variance:
+    if STUDIES.final_variance:
         outputs["variance"] = variance_csv(FINAL)
     return outputs
 
 
 # ---------------------------------------------------------------------------------------------
-# MetaInit, convex study, ablation
+# Side studies (vrdl.stages.SIDE_STAGES): each rule file asks for its stage's functions by key.
 
 
-def metainit_params(wildcards):
-    return PLAN.metainit_args(wildcards.variant)
+def side_data(key):
+    return lambda wildcards: data_input(SIDES[key].spec["dataset"])
 
 
-def metainit_code(wildcards):
-    return run_code(METAINIT["optimizer"])
+def side_args(key):
+    return lambda wildcards: planned(SIDES[key].args, dict(wildcards.items()))
 
 
-def convex_params(wildcards):
-    return planned(PLAN.convex_args, wildcards.optimizer, wildcards.seed)
+def side_code(key):
+    return lambda wildcards: run_code(SIDES[key].optimizer(dict(wildcards.items())))
 
 
-def ablation_params(wildcards):
-    return planned(PLAN.ablation_args, wildcards.locking, wildcards.seed)
-
-
-def ablation_code(wildcards):
-    return run_code(ABLATION["optimizer"])
+def side_title(key):
+    return lambda wildcards: SIDES[key].title()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,42 +197,30 @@ def ablation_code(wildcards):
 
 
 def tuning_title(wildcards):
-    return PLAN.tuning_title(wildcards.study, wildcards.bn)
+    return STUDIES[wildcards.study].tuning_title(wildcards.bn)
 
 
 def final_title(wildcards):
-    return PLAN.final_title(wildcards.study, wildcards.bn)
+    return STUDIES[wildcards.study].final_title(wildcards.bn)
 
 
 def target_title(wildcards):
-    return PLAN.target_title(wildcards.study, wildcards.bn)
+    return STUDIES[wildcards.study].target_title(wildcards.bn)
 
 
 def target_spec(wildcards):
-    return PLAN.time_to_target(wildcards.study)
-
-
-def metainit_title(wildcards):
-    return PLAN.metainit_title()
+    return STUDIES[wildcards.study].time_to_target()
 
 
 def variance_title(wildcards):
-    return PLAN.variance_title(wildcards.study)
-
-
-def convex_title(wildcards):
-    return PLAN.convex_title()
-
-
-def ablation_title(wildcards):
-    return PLAN.ablation_title()
+    return STUDIES[wildcards.study].variance_title()
 
 
 def final_csvs(wildcards):
     # Waiting for the selection like `final` does makes Snakemake re-evaluate this job after
     # `select`, so a select rerun that leaves every final run alone leaves the figure alone.
     wait_for_selection(wildcards.study, wildcards.bn)
-    return PLAN.final_files(wildcards.study, wildcards.bn, ".csv")
+    return STUDIES.final_files(wildcards.study, wildcards.bn, ".csv")
 
 
 def final_jsons(wildcards):
@@ -265,20 +231,20 @@ def final_run_params(wildcards):
     """What each CSV of `final_csvs` is: its optimizer and seed."""
     return [
         dict(optimizer=run["optimizer"], seed=run["seed"])
-        for run in PLAN.final_runs(wildcards.study, wildcards.bn)
+        for run in STUDIES.final_runs(wildcards.study, wildcards.bn)
     ]
 
 
 def variance_csvs(wildcards):
-    for bn in PLAN.study_bns(wildcards.study):
+    for bn in STUDIES[wildcards.study].bns:
         wait_for_selection(wildcards.study, bn)
-    return PLAN.variance_files(wildcards.study)
+    return STUDIES.variance_files(wildcards.study)
 
 
 def variance_run_params(wildcards):
     return [
         dict(bn=run["bn"], optimizer=run["optimizer"], seed=run["seed"])
-        for run in PLAN.variance_runs(wildcards.study)
+        for run in STUDIES.variance_runs(wildcards.study)
     ]
 
 
@@ -296,7 +262,7 @@ def report_manifest(wildcards):
 
 def table_inputs(wildcards):
     """Every run's CSV and JSON, once the selections the final runs wait for are made."""
-    for setting in PLAN.study_settings(selected_only=True):
+    for setting in STUDIES.settings(selected_only=True):
         wait_for_selection(setting["study"], setting["bn"])
     csvs = [run["csv"] for run in PLAN.table_runs()]
     return {"csvs": csvs, "jsons": [path.removesuffix(".csv") + ".json" for path in csvs]}

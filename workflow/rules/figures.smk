@@ -1,5 +1,6 @@
 # Figures (PNG for the report, PDF for papers): loss against gradient computations; with
-# several seeds, the mean over seeds with a min-max band.
+# several seeds, the mean over seeds with a min-max band. The side studies' figures are in
+# their rule files.
 
 
 rule figure_tuning:
@@ -79,31 +80,7 @@ rule figure_target:
         "../../scripts/figures.py"
 
 
-rule figure_metainit:
-    input:
-        runs=expand(f"{METAINIT_RUN}.csv", variant=["off", "on"]),
-        meta=expand(f"{METAINIT_RUN}.json", variant=["off", "on"]),
-    output:
-        png=report(
-            f"{FIGURES}/metainit.png",
-            caption="../report/figure_metainit.rst",
-            category="Figures",
-            subcategory="MetaInit",
-        ),
-        pdf=f"{FIGURES}/metainit.pdf",
-    log:
-        f"{LOGS}/figures/metainit.log",
-    conda:
-        "../../envs/vrdl.yaml"
-    params:
-        code=script_code("figures.py"),
-        labels=["without MetaInit", "with MetaInit"],
-        title=metainit_title,
-    script:
-        "../../scripts/figures.py"
-
-
-rule figure_variance:
+use rule figure_final as figure_variance with:
     input:
         runs=variance_csvs,
     output:
@@ -117,62 +94,6 @@ rule figure_variance:
         pdf=variance_figure("{study}", "pdf"),
     log:
         f"{LOGS}/figures/{{study}}_variance.log",
-    conda:
-        "../../envs/vrdl.yaml"
     params:
-        code=script_code("figures.py"),
         runs=variance_run_params,
         title=variance_title,
-        band="min-max",
-    script:
-        "../../scripts/figures.py"
-
-
-rule figure_convex:
-    input:
-        runs=convex_files(".csv"),
-        meta=convex_files(".json"),
-    output:
-        png=report(
-            f"{FIGURES}/convex.png",
-            caption="../report/figure_convex.rst",
-            category="Figures",
-            subcategory="Convex sanity study",
-        ),
-        pdf=f"{FIGURES}/convex.pdf",
-    log:
-        f"{LOGS}/figures/convex.log",
-    conda:
-        "../../envs/vrdl.yaml"
-    params:
-        code=script_code("figures.py"),
-        runs=convex_runs(),
-        title=convex_title,
-        band="min-max",
-    script:
-        "../../scripts/figures.py"
-
-
-rule figure_ablation:
-    input:
-        runs=ablation_files(".csv"),
-        variance=ablation_files(".variance.csv"),
-    output:
-        png=report(
-            f"{FIGURES}/ablation.png",
-            caption="../report/figure_ablation.rst",
-            category="Figures",
-            subcategory="Transform-locking ablation",
-        ),
-        pdf=f"{FIGURES}/ablation.pdf",
-    log:
-        f"{LOGS}/figures/ablation.log",
-    conda:
-        "../../envs/vrdl.yaml"
-    params:
-        code=script_code("figures.py"),
-        runs=ablation_runs(),
-        title=ablation_title,
-        band="min-max",
-    script:
-        "../../scripts/figures.py"

@@ -3,21 +3,14 @@
 # gradient-variance diagnostics of their final runs (RUN.variance.csv).
 
 
-rule final:
+use rule tune as final with:
     input:
         unpack(final_input),
     output:
         **final_outputs(),
     log:
         log_path(FINAL),
-    conda:
-        "../../envs/vrdl.yaml"
-    threads: COMPUTE["threads"]
-    resources:
-        gpu=COMPUTE["gpus_per_job"],
     params:
         args=final_params,
         code=training_code,
         checkpoint=checkpoint_path(FINAL),
-    script:
-        "../../scripts/train.py"

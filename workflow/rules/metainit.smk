@@ -1,9 +1,11 @@
-# The same SVRG run with (variant on) and without (off) MetaInit, evaluated on the test set.
+# The same run with (variant on) and without (off) MetaInit, evaluated on the test set
+# (vrdl.stages.metainit), and their figure.
+METAINIT_RUN = SIDES["metainit"].stem
 
 
-rule metainit:
+use rule tune as metainit with:
     input:
-        data=metainit_data,
+        data=side_data("metainit"),
     output:
         csv=report(
             f"{METAINIT_RUN}.csv",
@@ -14,14 +16,31 @@ rule metainit:
         json=f"{METAINIT_RUN}.json",
     log:
         log_path(METAINIT_RUN),
+    params:
+        args=side_args("metainit"),
+        code=side_code("metainit"),
+        checkpoint=checkpoint_path(METAINIT_RUN),
+
+
+rule figure_metainit:
+    input:
+        runs=SIDES["metainit"].files(".csv"),
+        meta=SIDES["metainit"].files(".json"),
+    output:
+        png=report(
+            f"{FIGURES}/metainit.png",
+            caption="../report/figure_metainit.rst",
+            category="Figures",
+            subcategory="MetaInit",
+        ),
+        pdf=f"{FIGURES}/metainit.pdf",
+    log:
+        f"{LOGS}/figures/metainit.log",
     conda:
         "../../envs/vrdl.yaml"
-    threads: COMPUTE["threads"]
-    resources:
-        gpu=COMPUTE["gpus_per_job"],
     params:
-        args=metainit_params,
-        code=metainit_code,
-        checkpoint=checkpoint_path(METAINIT_RUN),
+        code=script_code("figures.py"),
+        labels=["without MetaInit", "with MetaInit"],
+        title=side_title("metainit"),
     script:
-        "../../scripts/train.py"
+        "../../scripts/figures.py"

@@ -13,7 +13,7 @@ rule report:
             caption="../report/report.rst",
             category="Report",
         ),
-        **report_tables(),
+        **PLAN.report_tables(),
     log:
         f"{LOGS}/report.log",
     conda:

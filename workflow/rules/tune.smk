@@ -1,5 +1,6 @@
 # One training run per study x BN x optimizer x grid point x seed x fold (or hold-out split),
-# evaluated on the validation part each epoch. A study with `stacked: true` trains each BN-off
+# evaluated on the validation part each epoch. The other training rules (final, metainit,
+# convex, ablation) are this rule with their own files and arguments (`use rule tune as ...`). A study with `stacked: true` trains each BN-off
 # (optimizer, seed) grid in one `vrdl train-grid` job instead, writing the same files.
 
 
@@ -26,13 +27,13 @@ rule tune:
 
 # `stacked: true`: one rule per grid (their outputs differ in number, so one rule each), preferred
 # over `tune` for the files both could write.
-for group in stacked_groups():
+for group in STUDIES.stacked_groups():
 
     rule:
         name:
             group["name"]
         input:
-            data=data_input(STUDIES[group["study"]]["dataset"]),
+            data=data_input(STUDIES[group["study"]].cfg["dataset"]),
         output:
             csv=[TUNE.format(**run) + ".csv" for run in group["runs"]],
             json=[TUNE.format(**run) + ".json" for run in group["runs"]],
@@ -44,7 +45,7 @@ for group in stacked_groups():
         resources:
             gpu=COMPUTE["gpus_per_job"],
         params:
-            runs=stacked_params(group),
+            runs=STUDIES.stacked_params(group),
             code=run_code(group["optimizer"], stacked=True),
             device=COMPUTE["device"],
             spec=f"checkpoints/{group['stem']}.grid.json",

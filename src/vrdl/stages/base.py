@@ -1,0 +1,196 @@
+"""What every stage of the plan shares: the `vrdl train` argument list of a run, the cost job of a
+run (vrdl.costs), figure-title helpers, and `SideStage`, the protocol of the studies beside the
+main one (MetaInit, convex, ablation): one config block, fixed hyperparameters, one figure.
+No torch and no Snakemake here."""
+
+from __future__ import annotations
+
+from vrdl.config import bn_name, train_size
+from vrdl.optim import registry
+from vrdl.optim.registry import format_value as fmt_value
+from vrdl.paths import Paths
+
+# The run settings a report section shows.
+RUN_KEYS = (
+    "dataset", "model", "bn", "width", "epochs", "batch_size", "seeds", "seed",
+    "augment", "train_subset", "eval_subset",
+)  # fmt: skip
+
+
+class PlanError(ValueError):
+    """A request the plan cannot serve (a seed or grid point that is not configured)."""
+
+
+def check_seed(seed, seeds, where) -> None:
+    if int(seed) not in seeds:
+        raise PlanError(f"seed {seed} is not configured ({where})")
+
+
+# ---------------------------------------------------------------------------------------------
+# `vrdl train` arguments (everything that decides a result; the rule script adds --out,
+# --checkpoint, --data-dir and --threads)
+
+
+def speed_args(compute: dict) -> list[str]:
+    """compute.precision/channels_last/compile; nothing at their defaults (so a config without
+    them keeps its params, and its results)."""
+    args = []
+    if compute["precision"] != "fp32":
+        args += ["--precision", compute["precision"]]
+    if compute["channels_last"]:
+        args.append("--channels-last")
+    if compute["compile"]:
+        args.append("--compile")
+    return args
+
+
+def train_args(compute, setting, optimizer, hparams, bn, epochs, seed, split=None) -> list[str]:
+    """The arguments of one run of `optimizer` with `hparams` in a study-like `setting` (data set,
+    model, width, batch size, subsets, augmentation, selection), under the config's `compute`."""
+    args = ["--dataset", setting["dataset"], "--model", setting["model"], "--bn" if bn == "on" else "--no-bn"]
+    if setting.get("width") is not None:
+        args += ["--width", fmt_value(setting["width"])]
+    args += ["--optimizer", optimizer]
+    entry = registry.get(optimizer)
+    for key in sorted(hparams):
+        args += entry.hparam(key).cli_args(hparams[key])
+    args += ["--epochs", str(epochs), "--batch-size", str(setting["batch_size"]), "--seed", str(seed)]
+    if split == "holdout":
+        args += ["--val-fraction", fmt_value(setting["selection"]["val_fraction"])]
+    elif split is not None:
+        args += ["--folds", str(setting["selection"]["folds"]), "--fold", split.split("~")[1]]
+    for key in ("train_subset", "eval_subset"):
+        if setting.get(key) is not None:
+            args += [f"--{key.replace('_', '-')}", str(setting[key])]
+    args += ["--augment", setting["augment"], "--device", compute["device"]]
+    return args + speed_args(compute)
+
+
+def variance_args(variance, epochs) -> list[str]:
+    """--variance-epochs (those within the run's epochs) and --variance-batches."""
+    if not variance:
+        return []
+    within = sorted(e for e in variance["epochs"] if e <= epochs)
+    return ["--variance-epochs", ",".join(map(str, within)), "--variance-batches", str(variance["batches"])]
+
+
+def cost_job(stage, study, setting, bn, optimizer, hparams, epochs, stem, split=None) -> dict:
+    """One training run for `vrdl plan`: its gradient computations and the shape of its work,
+    which a cost rate must match (vrdl.costs)."""
+    n = train_size(setting, split)
+    grad_evals = registry.get(optimizer).grad_evals(hparams, n=n, batch_size=setting["batch_size"], epochs=epochs)
+    return dict(stage=stage, study=study, bn=bn, optimizer=optimizer, model=setting["model"], epochs=epochs,
+                stem=stem, grad_evals=grad_evals,
+                dataset=setting["dataset"], width=setting.get("width"), batch_size=setting["batch_size"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Figure titles
+
+
+def seeds_note(seeds) -> str:
+    n = len(seeds)
+    return f"mean of {n} seeds, band: min-max" if n > 1 else f"seed {seeds[0]}"
+
+
+def with_paper_figure(title, figure) -> str:
+    return f"{title}\n(the paper's Figure {figure})" if figure else title
+
+
+# ---------------------------------------------------------------------------------------------
+# Side studies
+
+
+class SideStage:
+    """A study beside the main one, from the config block `key` (absent: no runs): fixed
+    hyperparameters, runs named by `wildcards`, one figure, one report section.
+
+    A subclass says which runs there are (`each_run`), their arguments (`run_args`), the setting and
+    hyperparameters each trains with (`setting`, `hparams`, `epochs`), its figure title and its
+    report section (`manifest`); the paths, files, tidy-table rows and cost jobs follow here."""
+
+    key: str  # the config block, the figure's and the report section's name
+    wildcards: tuple[str, ...]
+    extensions: tuple[str, ...] = (".csv", ".json")  # the files each run writes, which the report reads
+
+    def __init__(self, spec: dict | None, paths: Paths, compute: dict):
+        self.spec, self.paths, self.compute = spec or None, paths, compute
+
+    def __bool__(self) -> bool:
+        return self.spec is not None
+
+    @property
+    def stem(self) -> str:
+        """The path template of a run (without extension; vrdl.paths.SIDE_RUNS)."""
+        return self.paths.side_run(self.key)
+
+    @property
+    def bn(self) -> str:
+        return bn_name(self.spec.get("bn", "off"))
+
+    # -- what a subclass may override
+
+    def each_run(self) -> list[dict]:
+        """Every run's wildcards (the block is there)."""
+        raise NotImplementedError
+
+    def run_args(self, run: dict) -> list[str]:
+        """The run's arguments beyond `train_args` (checked: PlanError names a bad wildcard)."""
+        return []
+
+    def check(self, run: dict) -> None:
+        if "seed" in run:
+            check_seed(run["seed"], self.spec["seeds"], f"{self.key}.seeds")
+
+    def setting(self, run: dict) -> dict:
+        return self.spec
+
+    def optimizer(self, run: dict) -> str:
+        return self.spec["optimizer"]
+
+    def hparams(self, run: dict) -> dict:
+        return self.spec["hparams"]
+
+    def epochs(self, run: dict) -> int:
+        return self.spec["epochs"]
+
+    def seed(self, run: dict) -> int:
+        return int(run["seed"])
+
+    def title(self) -> str:
+        raise NotImplementedError
+
+    def manifest(self) -> dict:
+        raise NotImplementedError
+
+    # -- derived
+
+    def runs(self) -> list[dict]:
+        return self.each_run() if self else []
+
+    def args(self, run: dict) -> list[str]:
+        """`vrdl train` arguments of one run (a dict of wildcards), checked."""
+        self.check(run)
+        return train_args(self.compute, self.setting(run), self.optimizer(run), self.hparams(run), self.bn,
+                          self.epochs(run), self.seed(run)) + self.run_args(run)
+
+    def files(self, ext: str) -> list[str]:
+        return [self.stem.format(**run) + ext for run in self.runs()]
+
+    def report_files(self) -> list[str]:
+        return [path for ext in self.extensions for path in self.files(ext)]
+
+    def figures(self) -> list[str]:
+        return [self.paths.side_figure(self.key, ext) for ext in ("png", "pdf")] if self else []
+
+    def setup(self, keys=RUN_KEYS, extra=()) -> dict:
+        """The run settings the report shows."""
+        return {key: self.spec.get(key) for key in (*keys, *extra)}
+
+    def table_runs(self) -> list[dict]:
+        return [dict(run, stage=self.key, study=self.key, bn=self.bn, optimizer=self.optimizer(run),
+                     seed=self.seed(run), csv=self.stem.format(**run) + ".csv") for run in self.runs()]
+
+    def jobs(self) -> list[dict]:
+        return [cost_job(self.key, self.key, self.setting(run), self.bn, self.optimizer(run), self.hparams(run),
+                         self.epochs(run), self.stem.format(**run)) for run in self.runs()]
