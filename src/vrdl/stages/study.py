@@ -95,6 +95,23 @@ class Study:
             return []
         return [o for o, spec in self.optimizers.items() if not optimizer_stacking_problem(o, spec)]
 
+    def setting_manifest(self, bn: str, paths: Paths) -> dict:
+        """The report's part of one BN setting: the paper's, and the paths to read the rest from."""
+        setting = dict(study=self.name, bn=bn)
+        out = dict(
+            bn=bn,
+            paper=self.paper_setting(bn),
+            selected=None if self.from_paper else paths.selected.format(**setting),
+            tuning=None if self.from_paper else paths.tuning_table.format(**setting),
+            finals={o: [paths.final.format(**setting, optimizer=o, seed=seed) + ".csv" for seed in self.final_seeds]
+                    for o in self.optimizers},
+            figures={kind: paths.figure(self.name, bn, kind) for kind in self.figure_kinds()},
+            time_to_target=self.time_to_target(),
+        )
+        if self.from_paper:  # the finals' hyperparameters, taken from the paper (not selected)
+            out |= dict(hparams_from="paper", hparams={o: self.paper_hparams(bn, o) for o in self.optimizers})
+        return out
+
     # -- figure titles
 
     @property
@@ -266,25 +283,9 @@ class Studies:
             tune_seeds=s.tune_seeds,
             optimizers={o: dict(grid=spec.get("grid", {}), fixed=spec.get("fixed", {}), epochs=s.epochs(o),
                                 points=len(s.points.get(o, {}))) for o, spec in s.optimizers.items()},
-            settings=[self.setting_manifest(s, bn) for bn in s.bns],
+            settings=[s.setting_manifest(bn, self.paths) for bn in s.bns],
             variance=self.variance_manifest(s),
         ) for s in self.studies.values()]  # fmt: skip
-
-    def setting_manifest(self, s: Study, bn: str) -> dict:
-        setting = dict(study=s.name, bn=bn)
-        out = dict(
-            bn=bn,
-            paper=s.paper_setting(bn),
-            selected=None if s.from_paper else self.paths.selected.format(**setting),
-            tuning=None if s.from_paper else self.paths.tuning_table.format(**setting),
-            finals={o: [self.paths.final.format(**setting, optimizer=o, seed=seed) + ".csv" for seed in s.final_seeds]
-                    for o in s.optimizers},
-            figures={kind: self.paths.figure(s.name, bn, kind) for kind in s.figure_kinds()},
-            time_to_target=s.time_to_target(),
-        )
-        if s.from_paper:  # the finals' hyperparameters, taken from the paper (not selected)
-            out |= dict(hparams_from="paper", hparams={o: s.paper_hparams(bn, o) for o in s.optimizers})
-        return out
 
     def variance_manifest(self, s: Study) -> dict | None:
         runs = self.variance_runs(s.name)
