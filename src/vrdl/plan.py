@@ -225,33 +225,27 @@ class Plan:
     def speed_args(self) -> list[str]:
         """compute.precision/channels_last/compile; nothing at their defaults (so a config without
         them keeps its params, and its results)."""
-        args = []
-        if self.compute["precision"] != "fp32":
-            args += ["--precision", self.compute["precision"]]
-        if self.compute["channels_last"]:
-            args.append("--channels-last")
-        if self.compute["compile"]:
-            args.append("--compile")
-        return args
+        from vrdl import settings
+
+        return settings.train_arguments({name: self.compute[name] for name in settings.SPEED})
 
     def train_args(self, setting, optimizer, hparams, bn, epochs, seed, split=None) -> list[str]:
-        args = ["--dataset", setting["dataset"], "--model", setting["model"], "--bn" if bn == "on" else "--no-bn"]
-        if setting.get("width") is not None:
-            args += ["--width", fmt_value(setting["width"])]
-        args += ["--optimizer", optimizer]
-        entry = registry.get(optimizer)
-        for key in sorted(hparams):
-            args += entry.hparam(key).cli_args(hparams[key])
-        args += ["--epochs", str(epochs), "--batch-size", str(setting["batch_size"]), "--seed", str(seed)]
+        from vrdl import settings
+
+        selection = setting.get("selection")
         if split == "holdout":
-            args += ["--val-fraction", fmt_value(setting["selection"]["val_fraction"])]
+            split_values = dict(val_fraction=selection["val_fraction"])
         elif split is not None:
-            args += ["--folds", str(setting["selection"]["folds"]), "--fold", split.split("~")[1]]
-        for key in ("train_subset", "eval_subset"):
-            if setting.get(key) is not None:
-                args += [f"--{key.replace('_', '-')}", str(setting[key])]
-        args += ["--augment", setting["augment"], "--device", self.compute["device"]]
-        return args + self.speed_args()
+            split_values = dict(folds=selection["folds"], fold=split.split("~")[1])
+        else:
+            split_values = {}
+        values = dict(
+            dataset=setting["dataset"], model=setting["model"], bn=bn == "on", width=setting.get("width"),
+            optimizer=optimizer, epochs=epochs, batch_size=setting["batch_size"], seed=seed, **split_values,
+            train_subset=setting.get("train_subset"), eval_subset=setting.get("eval_subset"),
+            augment=setting["augment"], device=self.compute["device"],
+        )
+        return settings.train_arguments(values | {name: self.compute[name] for name in settings.SPEED}, hparams)
 
     def optimizer_args(self, study, optimizer) -> list[str]:
         """Per-optimizer switches of a study that are no hyperparameters (same curves, less work)."""
