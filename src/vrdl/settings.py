@@ -59,7 +59,8 @@ class Setting:
 
     @property
     def positive(self) -> bool:
-        return self.exclusive_minimum is not None and self.exclusive_minimum >= 0 or (self.minimum or 0) > 0
+        """Whether the range lies above 0 (the command line checks the sign; RunConfig the range)."""
+        return (self.exclusive_minimum is not None and self.exclusive_minimum >= 0) or (self.minimum or 0) > 0
 
     def problem(self, value) -> str | None:
         """Why `value` is out of range (None: it is not), in RunConfig's words: "batch size must be
