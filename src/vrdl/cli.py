@@ -1,5 +1,5 @@
 """The `vrdl` command: `train` one run exactly as a workflow job does, `prepare` a data set,
-`describe` a model, list the `optimizers`, `plan` a study's runs and cost."""
+`describe` a model, list the `optimizers` and the `settings` of a run, `plan` a study's runs and cost."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import math
 import sys
 
 import vrdl
-from vrdl.data import DATASETS, DataError, dataset_info, prepare
+from vrdl import settings
+from vrdl.data import DATASETS, DataError, prepare
 from vrdl.files import OutputError
-from vrdl.models import MODELS, build_model, count_batchnorm, count_parameters
+from vrdl.models import build_model, count_batchnorm, count_parameters
 from vrdl.optim import OPTIMIZERS, registry
 
 
@@ -118,88 +119,55 @@ def _epoch_list(text: str) -> tuple[int, ...]:
     return epochs
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, choices=MODELS, help="network to train")
-    p.add_argument("--bn", action=argparse.BooleanOptionalAction, default=False,
-                   help="batch norm after every conv/dense layer (default: off; the paper's ResNets use --bn)")
-    p.add_argument("--width", type=_positive_float, default=1.0,
-                   help="channel width multiplier of the ResNets (1.0 = the paper's)")
+def _setting_type(s: settings.Setting):
+    """The argparse type of a setting: the sign of a number is checked here, its full range by
+    RunConfig (whose message names the setting)."""
+    if s.type is tuple:
+        return _epoch_list
+    if s.type is int:
+        return _positive_int if s.positive else int
+    if s.type is float:
+        return _positive_float if s.positive else _nonnegative_float if s.minimum == 0 else _finite_float
+    return None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vrdl", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"vrdl {vrdl.__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _add_setting(p: argparse.ArgumentParser, s: settings.Setting, **overrides) -> None:
+    kwargs: dict = dict(dest=s.name, help=s.help)
+    if s.type is bool:
+        kwargs["action"] = argparse.BooleanOptionalAction if s.negatable else "store_true"
+        kwargs["default"] = s.default
+    else:
+        kwargs |= dict(type=_setting_type(s), default=s.default, required=s.required)
+        if s.choices:
+            kwargs["choices"] = s.options
+        if s.metavar:
+            kwargs["metavar"] = s.metavar
+    p.add_argument(s.flag, **(kwargs | overrides))
 
+
+def _add_train(sub) -> None:
     t = sub.add_parser("train", help="train one run; writes RUN.csv and RUN.json", formatter_class=_HelpFormatter)
-    t.add_argument("--dataset", required=True, choices=list(DATASETS), help="prepared data set (vrdl prepare)")
-    _add_model_args(t)
-    t.add_argument("--optimizer", required=True, choices=list(OPTIMIZERS),
-                   help="optimizer to train with (vrdl optimizers lists them)")
-    _add_hparam_flags(t)
-    t.add_argument("--epochs", type=_positive_int, required=True, help="passes over the training portion")
-    t.add_argument("--batch-size", type=_positive_int, required=True,
-                   help="minibatch size (at most the training portion's size)")
-    t.add_argument("--seed", type=int, default=1,
-                   help="seed of the initialisation, split, subsets, minibatch order and augmentation")
-    t.add_argument("--folds", type=_positive_int, help="K of K-fold cross-validation (with --fold)")
-    t.add_argument("--fold", type=int, help="which fold (0-based) is the validation fold")
-    t.add_argument("--val-fraction", type=_positive_float, help="hold out this fraction of train for validation")
-    t.add_argument("--train-subset", type=_positive_int, metavar="N", help="train on N samples of the training portion")
-    t.add_argument("--eval-subset", type=_positive_int, metavar="N", help="evaluate on N samples of the eval portion")
-    t.add_argument("--augment", choices=("auto", "on", "off"), default="auto",
-                   help="pad-4 random crop + flip; auto: for CIFAR only")
-    t.add_argument("--transform-locking", action=argparse.BooleanOptionalAction, default=True,
-                   help="both gradients of an SVRG/STORM step see the same augmentation")
-    t.add_argument("--cache-snapshot-grads", action="store_true",
-                   help="SVRG fast path: keep each minibatch's snapshot gradient from the full-gradient pass "
-                        "instead of recomputing it in the steps of the snapshot epoch (same curves, ~1/3 less work)")
-    t.add_argument("--l2", type=_nonnegative_float, default=0.0,
-                   help="add (l2/2)||W||^2 to the loss, W: every parameter")
-    t.add_argument("--track-objective", action="store_true",
-                   help="add column train_objective: the full training objective at each epoch's iterate")
-    t.add_argument("--variance-epochs", type=_epoch_list, default=(), metavar="E1,E2,...",
-                   help="after these epochs write gradient-variance diagnostics to RUN.variance.csv")
-    t.add_argument("--variance-batches", type=_positive_int, default=32,
-                   help="minibatches per variance estimate")
-    t.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                   help="bf16: autocast forward passes (faster on GPUs; changes the numbers, recorded in RUN.json)")
-    t.add_argument("--channels-last", action="store_true", help="NHWC layout for convolutions (GPU speed)")
-    t.add_argument("--compile", action="store_true", help="torch.compile the model (pays off on long GPU runs)")
-    t.add_argument("--metainit", action="store_true", help="MetaInit the weights before training")
-    t.add_argument("--metainit-steps", type=_positive_int, default=200, help="MetaInit: gradient steps")
-    t.add_argument("--metainit-lr", type=_positive_float, default=0.1, help="MetaInit: step size")
-    t.add_argument("--metainit-momentum", type=_nonnegative_float, default=0.9, help="MetaInit: momentum")
-    t.add_argument("--metainit-eps", type=_positive_float, default=1e-5,
-                   help="MetaInit: epsilon of the gradient quotient")
-    t.add_argument("--metainit-data", choices=("random", "train"), default="random",
-                   help="MetaInit's batches: N(0,1) inputs with random labels, or training minibatches")
-    t.add_argument("--data-dir", default="data", help="directory of the prepared data sets (NAME.pt)")
-    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA if available")
-    t.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's own choice)")
-    t.add_argument("--checkpoint", help="per-epoch checkpoint (default: RUN.ckpt beside RUN.csv)")
-    t.add_argument("--out", required=True, metavar="RUN.csv",
-                   help="per-epoch CSV; RUN.json (and RUN.variance.csv) are written beside it")
+    for s in settings.SETTINGS:
+        _add_setting(t, s)
+        if s.name == "optimizer":
+            _add_hparam_flags(t)
 
+
+def _add_train_grid(sub) -> None:
     g = sub.add_parser("train-grid", help="train many runs of one optimizer at once (stacked, vmap)",
                        formatter_class=_HelpFormatter)
     g.add_argument("--spec", required=True, metavar="GRID.json",
                    help='JSON {"runs": [[vrdl train arguments of run 1], ...]}; each run writes its own --out')
-    g.add_argument("--data-dir", default="data", help="directory of the prepared data sets (NAME.pt)")
-    g.add_argument("--checkpoint", help="per-epoch checkpoint of the whole grid (default: beside the first run's CSV)")
-    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA if available")
-    g.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's own choice)")
-    g.add_argument("--compile", action="store_true",
-                   help="torch.compile the stacked step (CUDA: CUDA graphs); as --compile in every run's arguments")
+    _add_setting(g, settings.BY_NAME["data_dir"])
+    _add_setting(g, settings.BY_NAME["checkpoint"],
+                 help="per-epoch checkpoint of the whole grid (default: beside the first run's CSV)")
+    _add_setting(g, settings.BY_NAME["device"])
+    _add_setting(g, settings.BY_NAME["threads"])
+    _add_setting(g, settings.BY_NAME["compile"],
+                 help="torch.compile the stacked step (CUDA: CUDA graphs); as --compile in every run's arguments")
 
-    p = sub.add_parser("prepare", help="turn a data set into uint8 tensors in --data-dir",
-                       formatter_class=_HelpFormatter)
-    p.add_argument("--dataset", required=True, choices=list(DATASETS), help="data set to prepare")
-    p.add_argument("--data-dir", default="data", help="where NAME.pt is written (an intact one is kept)")
-    p.add_argument("--source-dir", metavar="RAW_DIR", help="directory with the data set's original files")
 
-    sub.add_parser("optimizers", help="list the optimizers with their hyperparameters and flags")
-
+def _add_plan(sub) -> None:
     pl = sub.add_parser("plan", help="a config's runs, gradient computations and device-hours (and progress)")
     pl.add_argument("--configfile", required=True, nargs="+", action="extend", metavar="CONFIG.yaml",
                     help="one or more config files, merged like Snakemake's --configfile (later ones override "
@@ -211,31 +179,39 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a results/ directory: progress (done, running, pending) and, without "
                          "--per-epoch-costs, rates measured from its finished runs")
 
+
+def _add_describe(sub) -> None:
     d = sub.add_parser("describe", help="print a model's size as JSON")
-    _add_model_args(d)
+    for name in ("model", "bn", "width"):
+        _add_setting(d, settings.BY_NAME[name])
     d.add_argument("--num-classes", type=_positive_int, default=10)
     d.add_argument("--in-channels", type=_positive_int,
                    help="input channels (default: the model's data in the study: 1 for lenet/logreg, 3 for ResNets)")
     d.add_argument("--image-size", type=_positive_int, help="default: 28 for lenet/logreg (MNIST), 32 for ResNets")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vrdl", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"vrdl {vrdl.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_train_grid(sub)
+    p = sub.add_parser("prepare", help="turn a data set into uint8 tensors in --data-dir",
+                       formatter_class=_HelpFormatter)
+    p.add_argument("--dataset", required=True, choices=list(DATASETS), help="data set to prepare")
+    p.add_argument("--data-dir", default="data", help="where NAME.pt is written (an intact one is kept)")
+    p.add_argument("--source-dir", metavar="RAW_DIR", help="directory with the data set's original files")
+    sub.add_parser("optimizers", help="list the optimizers with their hyperparameters and flags")
+    sub.add_parser("settings", help="print the table of vrdl train's settings (markdown, as in README.md)")
+    _add_plan(sub)
+    _add_describe(sub)
     return parser
 
 
 def _run_config(args: argparse.Namespace, hparams: dict):
     from vrdl.train import RunConfig
 
-    return RunConfig(
-        dataset=args.dataset, model=args.model, optimizer=args.optimizer, epochs=args.epochs,
-        batch_size=args.batch_size, bn=args.bn, width=args.width,
-        hparams=hparams, seed=args.seed, folds=args.folds, fold=args.fold,
-        val_fraction=args.val_fraction, train_subset=args.train_subset, eval_subset=args.eval_subset,
-        augment=args.augment, transform_locking=args.transform_locking,
-        cache_snapshot_grads=args.cache_snapshot_grads, l2=args.l2, track_objective=args.track_objective,
-        variance_epochs=args.variance_epochs, variance_batches=args.variance_batches, precision=args.precision,
-        channels_last=args.channels_last, compile=args.compile, metainit=args.metainit,
-        metainit_steps=args.metainit_steps, metainit_lr=args.metainit_lr,
-        metainit_momentum=args.metainit_momentum, metainit_eps=args.metainit_eps,
-        metainit_data=args.metainit_data,
-    )
+    return RunConfig(**{name: getattr(args, name) for name in settings.RUN_FIELDS}, hparams=hparams)
 
 
 def _train(args: argparse.Namespace, argv: list[str], hparams: dict) -> None:
@@ -302,6 +278,8 @@ def main(argv: list[str] | None = None) -> None:
             _train_grid(parser, args)
         elif args.command == "optimizers":
             _print_optimizers()
+        elif args.command == "settings":
+            print(settings.markdown_table(), end="")
         elif args.command == "plan":
             from vrdl.plan import print_plan
 
@@ -322,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
 
 
-__all__ = ["main", "build_parser", "dataset_info"]
+__all__ = ["main", "build_parser"]
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ the validated config; no torch and no Snakemake here either.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import json
 import math
@@ -15,6 +16,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from vrdl import settings
 from vrdl.optim import registry
 from vrdl.optim.registry import format_value as fmt_value
 
@@ -143,10 +145,29 @@ def _optimizer_schemas() -> dict:
     return blocks
 
 
+# Config keys that are `vrdl train` settings: their enum or bounds and default come from vrdl.settings.
+_RUN_SETTING_KEYS = {
+    ("properties", "compute", "properties", "device"): "device",
+    ("properties", "compute", "properties", "precision"): "precision",
+    ("properties", "compute", "properties", "channels_last"): "channels_last",
+    ("properties", "compute", "properties", "compile"): "compile",
+    ("$defs", "study", "properties", "augment"): "augment",
+    ("$defs", "metainit", "properties", "augment"): "augment",
+    ("$defs", "metainit", "properties", "metainit", "properties", "data"): "metainit_data",
+    ("$defs", "variance", "properties", "batches"): "variance_batches",
+    ("$defs", "ablation", "properties", "variance", "properties", "batches"): "variance_batches",
+    ("$defs", "selection", "properties", "folds"): "folds",
+    ("$defs", "selection", "properties", "val_fraction"): "val_fraction",
+}
+
+
 def build_schema(path: str | Path = SCHEMA) -> dict:
-    """The config schema with its optimizer part filled in from the registry."""
+    """The config schema with its optimizer part filled in from the registry, and its run
+    settings' enums, bounds and defaults from vrdl.settings."""
     with open(path) as handle:
         schema = yaml.safe_load(handle)
+    for keys, name in _RUN_SETTING_KEYS.items():
+        functools.reduce(dict.__getitem__, keys, schema).update(settings.BY_NAME[name].schema())
     defs = schema["$defs"]
     names = list(registry.OPTIMIZERS)
     defs["optimizer"] = {"enum": names}

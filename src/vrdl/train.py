@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 import vrdl
-from vrdl import checkpoints, gpu_slots, provenance, variance
+from vrdl import checkpoints, gpu_slots, provenance, settings, variance
 from vrdl import data as datasets
 from vrdl.files import check_writable, remove_stale_temporaries, strict_json, write_atomic
 from vrdl.gradients import Objective, ReferenceGradients, evaluate, minibatch_gradient
@@ -31,6 +31,7 @@ from vrdl.identity import run_record
 from vrdl.metainit import metainit
 from vrdl.models import build_model, count_parameters
 from vrdl.optim import STORM, SVRG, build_optimizer, current_step_size, hyperparameters, registry
+from vrdl.settings import default
 
 PROGRESS_SECONDS = 30.0  # a progress line inside an epoch this often (logs of long GPU epochs)
 
@@ -39,54 +40,53 @@ COLUMNS = ("epoch", "grad_evals", "wall_s", "lr", "train_loss", "train_acc", "ev
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that decides a run's numbers (and nothing that does not, like paths)."""
+    """Everything that decides a run's numbers (and nothing that does not, like paths). Each field
+    but hparams is a setting of vrdl.settings: its default, range and help are declared there."""
 
     dataset: str
     model: str
     optimizer: str
     epochs: int
     batch_size: int
-    bn: bool = False
-    width: float = 1.0
+    bn: bool = default("bn")
+    width: float = default("width")
     # the optimizer's hyperparameters by registry name ({"lr": 0.1}, {"c": 100, "k": 0.1, "w": 0.1})
     hparams: Mapping = field(default_factory=dict)
     lr: InitVar[float | None] = None  # shorthand for hparams={"lr": lr}
-    seed: int = 1
+    seed: int = default("seed")
     folds: int | None = None
     fold: int | None = None
     val_fraction: float | None = None
     train_subset: int | None = None
     eval_subset: int | None = None
-    augment: str = "auto"  # auto: crop + flip for CIFAR only
-    transform_locking: bool = True
-    cache_snapshot_grads: bool = False  # SVRG fast path: reuse the snapshot pass's batch gradients
-    l2: float = 0.0  # (l2/2) ||W||^2 added to the loss (the convex study)
-    track_objective: bool = False  # add the full training objective at each epoch's iterate
-    variance_epochs: tuple[int, ...] = ()  # gradient-variance diagnostics after these epochs
-    variance_batches: int = 32
+    augment: str = default("augment")  # auto: crop + flip for CIFAR only
+    transform_locking: bool = default("transform_locking")
+    cache_snapshot_grads: bool = default("cache_snapshot_grads")  # SVRG fast path
+    l2: float = default("l2")  # (l2/2) ||W||^2 added to the loss (the convex study)
+    track_objective: bool = default("track_objective")
+    variance_epochs: tuple[int, ...] = default("variance_epochs")  # gradient-variance diagnostics
+    variance_batches: int = default("variance_batches")
     # speed options (GPU mostly); bf16 changes the numbers, so it is recorded with the run
-    precision: str = "fp32"  # or "bf16": autocast of forward passes
-    channels_last: bool = False
-    compile: bool = False
-    metainit: bool = False
-    metainit_steps: int = 200
-    metainit_lr: float = 0.1
-    metainit_momentum: float = 0.9
-    metainit_eps: float = 1e-5
-    metainit_data: str = "random"  # random N(0,1) inputs with random labels, or "train" batches
+    precision: str = default("precision")
+    channels_last: bool = default("channels_last")
+    compile: bool = default("compile")
+    metainit: bool = default("metainit")
+    metainit_steps: int = default("metainit_steps")
+    metainit_lr: float = default("metainit_lr")
+    metainit_momentum: float = default("metainit_momentum")
+    metainit_eps: float = default("metainit_eps")
+    metainit_data: str = default("metainit_data")
 
     def __post_init__(self, lr):
         hparams = dict(self.hparams) | ({"lr": lr} if lr is not None else {})
         object.__setattr__(self, "hparams", {k: v for k, v in sorted(hparams.items()) if v is not None})
         object.__setattr__(self, "lr", self.hparams.get("lr"))  # cfg.lr reads it back (not a field)
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)} | self.hparams
-        for name, value in values.items():
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name, value in (fields | self.hparams).items():
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        for problem in settings.problems(fields):  # ranges and choices of the declaration
+            raise ValueError(problem)
         optimizer = registry.get(self.optimizer)
         for problem in optimizer.problems(self.hparams, "hyperparameter"):
             raise ValueError(problem)
@@ -94,22 +94,8 @@ class RunConfig:
             raise ValueError("--folds and --fold go together")
         if self.folds is not None and self.val_fraction is not None:
             raise ValueError("give either --folds/--fold or --val-fraction, not both")
-        if self.folds is not None and self.folds < 2:
-            raise ValueError(f"folds must be >= 2, got {self.folds}")
-        if self.val_fraction is not None and not 0 < self.val_fraction < 1:
-            raise ValueError(f"val fraction must be in (0, 1), got {self.val_fraction}")
-        if self.augment not in ("auto", "on", "off"):
-            raise ValueError(f"augment must be auto, on or off, got {self.augment!r}")
-        if self.l2 < 0:
-            raise ValueError(f"l2 must be >= 0, got {self.l2}")
         if any(e < 1 or e > self.epochs for e in self.variance_epochs):
             raise ValueError(f"variance epochs must lie in 1..{self.epochs}, got {list(self.variance_epochs)}")
-        if self.variance_batches < 2:
-            raise ValueError(f"variance batches must be >= 2, got {self.variance_batches}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
-        if self.metainit_data not in ("random", "train"):
-            raise ValueError(f"metainit data must be random or train, got {self.metainit_data!r}")
         if self.cache_snapshot_grads and (self.reference != "snapshot" or not self.transform_locking):
             raise ValueError("--cache-snapshot-grads is for optimizers with snapshots (svrg, alpha_svrg) "
                              "with transform locking only")
@@ -237,36 +223,21 @@ def run(
     log = log or sys.stderr
     out = Path(out)
     checkpoint = Path(checkpoint) if checkpoint else out.with_suffix(".ckpt")
-    files = output_files(cfg, out, checkpoint)
-    check_output_files(files)
-    for directory in {out.parent, checkpoint.parent}:  # a read-only or missing place fails now, not after an epoch
-        check_writable(directory)
-    for _, path in files:
-        remove_stale_temporaries(path, log)
+    _prepare_outputs(cfg, out, checkpoint, log)
     dev = resolve_device(device)
     info = datasets.dataset_info(cfg.dataset)
     model_text = f"{cfg.model} (bn {'on' if cfg.bn else 'off'}{f', width {cfg.width:g}' if cfg.width != 1 else ''})"
     print(f"vrdl train: {cfg.optimizer} on {cfg.dataset} ({data_dir}), model {model_text}, device {dev}: "
           "loading the data", file=log, flush=True)
     train, evaluation = load_splits(cfg, data_dir, dev)
-
-    def build():
-        torch.manual_seed(cfg.seed)
-        model = build_model(cfg.model, num_classes=info.num_classes, in_channels=info.channels,
-                            image_size=info.image_size, bn=cfg.bn, width=cfg.width).to(dev)
-        if cfg.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        optimizer = build_optimizer(cfg.optimizer, model.parameters(), run=cfg, **cfg.hparams)
-        return model, optimizer
-
-    model, optimizer = build()
+    model, optimizer = _build(cfg, info, dev)
     print(f"vrdl train: {count_parameters(model):,} parameters, {len(train):,} training and {len(evaluation):,} "
           f"{cfg.eval_split} samples, {cfg.epochs} epochs of batch {cfg.batch_size}", file=log, flush=True)
     key = _config_key(cfg, train)
     had_checkpoint = checkpoint.is_file()
     state = _resume(checkpoint, key, model, optimizer, dev, log)
     if state is None and had_checkpoint:  # a checkpoint that failed part-way may have touched them
-        model, optimizer = build()
+        model, optimizer = _build(cfg, info, dev)
     objective = Objective(cfg.l2)
     needs_reference = cfg.reference != "none" or cfg.variance_epochs
     reference = ReferenceGradients(model, objective, cfg.compile) if needs_reference else None
@@ -285,17 +256,7 @@ def run(
         return row
 
     if state is None:
-        meta = None
-        if cfg.metainit:
-            meta = metainit(model, metainit_batches(cfg, train, info.num_classes), steps=cfg.metainit_steps,
-                            lr=cfg.metainit_lr, momentum=cfg.metainit_momentum, eps=cfg.metainit_eps)
-            meta["data"] = cfg.metainit_data
-            print(f"metainit: GQ {meta['gq_before']:.4f} -> {meta['gq_after']:.4f}", file=log)
-        with autocast:
-            train_loss, train_acc = evaluate(net, train)  # row 0: before any update, eval mode
-        state = dict(rows=[measure(0, 0, 0.0, train_loss, train_acc)], variance=[], grad_evals=0, wall_s=0.0,
-                     metainit=meta, diverged_epoch=None)
-
+        state = _fresh_state(cfg, model, net, train, info.num_classes, autocast, measure, log)
     rows = state["rows"]
     start_epoch = rows[-1]["epoch"] + 1
     session_start = time.perf_counter()
@@ -313,33 +274,75 @@ def run(
         wall = time.perf_counter() - started
         rows.append(measure(epoch, state["grad_evals"], wall, train_loss, train_acc))
         state["wall_s"] = wall
-        eval_loss = rows[-1]["eval_loss"]
-        if not (math.isfinite(train_loss) and math.isfinite(eval_loss)):
+        if not (math.isfinite(train_loss) and math.isfinite(rows[-1]["eval_loss"])):
             state["diverged_epoch"] = epoch
-            print(f"epoch {epoch}: loss is not finite (train {train_loss}, eval {eval_loss}); "
+            print(f"epoch {epoch}: loss is not finite (train {train_loss}, eval {rows[-1]['eval_loss']}); "
                   "the run diverged: stopping and recording it as diverged", file=log)
         else:
             if epoch_start_params is not None:
                 state["variance"].append(_variance_row(cfg, epoch, model, optimizer, reference, train,
                                                        epoch_start_params))
             per_epoch = (time.perf_counter() - session_start) / (epoch - start_epoch + 1)
-            eta = per_epoch * (cfg.epochs - epoch)
-            print(f"epoch {epoch}/{cfg.epochs}  grad_evals {state['grad_evals']:,}  "
-                  f"train_loss {train_loss:.4g}  eval_loss {eval_loss:.4g}  eval_acc {rows[-1]['eval_acc']:.4f}  "
-                  f"elapsed {wall:.1f}s  eta {eta:.1f}s", file=log, flush=True)
+            print(_epoch_line(cfg, rows[-1], wall, per_epoch * (cfg.epochs - epoch)), file=log, flush=True)
         if epoch < cfg.epochs and state["diverged_epoch"] is None:
             _save_checkpoint(checkpoint, key, model, optimizer, state)
 
     summary = _summary(cfg, state, optimizer, model, train, evaluation, dev, command)
-    curve = rows_to_csv(rows, COLUMNS + (("train_objective",) if cfg.track_objective else ()))
+    _write_outputs(cfg, out, state, summary)
+    checkpoint.unlink(missing_ok=True)
+    return summary
+
+
+def _prepare_outputs(cfg: RunConfig, out: Path, checkpoint: Path, log) -> None:
+    """Before any work: outputs that cannot collide, writable places, no stale temporaries."""
+    files = output_files(cfg, out, checkpoint)
+    check_output_files(files)
+    for directory in {out.parent, checkpoint.parent}:  # a read-only or missing place fails now, not after an epoch
+        check_writable(directory)
+    for _, path in files:
+        remove_stale_temporaries(path, log)
+
+
+def _build(cfg: RunConfig, info, dev: torch.device):
+    """The model (seeded) and its optimizer."""
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, num_classes=info.num_classes, in_channels=info.channels,
+                        image_size=info.image_size, bn=cfg.bn, width=cfg.width).to(dev)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(cfg.optimizer, model.parameters(), run=cfg, **cfg.hparams)
+    return model, optimizer
+
+
+def _fresh_state(cfg: RunConfig, model, net, train, num_classes: int, autocast, measure, log) -> dict:
+    """The state of a run that starts over: MetaInit if asked for, then row 0 (before any update)."""
+    meta = None
+    if cfg.metainit:
+        meta = metainit(model, metainit_batches(cfg, train, num_classes), steps=cfg.metainit_steps,
+                        lr=cfg.metainit_lr, momentum=cfg.metainit_momentum, eps=cfg.metainit_eps)
+        meta["data"] = cfg.metainit_data
+        print(f"metainit: GQ {meta['gq_before']:.4f} -> {meta['gq_after']:.4f}", file=log)
+    with autocast:
+        train_loss, train_acc = evaluate(net, train)  # row 0: before any update, eval mode
+    return dict(rows=[measure(0, 0, 0.0, train_loss, train_acc)], variance=[], grad_evals=0, wall_s=0.0,
+                metainit=meta, diverged_epoch=None)
+
+
+def _epoch_line(cfg: RunConfig, row: dict, wall: float, eta: float) -> str:
+    return (f"epoch {row['epoch']}/{cfg.epochs}  grad_evals {row['grad_evals']:,}  "
+            f"train_loss {row['train_loss']:.4g}  eval_loss {row['eval_loss']:.4g}  eval_acc {row['eval_acc']:.4f}  "
+            f"elapsed {wall:.1f}s  eta {eta:.1f}s")
+
+
+def _write_outputs(cfg: RunConfig, out: Path, state: dict, summary: dict) -> None:
+    """RUN.csv, RUN.json (recording the CSVs' hashes) and RUN.variance.csv, each atomically."""
+    curve = rows_to_csv(state["rows"], COLUMNS + (("train_objective",) if cfg.track_objective else ()))
     variance_text = rows_to_csv(state["variance"], variance.COLUMNS) if cfg.variance_epochs else None
     summary.update(run_record(out, curve, variance_text))
     if variance_text is not None:
         write_atomic(variance_path(out), variance_text)
     write_atomic(out, curve)
     write_atomic(json_path(out), strict_json(summary))
-    checkpoint.unlink(missing_ok=True)
-    return summary
 
 
 def _variance_row(cfg, epoch, model, optimizer, reference, train, epoch_start_params) -> dict:

@@ -5,9 +5,9 @@ No torch and no Snakemake here."""
 
 from __future__ import annotations
 
+from vrdl import settings
 from vrdl.config import bn_name, train_size
 from vrdl.optim import registry
-from vrdl.optim.registry import format_value as fmt_value
 from vrdl.paths import Paths
 
 # The run settings a report section shows.
@@ -34,36 +34,27 @@ def check_seed(seed, seeds, where) -> None:
 def speed_args(compute: dict) -> list[str]:
     """compute.precision/channels_last/compile; nothing at their defaults (so a config without
     them keeps its params, and its results)."""
-    args = []
-    if compute["precision"] != "fp32":
-        args += ["--precision", compute["precision"]]
-    if compute["channels_last"]:
-        args.append("--channels-last")
-    if compute["compile"]:
-        args.append("--compile")
-    return args
+    return settings.train_arguments({name: compute[name] for name in settings.SPEED})
 
 
 def train_args(compute, setting, optimizer, hparams, bn, epochs, seed, split=None) -> list[str]:
     """The arguments of one run of `optimizer` with `hparams` in a study-like `setting` (data set,
-    model, width, batch size, subsets, augmentation, selection), under the config's `compute`."""
-    args = ["--dataset", setting["dataset"], "--model", setting["model"], "--bn" if bn == "on" else "--no-bn"]
-    if setting.get("width") is not None:
-        args += ["--width", fmt_value(setting["width"])]
-    args += ["--optimizer", optimizer]
-    entry = registry.get(optimizer)
-    for key in sorted(hparams):
-        args += entry.hparam(key).cli_args(hparams[key])
-    args += ["--epochs", str(epochs), "--batch-size", str(setting["batch_size"]), "--seed", str(seed)]
+    model, width, batch size, subsets, augmentation, selection), under the config's `compute`
+    (vrdl.settings orders and formats them)."""
+    selection = setting.get("selection")
     if split == "holdout":
-        args += ["--val-fraction", fmt_value(setting["selection"]["val_fraction"])]
+        split_values = dict(val_fraction=selection["val_fraction"])
     elif split is not None:
-        args += ["--folds", str(setting["selection"]["folds"]), "--fold", split.split("~")[1]]
-    for key in ("train_subset", "eval_subset"):
-        if setting.get(key) is not None:
-            args += [f"--{key.replace('_', '-')}", str(setting[key])]
-    args += ["--augment", setting["augment"], "--device", compute["device"]]
-    return args + speed_args(compute)
+        split_values = dict(folds=selection["folds"], fold=split.split("~")[1])
+    else:
+        split_values = {}
+    values = dict(
+        dataset=setting["dataset"], model=setting["model"], bn=bn == "on", width=setting.get("width"),
+        optimizer=optimizer, epochs=epochs, batch_size=setting["batch_size"], seed=seed, **split_values,
+        train_subset=setting.get("train_subset"), eval_subset=setting.get("eval_subset"),
+        augment=setting["augment"], device=compute["device"],
+    )
+    return settings.train_arguments(values | {name: compute[name] for name in settings.SPEED}, hparams)
 
 
 def variance_args(variance, epochs) -> list[str]:
