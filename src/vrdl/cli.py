@@ -1,5 +1,5 @@
 """The `vrdl` command: `train` one run exactly as a workflow job does, `prepare` a data set,
-`describe` a model, list the `optimizers`, `plan` a study's runs and cost."""
+`describe` a model, list the `optimizers`, `datasets` and `models`, `plan` a study's runs and cost."""
 
 from __future__ import annotations
 
@@ -199,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source-dir", metavar="RAW_DIR", help="directory with the data set's original files")
 
     sub.add_parser("optimizers", help="list the optimizers with their hyperparameters and flags")
+    _add_registry_listings(sub)
 
     pl = sub.add_parser("plan", help="a config's runs, gradient computations and device-hours (and progress)")
     pl.add_argument("--configfile", required=True, nargs="+", action="extend", metavar="CONFIG.yaml",
@@ -282,6 +283,13 @@ def _read_grid_spec(path: str) -> list:
     return runs
 
 
+def _add_registry_listings(sub) -> None:
+    """`vrdl datasets` and `vrdl models`: one line per registry entry (vrdl.datasets, vrdl.models)."""
+    for name, registry_of in (("datasets", DATASETS), ("models", MODELS)):
+        p = sub.add_parser(name, help=f"list the {name} with their facts (one line each)")
+        p.set_defaults(listing=registry_of)
+
+
 def _print_optimizers() -> None:
     for entry in OPTIMIZERS.values():
         reference = entry.reference if isinstance(entry.reference, str) else "depends on the hyperparameters"
@@ -302,6 +310,8 @@ def main(argv: list[str] | None = None) -> None:
             _train_grid(parser, args)
         elif args.command == "optimizers":
             _print_optimizers()
+        elif hasattr(args, "listing"):
+            print("\n".join(entry.describe() for entry in args.listing.values()))
         elif args.command == "plan":
             from vrdl.plan import print_plan
 
