@@ -1,5 +1,6 @@
 """The `vrdl` command: `train` one run exactly as a workflow job does, `prepare` a data set,
-`describe` a model, list the `optimizers` and the `settings` of a run, `plan` a study's runs and cost."""
+`describe` a model, list the `optimizers`, `datasets`, `models` and the `settings` of a run, `plan` a
+study's runs and cost."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import vrdl
 from vrdl import settings
 from vrdl.data import DATASETS, DataError, prepare
 from vrdl.files import OutputError
-from vrdl.models import build_model, count_batchnorm, count_parameters
+from vrdl.models import MODELS, build_model, count_batchnorm, count_parameters
 from vrdl.optim import OPTIMIZERS, registry
 
 
@@ -203,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source-dir", metavar="RAW_DIR", help="directory with the data set's original files")
     sub.add_parser("optimizers", help="list the optimizers with their hyperparameters and flags")
     sub.add_parser("settings", help="print the table of vrdl train's settings (markdown, as in README.md)")
+    _add_registry_listings(sub)
     _add_plan(sub)
     _add_describe(sub)
     return parser
@@ -258,6 +260,13 @@ def _read_grid_spec(path: str) -> list:
     return runs
 
 
+def _add_registry_listings(sub) -> None:
+    """`vrdl datasets` and `vrdl models`: one line per registry entry (vrdl.datasets, vrdl.models)."""
+    for name, registry_of in (("datasets", DATASETS), ("models", MODELS)):
+        p = sub.add_parser(name, help=f"list the {name} with their facts (one line each)")
+        p.set_defaults(listing=registry_of)
+
+
 def _print_optimizers() -> None:
     for entry in OPTIMIZERS.values():
         reference = entry.reference if isinstance(entry.reference, str) else "depends on the hyperparameters"
@@ -280,6 +289,8 @@ def main(argv: list[str] | None = None) -> None:
             _print_optimizers()
         elif args.command == "settings":
             print(settings.markdown_table(), end="")
+        elif hasattr(args, "listing"):
+            print("\n".join(entry.describe() for entry in args.listing.values()))
         elif args.command == "plan":
             from vrdl.plan import print_plan
 

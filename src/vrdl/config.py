@@ -1,6 +1,6 @@
-"""Reading and validating a study config: YAML numbers as numbers, the schema (its optimizer part
-from the registry), every semantic check, each problem named by its key. `vrdl.plan` builds on
-the validated config; no torch and no Snakemake here either.
+"""Reading and validating a study config: YAML numbers as numbers, the schema (its optimizer,
+data set and model parts from the registries), every semantic check, each problem named by its
+key. `vrdl.plan` builds on the validated config; no torch and no Snakemake here either.
 """
 
 from __future__ import annotations
@@ -16,15 +16,11 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from vrdl import settings
+from vrdl import datasets, models, settings
 from vrdl.optim import registry
 from vrdl.optim.registry import format_value as fmt_value
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-# Training-set sizes, for gradient counts, costs and size checks (the data sets' standard splits).
-TRAIN_SIZES = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "cifar100": 50000}
-# (channels, classes, image size) of the data sets, for the model size check (as vrdl.data.DATASETS)
-DATA_SHAPES = {"mnist": (1, 10, 28), "fashion_mnist": (1, 10, 28), "cifar10": (3, 10, 32), "cifar100": (3, 100, 32)}
 
 
 class ConfigError(ValueError):
@@ -162,13 +158,15 @@ _RUN_SETTING_KEYS = {
 
 
 def build_schema(path: str | Path = SCHEMA) -> dict:
-    """The config schema with its optimizer part filled in from the registry, and its run
-    settings' enums, bounds and defaults from vrdl.settings."""
+    """The config schema with its optimizer, data set and model parts filled in from the registries,
+    and its run settings' enums, bounds and defaults from vrdl.settings."""
     with open(path) as handle:
         schema = yaml.safe_load(handle)
     for keys, name in _RUN_SETTING_KEYS.items():
         functools.reduce(dict.__getitem__, keys, schema).update(settings.BY_NAME[name].schema())
     defs = schema["$defs"]
+    defs["dataset"]["enum"] = list(datasets.DATASETS)
+    defs["model"]["enum"] = list(models.MODELS)
     names = list(registry.OPTIMIZERS)
     defs["optimizer"] = {"enum": names}
     defs["variance_reduced"] = {"enum": [n for n in names if registry.OPTIMIZERS[n].reference != "none"]}
@@ -274,14 +272,14 @@ def config_problems(cfg: dict, schema: dict) -> list[str]:
                             "so there is no augmentation to lock (mars: exact: true)")
         if max(ablation["variance"]["epochs"]) > ablation["epochs"]:
             problems.append(f"ablation.variance.epochs: beyond the run's {ablation['epochs']} epochs")
-        if ablation["model"] == "logreg":
-            problems.append("ablation.model: logreg has no batch norm and no augmentation to lock")
+        if models.get(ablation["model"]).no_bn:
+            problems.append(f"ablation.model: {ablation['model']} has no batch norm and no augmentation to lock")
     return problems
 
 
 def train_size(setting: dict, split: str | None = None) -> int:
     """Samples a run trains on: the data set's training set less the validation part, subset."""
-    n = TRAIN_SIZES[setting["dataset"]]
+    n = datasets.get(setting["dataset"]).train_size
     if split == "holdout":
         n -= round(n * setting["selection"]["val_fraction"])
     elif split is not None:
@@ -294,8 +292,10 @@ def train_size(setting: dict, split: str | None = None) -> int:
 def size_problems(where: str, setting: dict) -> list[str]:
     """What `vrdl train` would refuse in every job of `setting` (a study, metainit, convex or
     ablation): more folds than samples, a hold-out of nothing, a minibatch larger than the
-    training portion, a width that makes the model absurdly large. Checked here, naming the key."""
-    n = TRAIN_SIZES[setting["dataset"]]
+    training portion, a width that makes the model absurdly large, images the model cannot take.
+    Checked here, naming the key."""
+    data = datasets.get(setting["dataset"])
+    n = data.train_size
     selection = setting.get("selection")
     splits: list[str | None] = [None]  # the final runs: the whole training set
     if isinstance(selection, dict) and "folds" in selection:
@@ -314,14 +314,15 @@ def size_problems(where: str, setting: dict) -> list[str]:
         because = " (train_subset)" if smallest == setting.get("train_subset") else ""
         problems.append(f"{where}.batch_size: {setting['batch_size']} is larger than the {smallest:,} samples its "
                         f"runs train on{because}: use at most {smallest:,}")
-    if setting.get("width", 1) > 1 and setting.get("model") in ("resnet18", "resnet101"):
-        from vrdl.models import size_problem  # torch, only for widened models
-
-        channels, classes, image_size = DATA_SHAPES[setting["dataset"]]
-        problem = size_problem(setting["model"], setting["width"], num_classes=classes, in_channels=channels,
-                               image_size=image_size, bn=False)
+    model = models.get(setting["model"])
+    if setting.get("width", 1) > 1 and model.width:
+        problem = models.size_problem(model.name, setting["width"], num_classes=data.num_classes,  # imports torch
+                                      in_channels=data.channels, image_size=data.image_size, bn=False)
         if problem:
             problems.append(f"{where}.width: {problem}")
+    problem = model.image_size_problem(data.image_size)
+    if problem:
+        problems.append(f"{where}.model: {problem} ({setting['dataset']})")
     return problems
 
 
@@ -459,10 +460,10 @@ def stacking_problems(cfg, name, study) -> list[str]:
 def study_stacking_problems(cfg, name, study) -> list[str]:
     where = f"studies.{name}.stacked"
     problems = []
-    if study["model"] not in ("lenet", "logreg"):
+    if not models.get(study["model"]).stackable:
         problems.append(f"{where}: vrdl train-grid stacks LeNet/logreg runs, not {study['model']}")
     augment = study.get("augment", "auto")
-    if augment == "on" or (augment == "auto" and study["dataset"].startswith("cifar")):
+    if augment == "on" or (augment == "auto" and datasets.get(study["dataset"]).augment):
         problems.append(f"{where}: vrdl train-grid needs augment off (this study augments)")
     # compute.compile is fine: each run's --compile makes train-grid compile its stacked step
     if (cfg.get("compute") or {}).get("channels_last"):

@@ -17,11 +17,11 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from vrdl import datasets
 from vrdl.config import read_json
 from vrdl.runs import RunFileError, read_run
 
 STAGE_NAMES = {"tune": "tune", "final": "final", "metainit": "MetaInit", "convex": "convex", "ablation": "ablation"}
-INPUT_SHAPES = {"mnist": "1x28x28", "fashion_mnist": "1x28x28", "cifar10": "3x32x32", "cifar100": "3x32x32"}
 SHAPE_KEYS = ("model", "bn", "width", "input", "batch_size", "precision", "device")
 DEVICE_KINDS = ("cpu", "cuda")
 
@@ -30,8 +30,8 @@ def shape(model: str, bn: str, width: float | None, dataset: str, batch_size: in
           device: str) -> dict:
     """The shape of work a rate is measured on or a run needs; `device` a kind (cpu, cuda) or, for
     a plan, `auto`."""
-    return dict(model=model, bn=bn, width=float(width or 1.0), input=INPUT_SHAPES[dataset], batch_size=batch_size,
-                precision=precision, device=device)
+    return dict(model=model, bn=bn, width=float(width or 1.0), input=datasets.get(dataset).input_shape,
+                batch_size=batch_size, precision=precision, device=device)
 
 
 def describe(s: dict) -> str:

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vrdl.datasets import DATASETS, Dataset
 from vrdl.files import check_writable, remove_stale_temporaries, save_atomic
 
 
@@ -38,32 +39,18 @@ class DataError(RuntimeError):
     """A data set that cannot be found or read; the message says how to provide it."""
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    channels: int
-    image_size: int
-    num_classes: int
-    torchvision_class: str
-    raw_files: str  # what `--source-dir` must contain, for error messages
-
-
-DATASETS = {
-    "mnist": DatasetInfo(1, 28, 10, "MNIST", "train-images-idx3-ubyte[.gz] and friends"),
-    "fashion_mnist": DatasetInfo(1, 28, 10, "FashionMNIST", "train-images-idx3-ubyte[.gz] and friends"),
-    "cifar10": DatasetInfo(3, 32, 10, "CIFAR10", "cifar-10-batches-py/ (data_batch_1..5, test_batch)"),
-    "cifar100": DatasetInfo(3, 32, 100, "CIFAR100", "cifar-100-python/ (train, test)"),
-}
-
 CROP_PADDING = 4
 
 
-def dataset_info(name: str) -> DatasetInfo:
+def dataset_info(name: str) -> Dataset:
+    """The data set's registry entry (vrdl.datasets)."""
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     return DATASETS[name]
 
 
 # ---------------------------------------------------------------------------- raw formats
+# The readers of the registry's data sets: raw files under a directory -> the four tensors, or None.
 
 
 def _find(root: Path, names: list[str]) -> Path | None:
@@ -92,7 +79,7 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
-def _read_mnist_format(root: Path) -> dict[str, torch.Tensor] | None:
+def read_mnist_format(root: Path) -> dict[str, torch.Tensor] | None:
     parts = {}
     for split, prefix in (("train", "train"), ("test", "t10k")):
         images = _find(root, [f"{prefix}-images-idx3-ubyte", f"{prefix}-images-idx3-ubyte.gz"])
@@ -125,17 +112,22 @@ def _read_cifar_format(root: Path, folder: str, train: list[str], test: str, lab
     return parts
 
 
+def read_cifar10(root: Path) -> dict[str, torch.Tensor] | None:
+    train = [f"data_batch_{i}" for i in range(1, 6)]
+    return _read_cifar_format(root, "cifar-10-batches-py", train, "test_batch", b"labels")
+
+
+def read_cifar100(root: Path) -> dict[str, torch.Tensor] | None:
+    return _read_cifar_format(root, "cifar-100-python", ["train"], "test", b"fine_labels")
+
+
 def read_raw(name: str, root: Path) -> dict[str, torch.Tensor] | None:
     """The data set read from its original files under `root`, or None if they are not there."""
     if not root.is_dir():
         return None
+    info = dataset_info(name)
     try:
-        if name in ("mnist", "fashion_mnist"):
-            return _read_mnist_format(root)
-        if name == "cifar10":
-            train = [f"data_batch_{i}" for i in range(1, 6)]
-            return _read_cifar_format(root, "cifar-10-batches-py", train, "test_batch", b"labels")
-        return _read_cifar_format(root, "cifar-100-python", ["train"], "test", b"fine_labels")
+        return info.read(root)
     except DataError as err:
         raise DataError(f"{err}.\nFix: replace it with an intact copy of the original file (download it "
                         f"again) in --source-dir {root} (the workflow's config key data.sources.{name})") from None
@@ -145,7 +137,10 @@ def _download(name: str, root: Path) -> dict[str, torch.Tensor]:
     """Fetch the original files with torchvision into `root`, then read them like a source dir."""
     import torchvision.datasets
 
-    cls = getattr(torchvision.datasets, dataset_info(name).torchvision_class)
+    info = dataset_info(name)
+    if info.torchvision_class is None:
+        raise DataError(f"{name} has no download (no torchvision class in its registry entry)")
+    cls = getattr(torchvision.datasets, info.torchvision_class)
     for train in (True, False):
         cls(str(root), train=train, download=True)
     parts = read_raw(name, root)
@@ -232,28 +227,21 @@ def verify(name: str, path: Path) -> dict:
     return dict(parts, fingerprint=recorded)
 
 
-# The published class counts (train, test) of the standard splits: MNIST's are uneven, Fashion-
-# MNIST's and CIFAR's even. They tell the data sets apart, so one cannot be prepared as another.
-KNOWN_CLASS_COUNTS = {
-    "mnist": ([5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949],
-              [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]),
-    "fashion_mnist": ([6000] * 10, [1000] * 10),
-    "cifar10": ([5000] * 10, [1000] * 10),
-    "cifar100": ([500] * 100, [100] * 100),
-}
-
-
 def recognise(name: str, parts: dict[str, torch.Tensor]) -> None:
-    """DataError unless the tensors can be data set `name`: the class counts of another known
-    data set, or of a full-size split that are not `name`'s, are refused."""
-    counts = tuple(torch.bincount(parts[f"{split}_y"], minlength=dataset_info(name).num_classes).tolist()
+    """DataError unless the tensors can be data set `name`: the class counts of another data set's
+    published splits (the registry's class_counts), or of a full-size split that are not `name`'s,
+    are refused."""
+    info = dataset_info(name)
+    counts = tuple(tuple(torch.bincount(parts[f"{split}_y"], minlength=info.num_classes).tolist())
                    for split in ("train", "test"))
-    for other, known in KNOWN_CLASS_COUNTS.items():
-        if other != name and counts == known:
-            raise DataError(f"these files hold {other}, not {name} (their class counts are {other}'s): "
+    for other in DATASETS.values():
+        if other.name != name and counts == other.class_counts:
+            raise DataError(f"these files hold {other.name}, not {name} (their class counts are {other.name}'s): "
                             f"check the source directory (config key data.sources.{name})")
-    full = tuple(map(sum, KNOWN_CLASS_COUNTS[name]))
-    if (len(parts["train_y"]), len(parts["test_y"])) == full and counts != KNOWN_CLASS_COUNTS[name]:
+    if info.class_counts is None:
+        return
+    full = tuple(map(sum, info.class_counts))
+    if (len(parts["train_y"]), len(parts["test_y"])) == full and counts != info.class_counts:
         raise DataError(f"these files are not {name}: its standard splits have other class counts "
                         f"(check the source directory, config key data.sources.{name})")
 

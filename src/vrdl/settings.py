@@ -4,8 +4,8 @@ workflow's `vrdl train` arguments (vrdl.plan), the config schema's matching enum
 (vrdl.config) and the settings table (`vrdl settings`, README.md) are made from it. The
 optimizer's hyperparameters are declared in vrdl.optim.registry.
 
-No torch here (the workflow reads it in Snakemake's environment): choices that live in torch
-modules are named "module:attribute" and imported when listed.
+No torch here (the workflow reads it in Snakemake's environment): choices that registries hold
+are named "module:attribute" and read when listed (entries registered later count).
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def _either(choices) -> str:
 _METAINIT = "MetaInit: "
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("dataset", str, "prepared data set (vrdl prepare)", required=True, choices="vrdl.data:DATASETS"),
+    Setting("dataset", str, "prepared data set (vrdl prepare)", required=True, choices="vrdl.datasets:DATASETS"),
     Setting("model", str, "network to train", required=True, choices="vrdl.models:MODELS"),
     Setting("bn", bool, "batch norm after every conv/dense layer (default: off; the paper's ResNets use --bn)",
             default=False, negatable=True),

@@ -1,3 +1,6 @@
+from vrdl.datasets import DATASETS  # the data set registry (common.smk put this checkout's src/ first)
+
+
 # Each data set is turned once into uint8 tensors (DATA_DIR/DATASET.pt) that training loads whole.
 # update(): Snakemake must not delete the file before a rerun of the job (an mtime older than
 # the scripts, a changed data.dir): `vrdl prepare` keeps an intact one and rebuilds a broken one.
@@ -9,7 +12,7 @@ rule prepare_data:
     log:
         "logs/prepare_data/{dataset}.log",
     wildcard_constraints:
-        dataset="mnist|fashion_mnist|cifar10|cifar100",
+        dataset="|".join(DATASETS),
     conda:
         "../../envs/vrdl.yaml"
     params:

@@ -1,21 +1,76 @@
-"""Model zoo of the study: build a model by name, count its parameters and BN layers."""
+"""Every model of the study, declared once: how it is built, which images it takes, whether it
+takes `width` and `bn`, whether `vrdl train-grid` stacks its runs. `build_model`, the CLI's
+choices, `vrdl models`, the config schema's model enum and the config checks read it; here too:
+counting a model's parameters and BN layers.
 
-import torch
-from torch import nn
+Adding a model: write its module (an nn.Module) and add one `register(Model(...))`, here or in
+your own module imported before use. No torch at module level (the config checks read the
+registry in Snakemake's environment): the builders import their modules when called.
+"""
 
-from vrdl.models.lenet import LeNet5, LogisticRegression
-from vrdl.models.resnet import resnet18, resnet101
+from __future__ import annotations
 
-MODELS = ("logreg", "lenet", "resnet18", "resnet101")
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    summary: str
+    # builder(num_classes=, in_channels=, image_size=, plus bn= if `bn`, width= if `width`) -> nn.Module
+    builder: Callable
+    image_sizes: tuple[int, ...] = ()  # the square image sizes it takes (empty: any)
+    width: bool = False  # takes a width (channel multiplier); the other models ignore one
+    no_bn: str | None = None  # why it refuses --bn (None: it takes bn on and off)
+    stackable: bool = False  # `vrdl train-grid` stacks its runs (BN off, no augmentation)
+
+    def image_size_problem(self, image_size: int) -> str | None:
+        """Why the model cannot take images of this size (None: it can)."""
+        if not self.image_sizes or image_size in self.image_sizes:
+            return None
+        sizes = " or ".join(f"{s}x{s}" for s in self.image_sizes)
+        return f"{self.name} takes {sizes} images, not {image_size}x{image_size}"
+
+    def build(self, *, num_classes: int, in_channels: int, image_size: int, bn: bool, width: float = 1.0):
+        if bn and self.no_bn:
+            raise ValueError(f"--bn is not available for {self.name} ({self.no_bn})")
+        options = dict(bn=bn) if self.no_bn is None else {}
+        if self.width:
+            options["width"] = width
+        return self.builder(num_classes=num_classes, in_channels=in_channels, image_size=image_size, **options)
+
+    def describe(self) -> str:
+        sizes = ", ".join(f"{s}x{s}" for s in self.image_sizes) or "any"
+        return (f"{self.name}: {self.summary}; images {sizes}, bn: {'no' if self.no_bn else 'on/off'}, "
+                f"width: {'yes' if self.width else 'no'}, stacked (train-grid): {'yes' if self.stackable else 'no'}")
+
+
+MODELS: dict[str, Model] = {}
 # Far beyond the study's models (ResNet-101: 42.7M) and past what one GPU trains with SVRG's copies
 # of the weights; a width that asks for more is a typo (`width: 1000`), refused before allocating.
 MAX_PARAMETERS = 1_000_000_000
 
 
+def register(entry: Model) -> Model:
+    if entry.name in MODELS:
+        raise ValueError(f"model {entry.name} is registered already")
+    MODELS[entry.name] = entry
+    return entry
+
+
+def get(name: str) -> Model:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    return MODELS[name]
+
+
 def parameter_count(name: str, **shape) -> int:
     """Parameters of the model `build_model(name, **shape)` would build, without allocating them."""
+    import torch
+
     with torch.device("meta"):
-        return count_parameters(_build(name, **shape))
+        return count_parameters(get(name).build(**shape))
 
 
 def size_problem(name: str, width: float, **shape) -> str | None:
@@ -30,33 +85,53 @@ def size_problem(name: str, width: float, **shape) -> str | None:
 
 
 def build_model(name: str, *, num_classes: int, in_channels: int, image_size: int, bn: bool,
-                width: float = 1.0) -> nn.Module:
+                width: float = 1.0):
     """The model called `name`; `bn=False` leaves no normalisation layer at all."""
+    entry = get(name)
     shape = dict(num_classes=num_classes, in_channels=in_channels, image_size=image_size, bn=bn)
     problem = size_problem(name, width, **shape)
     if problem:
         raise ValueError(f"--width {problem}")
-    return _build(name, width=width, **shape)
+    return entry.build(width=width, **shape)
 
 
-def _build(name: str, *, num_classes: int, in_channels: int, image_size: int, bn: bool,
-           width: float = 1.0) -> nn.Module:
-    if name == "logreg":
-        if bn:
-            raise ValueError("--bn is not available for logreg (a linear model has no layer to normalise)")
-        return LogisticRegression(in_channels * image_size * image_size, num_classes)
-    if name == "lenet":
-        return LeNet5(in_channels, num_classes, image_size=image_size, bn=bn)
-    if name == "resnet18":
-        return resnet18(num_classes, in_channels=in_channels, bn=bn, width=width)
-    if name == "resnet101":
-        return resnet101(num_classes, in_channels=in_channels, bn=bn, width=width)
-    raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-
-
-def count_parameters(model: nn.Module) -> int:
+def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_batchnorm(model: nn.Module) -> int:
+def count_batchnorm(model) -> int:
+    from torch import nn
+
     return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def _logreg(*, num_classes, in_channels, image_size):
+    from vrdl.models.lenet import LogisticRegression
+
+    return LogisticRegression(in_channels * image_size * image_size, num_classes)
+
+
+def _lenet(*, num_classes, in_channels, image_size, bn):
+    from vrdl.models.lenet import LeNet5
+
+    return LeNet5(in_channels, num_classes, image_size=image_size, bn=bn)
+
+
+def _resnet18(*, num_classes, in_channels, image_size, bn, width):  # any image size: global pooling
+    from vrdl.models.resnet import resnet18
+
+    return resnet18(num_classes, in_channels=in_channels, bn=bn, width=width)
+
+
+def _resnet101(*, num_classes, in_channels, image_size, bn, width):
+    from vrdl.models.resnet import resnet101
+
+    return resnet101(num_classes, in_channels=in_channels, bn=bn, width=width)
+
+
+register(Model("logreg", "multinomial logistic regression on the pixels (the convex control)", _logreg,
+               no_bn="a linear model has no layer to normalise", stackable=True))
+register(Model("lenet", "LeNet-5: two 5x5 convolutions with tanh and average pooling, three dense layers", _lenet,
+               image_sizes=(28, 32), stackable=True))
+register(Model("resnet18", "ResNet-18, CIFAR variant (3x3 stem, no max-pool)", _resnet18, width=True))
+register(Model("resnet101", "ResNet-101, CIFAR variant (bottleneck blocks)", _resnet101, width=True))
