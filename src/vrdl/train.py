@@ -59,7 +59,7 @@ class RunConfig:
     val_fraction: float | None = None
     train_subset: int | None = None
     eval_subset: int | None = None
-    augment: str = default("augment")  # auto: crop + flip for CIFAR only
+    augment: str = default("augment")  # auto: crop + flip where the data set's registry entry says (CIFAR)
     transform_locking: bool = default("transform_locking")
     cache_snapshot_grads: bool = default("cache_snapshot_grads")  # SVRG fast path
     l2: float = default("l2")  # (l2/2) ||W||^2 added to the loss (the convex study)
@@ -186,7 +186,7 @@ def load_splits(cfg: RunConfig, data_dir: str | Path, device: torch.device):
                          f"most {len(train_idx)}, or a larger --train-subset")
     train_x = parts["train_x"][train_idx].to(device)
     mean, std = datasets.channel_stats(train_x)  # the training portion only
-    augment = cfg.augment == "on" or (cfg.augment == "auto" and info.channels == 3)
+    augment = cfg.augment == "on" or (cfg.augment == "auto" and info.augment)  # auto: the data set says (CIFAR)
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
     sha256 = parts["fingerprint"]["sha256"]
     train = datasets.DeviceSplit(train_x, parts["train_y"][train_idx].to(device), mean, std, augment=augment,
