@@ -51,7 +51,7 @@ def main():
                                                 transform=T.Compose([T.ToTensor(), T.Normalize((0.286,), (0.353,))]))
     base_s = timed(lambda: conventional_epoch(model, dataset, device, 32, steps), device)
 
-    optimizer = vrdl_train.build_optimizer("sgd", model_ours.parameters(), lr=0.01, foreach=True)
+    optimizer = vrdl_train.build_optimizer("sgd", model_ours.parameters(), lr=0.01)
     result = {}
     objective = vrdl_train.Objective()
     ours_s = timed(lambda: result.update(

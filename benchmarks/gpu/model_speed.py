@@ -80,7 +80,7 @@ def measure(key: str, options: dict, device: torch.device, steps: int, warmup: i
     net = torch.compile(model) if options["compile"] else model
     cfg = vrdl_train.RunConfig(dataset="cifar10", model=name, optimizer="sgd", lr=0.01, epochs=1, batch_size=batch,
                                bn=bn, **options)
-    optimizer = vrdl_train.build_optimizer("sgd", model.parameters(), lr=0.01, foreach=True)
+    optimizer = vrdl_train.build_optimizer("sgd", model.parameters(), lr=0.01)
     objective = vrdl_train.Objective()
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=options["precision"] == "bf16")
     if device.type == "cuda":

@@ -230,11 +230,6 @@ def compare(a: Estimate, b: Estimate, slack: float = 0.0, what: str = "",
     return Part(verdict, text, (a.source, b.source), setting, lower, higher, a, b, gap, noise, tuple(not_learned))
 
 
-def less_than(a: Estimate, b: Estimate, slack: float = 0.0) -> str:
-    """The verdict on a < (1 + slack) b."""
-    return compare(a, b, slack).verdict
-
-
 def combine(verdicts: Sequence[str]) -> str:
     """Did not learn anywhere, else any part fails, else all hold, else inconclusive."""
     if not verdicts:

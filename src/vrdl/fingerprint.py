@@ -11,7 +11,8 @@ and everything it imports, plus its optimizer's builder, read at function granul
 the builder and the module-level names it reaches, so that editing MARS's builder does not
 rerun SGD). The optimizer registry enters with only this optimizer's `register(...)` entry:
 adding or changing another optimizer's entry reruns nothing else. A stacked grid runs
-`vrdl.grid` instead of `vrdl.train`'s loop, so its closure starts there.
+`vrdl.grid` instead of `vrdl.train`'s loop, so its closure starts there, and its optimizer's
+stacked update rule (vrdl.optim.stacked) enters at function granularity as the builder does.
 
 No torch here: Snakemake reads fingerprints in its own environment.
 """
@@ -127,13 +128,13 @@ def _defined_names(statement: ast.stmt) -> set[str]:
     return set()
 
 
-def _reachable(tree: ast.Module, start: str) -> list[ast.stmt]:
+def _reachable(tree: ast.Module, starts: frozenset[str]) -> list[ast.stmt]:
     """Module-level statements that are not definitions, plus the definitions reachable by name
-    from `start` (the builder of an optimizer)."""
+    from `starts` (an optimizer's builder, its stacked update rule)."""
     defs = {name: stmt for stmt in tree.body for name in _defined_names(stmt)}
-    if start not in defs:
+    if not starts <= defs.keys():
         return list(tree.body)
-    keep, todo = set(), [start]
+    keep, todo = set(), list(starts)
     while todo:
         name = todo.pop()
         if name in keep or name not in defs:
@@ -143,42 +144,46 @@ def _reachable(tree: ast.Module, start: str) -> list[ast.stmt]:
     return [stmt for stmt in tree.body if not _defined_names(stmt) or _defined_names(stmt) & keep]
 
 
-def _statements(module: str, root: Path, optimizer: str | None, start: str | None) -> list[ast.stmt]:
+def _statements(module: str, root: Path, optimizer: str | None, starts: frozenset[str] | None) -> list[ast.stmt]:
     path = _source_of(module, root)
     if path is None:  # no source to read: the module's name stands for it
         return [ast.Expr(ast.Constant(module))]
     tree = _tree(path)
-    if start is not None:
-        return _reachable(tree, start)
+    if starts is not None:
+        return _reachable(tree, starts)
     if module == REGISTRY and optimizer is not None:
         return [stmt for stmt in tree.body if _registry_entry_of(stmt) in (None, optimizer)]
     return list(tree.body)
 
 
 def closure(roots: list[str], root: Path, optimizer: str | None = None,
-            builder: str | None = None) -> dict[str, list[ast.stmt]]:
-    """Every vrdl module reachable from `roots` by imports, with the statements that count; the
-    builder ("module:attribute") enters with only what its attribute reaches, unless something
-    imports its module whole."""
+            functions: tuple[str, ...] = ()) -> dict[str, list[ast.stmt]]:
+    """Every vrdl module reachable from `roots` by imports, with the statements that count; each
+    of `functions` ("module:attribute": the builder, the stacked rule) enters with only what its
+    attribute reaches, unless something imports its module whole."""
     modules: dict[str, list[ast.stmt]] = {}
     whole: set[str] = set()
 
-    def visit(module: str, start: str | None = None) -> None:
-        todo = [(module, start)]
+    def visit(module: str, starts: frozenset[str] | None = None) -> None:
+        todo = [(module, starts)]
         while todo:
-            name, start = todo.pop()
-            if name in whole or (start is not None and name in modules):
+            name, starts = todo.pop()
+            if name in whole or (starts is not None and name in modules):
                 continue
-            statements = _statements(name, root, optimizer, start)
+            statements = _statements(name, root, optimizer, starts)
             modules[name] = statements
-            if start is None:
+            if starts is None:
                 whole.add(name)
             todo += [(imported, None) for imported in _imports(statements, name, root)]
 
     for module in roots:
         visit(module)
-    if builder is not None:
-        visit(*builder.split(":"))
+    starts: dict[str, set[str]] = {}
+    for function in functions:
+        module, _, attribute = function.partition(":")
+        starts.setdefault(module, set()).add(attribute)
+    for module, attributes in starts.items():
+        visit(module, frozenset(attributes))
     return modules
 
 
@@ -199,8 +204,9 @@ def run_fingerprint(optimizer: str, stacked: bool = False, root: Path | None = N
     from vrdl.optim import registry
 
     root = root or source_root()
-    entry = "vrdl.grid" if stacked else "vrdl.train"
-    return digest(closure([entry], root, optimizer, registry.get(optimizer).builder), root)
+    entry = registry.get(optimizer)
+    functions = (entry.builder, entry.stacked) if stacked and entry.stacked else (entry.builder,)
+    return digest(closure(["vrdl.grid" if stacked else "vrdl.train"], root, optimizer, functions), root)
 
 
 def modules_fingerprint(roots: tuple[str, ...], root: Path | None = None) -> str:

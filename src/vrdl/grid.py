@@ -15,6 +15,7 @@ optimizer, epochs and batch size, training portions of equal size.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 import sys
 import time
@@ -68,6 +69,13 @@ def check_compatible(cfgs: list[RunConfig]) -> None:
         raise ValueError(f"train-grid does not support {', '.join(unsupported) or 'l2'}; use vrdl train")
 
 
+def _import(name: str):
+    """The attribute a "module:attribute" name names; imported here, not at the top, so that only
+    the optimizer's own rule enters a stacked run's code fingerprint (vrdl.fingerprint)."""
+    module, _, attribute = name.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 class _Stacked:
     """Per-run hyperparameters as [R, 1, ...] tensors that broadcast against stacked parameters."""
 
@@ -79,30 +87,28 @@ class _Stacked:
 
 
 class StackedOptimizer:
-    """The update rules of vrdl's optimizers written for stacked parameters (dicts of [R, ...]),
-    in the same arithmetic order as torch.optim's / vrdl.optim's single-run versions. The
-    registry's entries with `stacked=True` have a rule here."""
+    """An optimizer's state and per-run hyperparameters for stacked parameters (dicts of [R, ...]);
+    its update rule is the function its registry entry names (`stacked`, see vrdl.optim.stacked),
+    in the same arithmetic order as the single-run optimizer."""
 
     def __init__(self, name: str, cfgs: list[RunConfig], params: dict[str, torch.Tensor]):
         device = next(iter(params.values())).device
-        self.name, self.state, self.steps = name, {}, 0
+        entry = registry.get(name)
+        if entry.stacked is None:
+            raise ValueError(f"train-grid has no stacked update rule for {name}; use vrdl train")
+        self.name, self.rule, self.state, self.steps = name, _import(entry.stacked), {}, 0
         # the step count again on the device (float64: Adam's 1 - 0.999**t), so that a compiled step
         # reads no changing Python number (each value would be a recompile)
         self.t = torch.zeros((), dtype=torch.float64, device=device)
-        self.reference = registry.get(name).reference_kind(cfgs[0].hparams)
+        self.reference = entry.reference_kind(cfgs[0].hparams)
         # every float hyperparameter of the runs as a per-run tensor: self.lr, self.k, ...
-        entry = registry.get(name)
         for h in entry.hparams:
             if h.type is float:
                 values = [entry.complete(c.hparams).get(h.name, 0.0) for c in cfgs]
                 setattr(self, h.name, _Stacked(values, device))
-        if not hasattr(self, "lr"):
-            self.lr = _Stacked([0.0] * len(cfgs), device)  # the CSV's lr column before STORM's first step
+        if not hasattr(self, "lr"):  # the CSV's lr column before an adaptive rule's first step (STORM)
+            self.lr = _Stacked([math.nan] * len(cfgs), device)
         self.sum_sq = torch.zeros(len(cfgs), device=device)  # STORM's sum of G^2
-        if name == "adam":
-            self.beta1, self.beta2, self.eps = 0.9, 0.999, 1e-8
-        if name == "adagrad":
-            self.eps = 1e-10
 
     def reference_params(self) -> dict | None:
         """The point whose gradient a step also needs: SVRG's snapshot, STORM's previous parameters
@@ -116,49 +122,10 @@ class StackedOptimizer:
 
     @torch.no_grad()
     def update(self, params: dict, grads: dict, reference_grads: dict | None = None) -> None:
-        """`step` without counting it in Python. Every tensor is updated in place (the first
-        update creates the state), as a compiled step (CUDA graphs) needs."""
+        """`step` without counting it in Python: the optimizer's rule updates every tensor in place
+        (the first update creates the state), as a compiled step (CUDA graphs) needs."""
         self.t.add_(1)
-        t, s = self.t, self.state
-        if self.name == "sgd":
-            for n in params:
-                params[n].sub_(self.lr.like(params[n]) * grads[n])
-        elif self.name == "adam":
-            if "m" not in s:
-                s["m"] = {n: torch.zeros_like(p) for n, p in params.items()}
-                s["v"] = {n: torch.zeros_like(p) for n, p in params.items()}
-            bias1, bias2_sqrt = 1 - self.beta1**t, (1 - self.beta2**t).sqrt()
-            for n, p in params.items():
-                s["m"][n].lerp_(grads[n], 1 - self.beta1)
-                s["v"][n].mul_(self.beta2).addcmul_(grads[n], grads[n], value=1 - self.beta2)
-                denom = (s["v"][n].sqrt() / bias2_sqrt).add_(self.eps)
-                p.sub_(self.lr.like(p) / bias1 * s["m"][n] / denom)
-        elif self.name == "adagrad":
-            if "sum" not in s:
-                s["sum"] = {n: torch.zeros_like(p) for n, p in params.items()}
-            for n, p in params.items():
-                s["sum"][n].addcmul_(grads[n], grads[n], value=1)
-                p.sub_(self.lr.like(p) * grads[n] / s["sum"][n].sqrt().add_(self.eps))
-        elif self.name == "svrg":
-            for n, p in params.items():
-                p.sub_(self.lr.like(p) * (grads[n] - reference_grads[n] + s["mu"][n]))
-        elif self.name == "storm":
-            if "direction" not in s:
-                s["direction"] = {n: g.clone() for n, g in grads.items()}
-                s["previous"] = {n: torch.empty_like(p) for n, p in params.items()}
-                s["eta"], s["a"] = torch.empty_like(self.sum_sq), torch.empty_like(self.sum_sq)
-            else:
-                for n, d in s["direction"].items():
-                    d.sub_(reference_grads[n]).mul_((1 - s["a"]).view(-1, *([1] * (d.dim() - 1)))).add_(grads[n])
-            self.sum_sq.add_(sum(g.flatten(1).square().sum(1) for g in grads.values()))
-            eta = self.k.values / (self.w.values + self.sum_sq) ** (1 / 3)
-            # one foreach copy, not copy_ per tensor: compiled (torch 2.14, CPU), copy_ from params
-            # that a vmapped gradient call in the same graph read came out as the updated params
-            torch._foreach_copy_(list(s["previous"].values()), list(params.values()))
-            for n, p in params.items():
-                p.sub_(s["direction"][n] * eta.view(-1, *([1] * (p.dim() - 1))))
-            s["eta"].copy_(eta)
-            s["a"].copy_(torch.clamp(self.c.values * eta**2, max=1.0))
+        self.rule(self, params, grads, reference_grads)
 
     def take_snapshot(self, params: dict) -> None:
         """SVRG: the snapshot point := params, and its full gradient mu zeroed for `Steps.snapshot`
@@ -171,9 +138,8 @@ class StackedOptimizer:
             self.state["mu"][n].zero_()
 
     def step_sizes(self) -> list[float]:
-        if self.name == "storm":
-            return self.state["eta"].tolist() if "eta" in self.state else [math.nan] * len(self.lr.values)
-        return self.lr.values.tolist()
+        """Each run's step size: the one an adaptive rule recorded (STORM's eta), else its lr."""
+        return (self.state["eta"] if "eta" in self.state else self.lr.values).tolist()
 
 
 class Grid:
@@ -310,100 +276,163 @@ def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device
     """Train the runs together; a per-epoch checkpoint (default: beside the first output) lets a
     rerun resume, as with `vrdl train`."""
     log = log or sys.stderr
-    checkpoint = Path(checkpoint) if checkpoint else Path(outs[0]).with_suffix(".grid.ckpt")
+    outs = [Path(out) for out in outs]
+    checkpoint = Path(checkpoint) if checkpoint else outs[0].with_suffix(".grid.ckpt")
     check_compatible(cfgs)
-    files = [("--checkpoint", checkpoint)]
-    for r, (c, out) in enumerate(zip(cfgs, map(Path, outs))):  # every run's own files, none shared
-        files += [(f"{what} (run {r + 1} of the spec)", path) for what, path in output_files(c, out, checkpoint)
-                  if what != "--checkpoint"]
-    check_output_files(files)
-    for directory in {checkpoint.parent, *(Path(out).parent for out in outs)}:
-        check_writable(directory)
-    for _, path in files:
-        remove_stale_temporaries(path, log)
+    _check_files(cfgs, outs, checkpoint, log)
     dev = resolve_device(device)
     cfg0 = cfgs[0]
-    info = datasets.dataset_info(cfg0.dataset)
     grid = Grid(cfgs, data_dir, dev)
-
-    def make_model(seed):
-        torch.manual_seed(seed)
-        return build_model(cfg0.model, num_classes=info.num_classes, in_channels=info.channels,
-                           image_size=info.image_size, bn=False, width=cfg0.width).to(dev)
-
-    models = [make_model(c.seed) for c in cfgs]
-    template = models[0]
-    params = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]) for n, _ in
-              template.named_parameters()}
-    opt = StackedOptimizer(cfg0.optimizer, cfgs, params)
-
-    def evaluate_run(r, split):
-        with torch.no_grad():
-            for n, p in models[r].named_parameters():
-                p.copy_(params[n][r])
-        return evaluate(models[r], split)
-
-    rows = [[] for _ in cfgs]
-    diverged = [None] * len(cfgs)
-    grad_evals, wall_before, first_epoch = 0, 0.0, 1
+    models = StackedModels(cfgs, dev)
+    opt = StackedOptimizer(cfg0.optimizer, cfgs, models.params)
     key = [dict(dataclasses.asdict(c), data_sha256=split.data_sha256) for c, (split, _) in zip(cfgs, grid.splits)]
-    saved = checkpoints.load(checkpoint, key, ("params", "optimizer", "steps", "sum_sq", "rows", "epoch"), dev, log)
-    if saved is not None:
-        for n in params:
-            params[n].copy_(saved["params"][n])
-        opt.state, opt.steps, opt.sum_sq = saved["optimizer"], saved["steps"], saved["sum_sq"]
-        opt.t.fill_(opt.steps)
-        rows, diverged, grad_evals, wall_before = saved["rows"], saved["diverged"], saved["grad_evals"], saved["wall_s"]
-        first_epoch = saved["epoch"] + 1
-        print(f"resuming grid from checkpoint {checkpoint} after epoch {saved['epoch']}", file=log)
-    for r in range(len(cfgs) if first_epoch == 1 else 0):
-        train, evaluation = grid.splits[r]
-        tl, ta = evaluate_run(r, train)
-        el, ea = evaluate_run(r, evaluation)
-        rows[r].append(dict(epoch=0, grad_evals=0, wall_s=0.0, lr=opt.step_sizes()[r], train_loss=tl, train_acc=ta,
-                            eval_loss=el, eval_acc=ea))
-    stepper = Steps(template, grid, params, opt, cfg0.batch_size, compile=cfg0.compile)
-    started = time.perf_counter() - wall_before
-    for epoch in range(first_epoch, cfg0.epochs + 1):
-        orders = grid.orders(epoch)
-        snapshot_every = registry.get(cfg0.optimizer).snapshot_every(cfg0.hparams)
-        if snapshot_every and (epoch - 1) % snapshot_every == 0:
-            grad_evals += stepper.snapshot(orders)
-        stepper.loss_sum.zero_()
-        stepper.correct.zero_()
-        n_steps = 0
-        for idx in grid.index_batches(orders, cfg0.batch_size):
-            grad_evals += stepper.train(idx)
-            n_steps += 1
-        wall = round(time.perf_counter() - started, 3)
-        train_loss, train_acc = (stepper.loss_sum / n_steps).tolist(), (stepper.correct / grid.n).tolist()
-        for r in range(len(cfgs)):
-            if diverged[r] is not None:
-                continue
-            el, ea = evaluate_run(r, grid.splits[r][1])
-            rows[r].append(dict(epoch=epoch, grad_evals=grad_evals, wall_s=wall, lr=opt.step_sizes()[r],
-                                train_loss=train_loss[r], train_acc=train_acc[r], eval_loss=el, eval_acc=ea))
-            if not (math.isfinite(train_loss[r]) and math.isfinite(el)):
-                diverged[r] = epoch
-        print(f"epoch {epoch}/{cfg0.epochs}  {len(cfgs)} runs  grad_evals {grad_evals:,}  "
-              f"diverged {sum(d is not None for d in diverged)}  elapsed {wall:.1f}s", file=log, flush=True)
+    progress = _resume(checkpoint, key, models, opt, dev, log)
+    if progress is None:
+        progress = _start(grid, models, opt)
+    stepper = Steps(models.template, grid, models.params, opt, cfg0.batch_size, compile=cfg0.compile)
+    started = time.perf_counter() - progress.wall_s
+    snapshot_every = registry.get(cfg0.optimizer).snapshot_every(cfg0.hparams)
+    for epoch in range(progress.epoch + 1, cfg0.epochs + 1):
+        grad_evals, train_loss, train_acc = _train_epoch(stepper, epoch, snapshot_every)
+        progress.grad_evals += grad_evals
+        progress.wall_s = round(time.perf_counter() - started, 3)
+        _record_epoch(progress, epoch, train_loss.tolist(), train_acc.tolist(), grid, models, opt)
+        print(f"epoch {epoch}/{cfg0.epochs}  {len(cfgs)} runs  grad_evals {progress.grad_evals:,}  "
+              f"diverged {sum(d is not None for d in progress.diverged)}  elapsed {progress.wall_s:.1f}s",
+              file=log, flush=True)
         if epoch < cfg0.epochs:
-            checkpoints.save(dict(config=key, epoch=epoch, params=params, optimizer=opt.state, steps=opt.steps,
-                                  sum_sq=opt.sum_sq, rows=rows, diverged=diverged,
-                                  grad_evals=grad_evals, wall_s=wall), checkpoint)
-
-    for r, (c, out) in enumerate(zip(cfgs, map(Path, outs))):
-        train, evaluation = grid.splits[r]
-        evaluate_run(r, evaluation)  # loads the run's final parameters into models[r]
-        optimizer = build_optimizer(c.optimizer, models[r].parameters(), run=c, **c.hparams)
-        state = dict(rows=rows[r], grad_evals=rows[r][-1]["grad_evals"], metainit=None, diverged_epoch=diverged[r])
-        summary = _summary(c, state, optimizer, models[r], train, evaluation, dev, commands[r] if commands else None,
-                           stacked=True)
-        summary["grid"] = dict(runs=len(cfgs), index=r)
-        curve = rows_to_csv(rows[r], COLUMNS)
-        summary.update(run_record(out, curve))
-        write_atomic(out, curve)
-        write_atomic(json_path(out), strict_json(summary))
+            checkpoints.save(dict(config=key, epoch=epoch, params=models.params, optimizer=opt.state,
+                                  steps=opt.steps, sum_sq=opt.sum_sq, rows=progress.rows, diverged=progress.diverged,
+                                  grad_evals=progress.grad_evals, wall_s=progress.wall_s), checkpoint)
+    _write_runs(cfgs, outs, grid, models, progress, dev, commands)
     checkpoint.unlink(missing_ok=True)
 
 
+def _check_files(cfgs: list[RunConfig], outs: list[Path], checkpoint: Path, log) -> None:
+    """Every run's own output files (none shared) and the checkpoint: distinct, in writable
+    directories; temporaries a killed earlier attempt left are removed."""
+    files = [("--checkpoint", checkpoint)]
+    for r, (c, out) in enumerate(zip(cfgs, outs)):
+        files += [(f"{what} (run {r + 1} of the spec)", path) for what, path in output_files(c, out, checkpoint)
+                  if what != "--checkpoint"]
+    check_output_files(files)
+    for directory in {checkpoint.parent, *(out.parent for out in outs)}:
+        check_writable(directory)
+    for _, path in files:
+        remove_stale_temporaries(path, log)
+
+
+class StackedModels:
+    """The runs' models, each initialised from its run's seed as `vrdl train` initialises it, and
+    their parameters stacked along the run axis (`params`: dict of [R, ...], what the grid trains)."""
+
+    def __init__(self, cfgs: list[RunConfig], device):
+        cfg0 = cfgs[0]
+        info = datasets.dataset_info(cfg0.dataset)
+
+        def make_model(seed):
+            torch.manual_seed(seed)
+            return build_model(cfg0.model, num_classes=info.num_classes, in_channels=info.channels,
+                               image_size=info.image_size, bn=False, width=cfg0.width).to(device)
+
+        self.models = [make_model(c.seed) for c in cfgs]
+        self.template = self.models[0]
+        self.params = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in self.models])
+                       for n, _ in self.template.named_parameters()}
+
+    def run_model(self, r: int) -> torch.nn.Module:
+        """Run r's model holding its current parameters."""
+        with torch.no_grad():
+            for n, p in self.models[r].named_parameters():
+                p.copy_(self.params[n][r])
+        return self.models[r]
+
+    def evaluate(self, r: int, split) -> tuple[float, float]:
+        """Run r's loss and accuracy on a split."""
+        return evaluate(self.run_model(r), split)
+
+
+@dataclasses.dataclass
+class _Progress:
+    """The grid's record so far (a checkpoint holds it beside the parameters and optimizer state)."""
+
+    rows: list[list[dict]]  # each run's RUN.csv rows
+    diverged: list[int | None]  # each run's first epoch with a non-finite loss
+    grad_evals: int = 0  # per run
+    wall_s: float = 0.0
+    epoch: int = 0  # the last epoch done
+
+
+def _resume(checkpoint: Path, key: list[dict], models: StackedModels, opt: StackedOptimizer, device,
+            log) -> _Progress | None:
+    """The progress of an earlier attempt whose checkpoint holds these runs (its parameters and
+    optimizer state loaded); None if there is none."""
+    saved = checkpoints.load(checkpoint, key, ("params", "optimizer", "steps", "sum_sq", "rows", "epoch"), device, log)
+    if saved is None:
+        return None
+    for n, p in models.params.items():
+        p.copy_(saved["params"][n])
+    opt.state, opt.steps, opt.sum_sq = saved["optimizer"], saved["steps"], saved["sum_sq"]
+    opt.t.fill_(opt.steps)
+    print(f"resuming grid from checkpoint {checkpoint} after epoch {saved['epoch']}", file=log)
+    return _Progress(saved["rows"], saved["diverged"], saved["grad_evals"], saved["wall_s"], saved["epoch"])
+
+
+def _start(grid: Grid, models: StackedModels, opt: StackedOptimizer) -> _Progress:
+    """Epoch 0: every run's losses and accuracies before training."""
+    rows = []
+    for r, (train, evaluation) in enumerate(grid.splits):
+        tl, ta = models.evaluate(r, train)
+        el, ea = models.evaluate(r, evaluation)
+        rows.append([dict(epoch=0, grad_evals=0, wall_s=0.0, lr=opt.step_sizes()[r], train_loss=tl, train_acc=ta,
+                          eval_loss=el, eval_acc=ea)])
+    return _Progress(rows, [None] * len(rows))
+
+
+def _train_epoch(stepper: Steps, epoch: int, snapshot_every: int | None):
+    """One epoch of every run (SVRG's snapshot first when one is due); returns its gradient
+    evaluations per run and each run's mean training loss and accuracy, as device tensors."""
+    grid = stepper.grid
+    orders = grid.orders(epoch)
+    grad_evals = 0
+    if snapshot_every and (epoch - 1) % snapshot_every == 0:
+        grad_evals += stepper.snapshot(orders)
+    stepper.loss_sum.zero_()
+    stepper.correct.zero_()
+    n_steps = 0
+    for idx in grid.index_batches(orders, stepper.batch_size):
+        grad_evals += stepper.train(idx)
+        n_steps += 1
+    return grad_evals, stepper.loss_sum / n_steps, stepper.correct / grid.n
+
+
+def _record_epoch(progress: _Progress, epoch: int, train_loss: list[float], train_acc: list[float], grid: Grid,
+                  models: StackedModels, opt: StackedOptimizer) -> None:
+    """Each run's row of the epoch (evaluated now), but none after the epoch it diverged in."""
+    for r in range(len(progress.rows)):
+        if progress.diverged[r] is not None:
+            continue
+        el, ea = models.evaluate(r, grid.splits[r][1])
+        progress.rows[r].append(dict(epoch=epoch, grad_evals=progress.grad_evals, wall_s=progress.wall_s,
+                                     lr=opt.step_sizes()[r], train_loss=train_loss[r], train_acc=train_acc[r],
+                                     eval_loss=el, eval_acc=ea))
+        if not (math.isfinite(train_loss[r]) and math.isfinite(el)):
+            progress.diverged[r] = epoch
+
+
+def _write_runs(cfgs: list[RunConfig], outs: list[Path], grid: Grid, models: StackedModels, progress: _Progress,
+                device, commands: list[list[str]] | None) -> None:
+    """Every run's RUN.csv and RUN.json, as a separate `vrdl train` writes them."""
+    for r, (c, out) in enumerate(zip(cfgs, outs)):
+        train, evaluation = grid.splits[r]
+        model = models.run_model(r)
+        optimizer = build_optimizer(c.optimizer, model.parameters(), run=c, **c.hparams)
+        state = dict(rows=progress.rows[r], grad_evals=progress.rows[r][-1]["grad_evals"], metainit=None,
+                     diverged_epoch=progress.diverged[r])
+        summary = _summary(c, state, optimizer, model, train, evaluation, device, commands[r] if commands else None,
+                           stacked=True)
+        summary["grid"] = dict(runs=len(cfgs), index=r)
+        curve = rows_to_csv(progress.rows[r], COLUMNS)
+        summary.update(run_record(out, curve))
+        write_atomic(out, curve)
+        write_atomic(json_path(out), strict_json(summary))

@@ -22,11 +22,11 @@ from vrdl.claims import (
     Run,
     TuneSpread,
     chance_threshold,
+    compare,
     did_not_learn,
     estimates,
     evaluate_claims,
     learning_failure,
-    less_than,
 )
 
 
@@ -80,13 +80,13 @@ def test_one_seed_and_a_hold_out_split_has_no_noise_estimate(spread):
     (Estimate(1.0, 0.1, learned=False), Estimate(9.0, 0.1), NOT_LEARNED),  # before the noise rule
 ])
 def test_a_gap_decides_only_beyond_the_decisive_factor_of_its_noise(a, b, verdict):
-    assert less_than(a, b) == verdict
+    assert compare(a, b).verdict == verdict
 
 
 def test_the_decisive_factor_is_the_boundary():
     noise = math.hypot(0.1, 0.1)
-    assert less_than(Estimate(1.0, 0.1), Estimate(1.0 + DECISIVE * noise * 1.01, 0.1)) == HOLDS
-    assert less_than(Estimate(1.0, 0.1), Estimate(1.0 + DECISIVE * noise * 0.99, 0.1)) == WITHIN_NOISE
+    assert compare(Estimate(1.0, 0.1), Estimate(1.0 + DECISIVE * noise * 1.01, 0.1)).verdict == HOLDS
+    assert compare(Estimate(1.0, 0.1), Estimate(1.0 + DECISIVE * noise * 0.99, 0.1)).verdict == WITHIN_NOISE
 
 
 # ---------------------------------------------------------------------------- the claims

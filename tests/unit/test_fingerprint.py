@@ -94,6 +94,21 @@ def test_a_grid_edit_changes_stacked_runs_only(src):
     assert changed(before, runs(src)) == {f"{name}+grid" for name in OPTIMIZERS}
 
 
+def test_a_stacked_rule_edit_changes_that_optimizers_stacked_runs_only(src):
+    """A stacked run's fingerprint holds its optimizer's update rule (vrdl.optim.stacked), no other's."""
+    stacked = src / "vrdl" / "optim" / "stacked.py"
+    before = runs(src)
+    edit(stacked, '+ opt.state["mu"][n]))', '+ opt.state["mu"][n]) * 1.0)')  # inside SVRG's rule
+    assert changed(before, runs(src)) == {"svrg+grid"}
+    before = runs(src)
+    edit(stacked, "params[n].sub_(opt.lr.like(params[n]) * grads[n])",
+         "params[n].sub_(grads[n] * opt.lr.like(params[n]))")  # SGD's
+    assert changed(before, runs(src)) == {"sgd+grid"}
+    before = runs(src)
+    edit(stacked, "return values.view(-1,", "return values.reshape(-1,")  # a helper only STORM's rule calls
+    assert changed(before, runs(src)) == {"storm+grid"}
+
+
 def test_analysis_code_follows_the_imports_of_each_script(src):
     before_runs, before = runs(src), analysis(src)
     edit(src / "vrdl" / "plots.py", "import numpy as np\n", "import numpy as np\n\nEDITED = True\n")

@@ -1,5 +1,5 @@
-"""SVRG and STORM against literal transcriptions of their algorithms, and SVRG's variance
-reduction on a convex problem."""
+"""SVRG and STORM against literal transcriptions of their algorithms, SVRG's variance reduction
+on a convex problem, and the registry's checks of an optimizer's entry."""
 
 import copy
 
@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vrdl.gradients import Objective, ReferenceGradients, full_gradient
-from vrdl.optim import STORM, SVRG, build_optimizer, hyperparameters
+from vrdl.optim import STORM, SVRG, build_optimizer, hyperparameters, registry
 
 pytestmark = pytest.mark.usefixtures("float64")
 
@@ -227,6 +227,15 @@ def test_hyperparameters_are_read_back_from_the_optimizer(name, kwargs, expected
 def test_bad_hyperparameters_raise_naming_them(cls, kwargs):
     with pytest.raises(ValueError, match="|".join(kwargs)):
         cls(nn.Linear(2, 2).parameters(), **kwargs)
+
+
+@pytest.mark.parametrize("stacked", [True, "stacked_toy"])
+def test_registering_a_stacked_optimizer_without_its_update_rule_fails(stacked):
+    """`stacked` names the rule train-grid runs ("module:function"); without one the entry would
+    be stacked and never update."""
+    with pytest.raises(ValueError, match="toy: stacked=.* names no stacked update rule"):
+        registry.register(registry.Optimizer("toy", "SGD again", (), "vrdl.optim.builtin:sgd", stacked=stacked))
+    assert "toy" not in registry.OPTIMIZERS
 
 
 def test_reference_gradients_leave_bn_buffers_of_the_trained_model_alone():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from .conftest import REPO, copy_workflow, job_counts, snakemake
@@ -125,9 +128,22 @@ def test_lint_is_clean(workdir):
     assert "Congratulations, your workflow is in a good condition!" in result.stdout
 
 
-def test_repository_copy_is_complete():
-    assert (REPO / "workflow" / "Snakefile").exists()
-    assert (REPO / "profiles" / "default" / "config.yaml").exists()
+# a file the workflow names by a quoted relative path: included rules, scripts, conda envs, captions
+NAMED_FILE = re.compile(r'"([^"\s{}]*/[^"\s{}]+\.(?:smk|py|yaml|rst))"')
+
+
+def test_repository_copy_is_complete(workdir):
+    """The copy every workflow test runs in (conftest.copy_workflow) holds each file the workflow
+    names, the shipped configs, the profile, and its own library (which its jobs then import, not
+    an installed vrdl): a part missing from WORKFLOW_PARTS fails here, not as a puzzling job error."""
+    sources = [REPO / "workflow" / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
+    named = {(source.parent / path).resolve().relative_to(REPO)
+             for source in sources for path in NAMED_FILE.findall(source.read_text())}
+    assert {Path("scripts/train.py"), Path("envs/vrdl.yaml"), Path("workflow/rules/common.smk")} <= named
+    needed = named | {path.relative_to(REPO) for path in (REPO / "config").glob("*.yaml")} | {
+        Path("profiles/default/config.yaml"), Path("workflow/schemas/config.schema.yaml"),
+        Path("scripts/vrdl_env.py"), Path("src/vrdl/__init__.py")}
+    assert sorted(str(path) for path in needed if not (workdir / path).is_file()) == []
 
 
 def test_paper_hparams_config_runs_only_the_papers_finals(workdir):

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from vrdl.identity import run_record
+from vrdl.optim.registry import OPTIMIZERS
 from vrdl.plots import seed_band, suboptimality
 
 
@@ -110,8 +111,8 @@ def _with_variance(run, epochs=(1, 2, 3)):
     return path
 
 
-SEVEN = {name: [[2.3, 1.2 + i / 10, 0.9 + i / 10, 0.7 + i / 20]] * 2
-         for i, name in enumerate(("sgd", "adam", "adagrad", "svrg", "storm", "alpha_svrg", "mars"))}
+# two seeds' curves of every registered optimizer: the figures must lay out all of them
+EVERY_OPTIMIZER = {name: [[2.3, 1.2 + i / 10, 0.9 + i / 10, 0.7 + i / 20]] * 2 for i, name in enumerate(OPTIMIZERS)}
 
 
 def draw(kind, tmp_path):
@@ -129,13 +130,13 @@ def draw(kind, tmp_path):
                     runs.append(dict(run, point=point, split=f"fold~{fold}", hparams={"lr": 0.1}))
         return plots.tuning_figure(runs, out, title=LONG_TITLE)
     if kind == "final":
-        runs = _runs(tmp_path, SEVEN)
+        runs = _runs(tmp_path, EVERY_OPTIMIZER)
         curves = {}
         for run in runs:
             curves.setdefault(run["optimizer"], []).append(run["csv"])
         return plots.test_curves_figure(curves, out, title=LONG_TITLE)
     if kind == "target":
-        runs = _runs(tmp_path, dict(SEVEN, svrg=[[2.3, 2.2, 2.1, 2.0]] * 2))  # svrg: did not reach
+        runs = _runs(tmp_path, dict(EVERY_OPTIMIZER, svrg=[[2.3, 2.2, 2.1, 2.0]] * 2))  # svrg: did not reach
         return plots.time_to_target_figure(runs, {"reference": "sgd", "slack": 0.05}, out, title=LONG_TITLE)
     if kind == "target_at_start":
         runs = _runs(tmp_path, {"sgd": [[2.3, 2.4]], "adam": [[2.3, 2.5]]})
@@ -143,11 +144,11 @@ def draw(kind, tmp_path):
     if kind == "variance":
         runs = []
         for bn in ("on", "off"):
-            for run in _runs(tmp_path / bn, SEVEN):
+            for run in _runs(tmp_path / bn, EVERY_OPTIMIZER):
                 runs.append(dict(run, bn=bn, csv=_with_variance(run)))
         return plots.variance_figure(runs, out, title=LONG_TITLE)
     if kind == "convex":
-        runs = _runs(tmp_path, {name: SEVEN[name] for name in ("sgd", "svrg", "storm")})
+        runs = _runs(tmp_path, {name: EVERY_OPTIMIZER[name] for name in ("sgd", "svrg", "storm")})
         for run in runs:
             frame = pd.read_csv(run["csv"])
             frame["train_objective"] = frame["eval_loss"]
@@ -159,12 +160,12 @@ def draw(kind, tmp_path):
     if kind == "ablation":
         runs = []
         for locking in ("on", "off"):
-            for run in _runs(tmp_path / locking, {"svrg": SEVEN["svrg"]}):
+            for run in _runs(tmp_path / locking, {"svrg": EVERY_OPTIMIZER["svrg"]}):
                 runs.append(dict(run, locking=locking, variance=_with_variance(run)))
         return plots.ablation_figure(runs, out, title=LONG_TITLE)
     if kind == "claims":
         flat = [[2.3, 2.3, 2.3, 2.3]] * 2  # did not learn: long setting labels on the left
-        runs = _runs(tmp_path, dict(SEVEN, adagrad=flat, sgd=flat, storm=flat))
+        runs = _runs(tmp_path, dict(EVERY_OPTIMIZER, adagrad=flat, sgd=flat, storm=flat))
         finals = {}
         for run in runs:
             finals.setdefault(run["optimizer"], []).append(load_run(run["csv"]))

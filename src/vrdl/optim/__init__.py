@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import importlib
 
-from vrdl.optim.registry import OPTIMIZERS, get
+from vrdl.optim.registry import OPTIMIZERS as OPTIMIZERS  # re-exported: vrdl.cli reads it from here
+from vrdl.optim.registry import get
 
-VARIANCE_REDUCED = tuple(name for name, entry in OPTIMIZERS.items() if entry.reference != "none")
 _CLASSES = {"STORM": "vrdl.optim.storm", "SVRG": "vrdl.optim.svrg", "AlphaSVRG": "vrdl.optim.alpha_svrg",
             "MARS": "vrdl.optim.mars"}
 # torch keeps Adam-style betas as a pair; the registry (flags, configs, RUN.json) names each
@@ -25,11 +25,11 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def build_optimizer(name: str, params, foreach: bool | None = None, run=None, **hparams):
+def build_optimizer(name: str, params, run=None, **hparams):
     """The optimizer `name` (vrdl.optim.registry) with these hyperparameters, the others at their
     defaults; a missing required one is a ValueError naming its flag. `run` (the RunConfig) gives
-    the run settings some builders take (alpha-SVRG: epochs). (`foreach` is accepted for older
-    callers: the builders always use torch's foreach kernels.)"""
+    the run settings some builders take (alpha-SVRG: epochs). The builders use torch's foreach
+    kernels."""
     entry = get(name)
     for key in entry.required:
         if hparams.get(key) is None:

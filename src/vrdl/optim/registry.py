@@ -17,11 +17,12 @@ Protocol of the optimizer object, by `reference`:
                (SVRG); a snapshot is due every `snapshot_every` epochs (a hyperparameter, default 1)
 
 An entry can also name settings of the run its builder takes (`run_settings`, e.g. alpha-SVRG's
-schedule spreads over the run's epochs), check its hyperparameters together (`check`), and refuse
-bf16 (`fp32_only`, with the reason).
+schedule spreads over the run's epochs), check its hyperparameters together (`check`), refuse
+bf16 (`fp32_only`, with the reason), and name its update rule for stacked runs of `vrdl train-grid`
+(`stacked`, see vrdl.optim.stacked; without one, train-grid refuses the optimizer).
 
 This module imports no torch (the workflow reads it in Snakemake's own environment): builders
-are named "module:attribute" and imported when a run builds its optimizer.
+and stacked rules are named "module:attribute" and imported when a run needs them.
 """
 
 from __future__ import annotations
@@ -154,10 +155,6 @@ def format_value(value) -> str:
     return text
 
 
-def _constant(value):
-    return lambda hparams: value
-
-
 @dataclass(frozen=True)
 class Optimizer:
     """One optimizer. `reference` is a kind from REFERENCE_KINDS, or a function of the run's
@@ -168,7 +165,7 @@ class Optimizer:
     hparams: tuple[Hparam, ...]
     builder: str  # "module:attribute", called as builder(params, **hyperparameters)
     reference: str | Callable[[Mapping], str] = "none"
-    stacked: bool = False  # vrdl.grid has a stacked update rule for it (`stacked: true` studies)
+    stacked: str | None = None  # its update rule for `vrdl train-grid` ("module:function", vrdl.optim.stacked)
     run_settings: tuple[str, ...] = ()  # RunConfig attributes the builder takes too ("epochs")
     check: Callable[[Mapping], str | None] | None = None  # a problem of the hyperparameters together
     fp32_only: str | None = None  # why this optimizer refuses --precision bf16 (None: it does not)
@@ -176,6 +173,9 @@ class Optimizer:
     def __post_init__(self):
         if isinstance(self.reference, str) and self.reference not in REFERENCE_KINDS:
             raise ValueError(f"{self.name}: reference must be one of {REFERENCE_KINDS}")
+        if self.stacked is not None and not (isinstance(self.stacked, str) and ":" in self.stacked):
+            raise ValueError(f"{self.name}: stacked={self.stacked!r} names no stacked update rule; give the rule as "
+                             f'stacked="module:function" (like those in vrdl.optim.stacked), or leave stacked out')
 
     def hparam(self, name: str) -> Hparam:
         return {h.name: h for h in self.hparams}[name]
@@ -210,10 +210,6 @@ class Optimizer:
         if kind not in REFERENCE_KINDS:
             raise ValueError(f"{self.name}: reference kind {kind!r} is not one of {REFERENCE_KINDS}")
         return kind
-
-    def grads_per_step(self, hparams: Mapping) -> int:
-        """Minibatch gradient computations of a step: 2 with a reference point, else 1."""
-        return 1 if self.reference_kind(hparams) == "none" else 2
 
     def snapshot_every(self, hparams: Mapping) -> int | None:
         """Epochs between full-gradient snapshots (None: no snapshots)."""
@@ -272,22 +268,22 @@ def _lr(help_text: str = "learning rate") -> Hparam:
 
 
 register(Optimizer("sgd", "plain SGD (no momentum, no weight decay)", (_lr(),),
-                   "vrdl.optim.builtin:sgd", stacked=True))
+                   "vrdl.optim.builtin:sgd", stacked="vrdl.optim.stacked:sgd"))
 register(Optimizer("adam", "Adam with PyTorch's defaults besides lr", (_lr(),),
-                   "vrdl.optim.builtin:adam", stacked=True))
+                   "vrdl.optim.builtin:adam", stacked="vrdl.optim.stacked:adam"))
 register(Optimizer("adagrad", "AdaGrad with PyTorch's defaults besides lr", (_lr(),),
-                   "vrdl.optim.builtin:adagrad", stacked=True))
+                   "vrdl.optim.builtin:adagrad", stacked="vrdl.optim.stacked:adagrad"))
 register(Optimizer(
     "svrg", "SVRG (Johnson & Zhang 2013): snapshot + full gradient, corrected minibatch steps",
     (_lr(), Hparam("snapshot_every", int, "epochs between snapshots", default=1, minimum=1)),
-    "vrdl.optim.svrg:SVRG", reference="snapshot", stacked=True))
+    "vrdl.optim.svrg:SVRG", reference="snapshot", stacked="vrdl.optim.stacked:svrg"))
 register(Optimizer(
     "storm", "STORM (Cutkosky & Orabona 2019): recursive momentum, adaptive step k/(w+sum G^2)^(1/3)",
     (Hparam("c", float, "momentum factor, a = min(1, c eta^2)", default=100.0, exclusive_minimum=0,
             flag="--storm-c"),
      Hparam("k", float, "step-size scale", default=0.1, exclusive_minimum=0, flag="--storm-k"),
      Hparam("w", float, "step-size offset", default=0.1, exclusive_minimum=0, flag="--storm-w")),
-    "vrdl.optim.storm:STORM", reference="previous", stacked=True))
+    "vrdl.optim.storm:STORM", reference="previous", stacked="vrdl.optim.stacked:storm"))
 
 
 def _beta(name: str, help_text: str, default=None) -> Hparam:
