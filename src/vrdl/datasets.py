@@ -14,9 +14,10 @@ and std of its training portion (vrdl.data.channel_stats).
 
 from __future__ import annotations
 
-import importlib
 import re
 from dataclasses import dataclass
+
+from vrdl.imports import resolve
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # a file name (DATA_DIR/NAME.pt) and a wildcard value
 
@@ -54,8 +55,7 @@ class Dataset:
 
     def read(self, root):
         """The data set's tensors from its raw files under `root` (None if they are not there)."""
-        module, _, attribute = self.reader.partition(":")
-        return getattr(importlib.import_module(module), attribute)(root)
+        return resolve(self.reader, f"data set {self.name}'s reader")(root)
 
     def describe(self) -> str:
         download = f"torchvision {self.torchvision_class}" if self.torchvision_class else "none"

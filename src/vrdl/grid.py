@@ -15,7 +15,6 @@ optimizer, epochs and batch size, training portions of equal size.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 import sys
 import time
@@ -30,6 +29,7 @@ from vrdl import data as datasets
 from vrdl.files import check_writable, remove_stale_temporaries, strict_json
 from vrdl.gradients import evaluate
 from vrdl.identity import run_record
+from vrdl.imports import resolve
 from vrdl.models import build_model
 from vrdl.optim import build_optimizer, registry
 from vrdl.train import (
@@ -69,13 +69,6 @@ def check_compatible(cfgs: list[RunConfig]) -> None:
         raise ValueError(f"train-grid does not support {', '.join(unsupported) or 'l2'}; use vrdl train")
 
 
-def _import(name: str):
-    """The attribute a "module:attribute" name names; imported here, not at the top, so that only
-    the optimizer's own rule enters a stacked run's code fingerprint (vrdl.fingerprint)."""
-    module, _, attribute = name.partition(":")
-    return getattr(importlib.import_module(module), attribute)
-
-
 class _Stacked:
     """Per-run hyperparameters as [R, 1, ...] tensors that broadcast against stacked parameters."""
 
@@ -96,7 +89,8 @@ class StackedOptimizer:
         entry = registry.get(name)
         if entry.stacked is None:
             raise ValueError(f"train-grid has no stacked update rule for {name}; use vrdl train")
-        self.name, self.rule, self.state, self.steps = name, _import(entry.stacked), {}, 0
+        self.rule = resolve(entry.stacked, f"optimizer {name}'s stacked update rule")
+        self.name, self.state, self.steps = name, {}, 0
         # the step count again on the device (float64: Adam's 1 - 0.999**t), so that a compiled step
         # reads no changing Python number (each value would be a recompile)
         self.t = torch.zeros((), dtype=torch.float64, device=device)

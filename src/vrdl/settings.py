@@ -10,10 +10,10 @@ are named "module:attribute" and read when listed (entries registered later coun
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from vrdl.imports import resolve
 from vrdl.optim import registry
 from vrdl.optim.registry import format_value
 
@@ -53,8 +53,7 @@ class Setting:
     def options(self) -> tuple[str, ...]:
         """The valid values of a setting with choices."""
         if isinstance(self.choices, str):
-            module, _, attribute = self.choices.partition(":")
-            return tuple(getattr(importlib.import_module(module), attribute))
+            return tuple(resolve(self.choices, f"the choices of {self.flag}"))
         return self.choices
 
     @property

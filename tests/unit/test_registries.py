@@ -103,3 +103,13 @@ def test_the_config_checks_read_the_registries(toy):
     assert problems(stacked=True) == []  # tiny_mlp is stackable, toy not augmented
     assert problems(stacked=True, model="resnet18") == [
         "studies.s.stacked: vrdl train-grid stacks LeNet/logreg runs, not resnet18"]
+
+
+def test_a_misspelled_registry_reference_is_named():
+    from vrdl.imports import resolve
+
+    assert resolve("vrdl.optim.stacked:sgd", "rule").__name__ == "sgd"
+    with pytest.raises(ValueError, match=r"optimizer x's stacked update rule: 'vrdl.optim.stacked:sdg' names nothing"):
+        resolve("vrdl.optim.stacked:sdg", "optimizer x's stacked update rule")
+    with pytest.raises(ValueError, match=r"data set toy's reader: 'vrdl.nowhere:read' names nothing importable"):
+        resolve("vrdl.nowhere:read", "data set toy's reader")

@@ -27,10 +27,11 @@ and stacked rules are named "module:attribute" and imported when a run needs the
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from vrdl.imports import resolve
 
 REFERENCE_KINDS = ("none", "previous", "snapshot")
 _TYPES = {float: "number", int: "integer", bool: "boolean", str: "string"}
@@ -237,8 +238,8 @@ class Optimizer:
         if missing:
             raise ValueError(f"optimizer {self.name} is built for a run: it needs the run's {', '.join(missing)}")
         settings = {key: getattr(run, key) for key in self.run_settings}
-        module, _, attribute = self.builder.partition(":")
-        return getattr(importlib.import_module(module), attribute)(params, **self.complete(hparams), **settings)
+        builder = resolve(self.builder, f"optimizer {self.name}'s builder")
+        return builder(params, **self.complete(hparams), **settings)
 
 
 OPTIMIZERS: dict[str, Optimizer] = {}
