@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from vrdl.imports import resolve
+from vrdl.registries import Registry, resolve
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # a file name (DATA_DIR/NAME.pt) and a wildcard value
 
@@ -64,20 +64,8 @@ class Dataset:
                 f"download: {download}")
 
 
-DATASETS: dict[str, Dataset] = {}
-
-
-def register(entry: Dataset) -> Dataset:
-    if entry.name in DATASETS:
-        raise ValueError(f"data set {entry.name} is registered already")
-    DATASETS[entry.name] = entry
-    return entry
-
-
-def get(name: str) -> Dataset:
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    return DATASETS[name]
+DATASETS: Registry = Registry("data set", "dataset")
+register, get = DATASETS.add, DATASETS.entry
 
 
 _MNIST_FILES = "train-images-idx3-ubyte[.gz] and friends"

@@ -29,9 +29,9 @@ from vrdl import data as datasets
 from vrdl.files import check_writable, remove_stale_temporaries, strict_json
 from vrdl.gradients import evaluate
 from vrdl.identity import run_record
-from vrdl.imports import resolve
 from vrdl.models import build_model
 from vrdl.optim import build_optimizer, registry
+from vrdl.registries import resolve
 from vrdl.train import (
     COLUMNS,
     RunConfig,

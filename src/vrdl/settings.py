@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from vrdl.imports import resolve
 from vrdl.optim import registry
 from vrdl.optim.registry import format_value
+from vrdl.registries import resolve
 
 GROUPS = ("run", "where", "speed")  # also the order of the workflow's arguments (see train_arguments)
 _TYPES = {int: "integer", float: "number", bool: "boolean", str: "string", tuple: "array"}  # JSON schema

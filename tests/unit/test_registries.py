@@ -106,7 +106,7 @@ def test_the_config_checks_read_the_registries(toy):
 
 
 def test_a_misspelled_registry_reference_is_named():
-    from vrdl.imports import resolve
+    from vrdl.registries import resolve
 
     assert resolve("vrdl.optim.stacked:sgd", "rule").__name__ == "sgd"
     with pytest.raises(ValueError, match=r"optimizer x's stacked update rule: 'vrdl.optim.stacked:sdg' names nothing"):

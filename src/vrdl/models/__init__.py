@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vrdl.registries import Registry
+
 
 @dataclass(frozen=True)
 class Model:
@@ -46,23 +48,13 @@ class Model:
                 f"width: {'yes' if self.width else 'no'}, stacked (train-grid): {'yes' if self.stackable else 'no'}")
 
 
-MODELS: dict[str, Model] = {}
+MODELS: Registry = Registry("model")
 # Far beyond the study's models (ResNet-101: 42.7M) and past what one GPU trains with SVRG's copies
 # of the weights; a width that asks for more is a typo (`width: 1000`), refused before allocating.
 MAX_PARAMETERS = 1_000_000_000
 
 
-def register(entry: Model) -> Model:
-    if entry.name in MODELS:
-        raise ValueError(f"model {entry.name} is registered already")
-    MODELS[entry.name] = entry
-    return entry
-
-
-def get(name: str) -> Model:
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    return MODELS[name]
+register, get = MODELS.add, MODELS.entry
 
 
 def parameter_count(name: str, **shape) -> int:

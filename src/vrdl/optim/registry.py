@@ -31,7 +31,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from vrdl.imports import resolve
+from vrdl.registries import Registry, resolve
 
 REFERENCE_KINDS = ("none", "previous", "snapshot")
 _TYPES = {float: "number", int: "integer", bool: "boolean", str: "string"}
@@ -242,26 +242,20 @@ class Optimizer:
         return builder(params, **self.complete(hparams), **settings)
 
 
-OPTIMIZERS: dict[str, Optimizer] = {}
+OPTIMIZERS: Registry = Registry("optimizer")
 
 
 def register(entry: Optimizer) -> Optimizer:
     """Add an optimizer; a flag shared with another optimizer must mean the same hyperparameter."""
-    if entry.name in OPTIMIZERS:
-        raise ValueError(f"optimizer {entry.name} is registered already")
     flags = {h.cli_flag: h for e in OPTIMIZERS.values() for h in e.hparams}
     for h in entry.hparams:
         other = flags.get(h.cli_flag)
         if other is not None and (other.name, other.type, other.choices) != (h.name, h.type, h.choices):
             raise ValueError(f"{entry.name}: flag {h.cli_flag} already means {other.name} ({other.type.__name__})")
-    OPTIMIZERS[entry.name] = entry
-    return entry
+    return OPTIMIZERS.add(entry)
 
 
-def get(name: str) -> Optimizer:
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[name]
+get = OPTIMIZERS.entry
 
 
 def _lr(help_text: str = "learning rate") -> Hparam:
