@@ -38,4 +38,4 @@ def tiny_mlp(*, num_classes, in_channels, image_size, bn, width):
 
 register(Dataset("toy", "quadrant noise images (generated)", channels=1, image_size=SIZE, num_classes=CLASSES,
                  train_size=TRAIN, reader=f"{__name__}:read_toy", raw_files="none (generated; any directory)"))
-register_model(Model("tiny_mlp", "a one-hidden-layer MLP", tiny_mlp, width=True, stackable=True))
+register_model(Model("tiny_mlp", "a one-hidden-layer MLP", tiny_mlp, "toy", width=True, stackable=True))

@@ -10,7 +10,7 @@ import math
 import sys
 
 import vrdl
-from vrdl import settings
+from vrdl import datasets, models, settings
 from vrdl.data import DATASETS, DataError, prepare
 from vrdl.files import OutputError
 from vrdl.models import MODELS, build_model, count_batchnorm, count_parameters
@@ -187,8 +187,8 @@ def _add_describe(sub) -> None:
         _add_setting(d, settings.BY_NAME[name])
     d.add_argument("--num-classes", type=_positive_int, default=10)
     d.add_argument("--in-channels", type=_positive_int,
-                   help="input channels (default: the model's data in the study: 1 for lenet/logreg, 3 for ResNets)")
-    d.add_argument("--image-size", type=_positive_int, help="default: 28 for lenet/logreg (MNIST), 32 for ResNets")
+                   help="input channels (default: those of the model's data set in the study, `vrdl models`)")
+    d.add_argument("--image-size", type=_positive_int, help="default: that of the model's data set in the study")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -298,9 +298,9 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "prepare":
             print(prepare(args.dataset, args.data_dir, args.source_dir))
         else:
-            mnist_sized = args.model in ("lenet", "logreg")  # the study's LeNet runs on MNIST, ResNets on CIFAR
-            in_channels = args.in_channels or (1 if mnist_sized else 3)
-            image_size = args.image_size or (28 if mnist_sized else 32)
+            studied_on = datasets.get(models.get(args.model).dataset)  # LeNet: MNIST, ResNets: CIFAR
+            in_channels = args.in_channels or studied_on.channels
+            image_size = args.image_size or studied_on.image_size
             model = build_model(args.model, num_classes=args.num_classes, in_channels=in_channels,
                                 image_size=image_size, bn=args.bn, width=args.width)
             print(json.dumps(dict(model=args.model, bn=args.bn, width=args.width, in_channels=in_channels,

@@ -51,3 +51,9 @@ def test_width_scales_the_resnet():
     narrow = build_model("resnet18", num_classes=10, in_channels=3, image_size=32, bn=True, width=0.25)
     assert count_parameters(narrow) < count_parameters(
         build_model("resnet18", num_classes=10, in_channels=3, image_size=32, bn=True)) / 10
+
+
+@pytest.mark.parametrize("name,in_channels", [("lenet", 1), ("logreg", 1), ("resnet18", 3), ("resnet101", 3)])
+def test_describe_takes_the_input_of_the_models_data_set_in_the_study(name, in_channels, capsys):
+    main(["describe", "--model", name])
+    assert json.loads(capsys.readouterr().out)["in_channels"] == in_channels

@@ -22,6 +22,7 @@ class Model:
     summary: str
     # builder(num_classes=, in_channels=, image_size=, plus bn= if `bn`, width= if `width`) -> nn.Module
     builder: Callable
+    dataset: str  # the data set the study trains it on: `vrdl describe`'s default input shape
     image_sizes: tuple[int, ...] = ()  # the square image sizes it takes (empty: any)
     width: bool = False  # takes a width (channel multiplier); the other models ignore one
     no_bn: str | None = None  # why it refuses --bn (None: it takes bn on and off)
@@ -44,7 +45,8 @@ class Model:
 
     def describe(self) -> str:
         sizes = ", ".join(f"{s}x{s}" for s in self.image_sizes) or "any"
-        return (f"{self.name}: {self.summary}; images {sizes}, bn: {'no' if self.no_bn else 'on/off'}, "
+        return (f"{self.name}: {self.summary}; studied on {self.dataset}; images {sizes}, "
+                f"bn: {'no' if self.no_bn else 'on/off'}, "
                 f"width: {'yes' if self.width else 'no'}, stacked (train-grid): {'yes' if self.stackable else 'no'}")
 
 
@@ -121,9 +123,9 @@ def _resnet101(*, num_classes, in_channels, image_size, bn, width):
     return resnet101(num_classes, in_channels=in_channels, bn=bn, width=width)
 
 
-register(Model("logreg", "multinomial logistic regression on the pixels (the convex control)", _logreg,
+register(Model("logreg", "multinomial logistic regression on the pixels (the convex control)", _logreg, "mnist",
                no_bn="a linear model has no layer to normalise", stackable=True))
 register(Model("lenet", "LeNet-5: two 5x5 convolutions with tanh and average pooling, three dense layers", _lenet,
-               image_sizes=(28, 32), stackable=True))
-register(Model("resnet18", "ResNet-18, CIFAR variant (3x3 stem, no max-pool)", _resnet18, width=True))
-register(Model("resnet101", "ResNet-101, CIFAR variant (bottleneck blocks)", _resnet101, width=True))
+               "mnist", image_sizes=(28, 32), stackable=True))
+register(Model("resnet18", "ResNet-18, CIFAR variant (3x3 stem, no max-pool)", _resnet18, "cifar10", width=True))
+register(Model("resnet101", "ResNet-101, CIFAR variant (bottleneck blocks)", _resnet101, "cifar100", width=True))
