@@ -66,7 +66,8 @@ def test_a_new_data_set_and_model_are_prepared_trained_and_planned(toy, tmp_path
     main(["datasets"])
     assert capsys.readouterr().out.splitlines()[-1].startswith("toy: quadrant noise images (generated); 1x8x8, 4 ")
     main(["models"])
-    assert capsys.readouterr().out.splitlines()[-1].startswith("tiny_mlp: a one-hidden-layer MLP; studied on toy; images any")
+    assert capsys.readouterr().out.splitlines()[-1].startswith(
+        "tiny_mlp: a one-hidden-layer MLP; studied on toy; images any")
 
     data_dir, raw = tmp_path / "data", tmp_path / "raw"
     data_dir.mkdir()
