@@ -46,6 +46,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from vrdl import datasets
 from vrdl.runs import read_run
 
 HOLDS, FAILS, MISSING = "holds", "does not hold", "not run"
@@ -129,11 +130,9 @@ class Claim:
 
 def load_run(csv_path: str | Path) -> Run:
     """A final run from RUN.csv and RUN.json (its data set gives the number of classes)."""
-    from vrdl.data import dataset_info  # imports torch: only where runs are read
-
     run = read_run(csv_path)  # the checked reader select and the figures use
     meta = run.meta
-    return Run(run.curve, num_classes=dataset_info(meta["dataset"]).num_classes,
+    return Run(run.curve, num_classes=datasets.get(meta["dataset"]).num_classes,
                n_eval=meta.get("n_eval"), name=f"seed {meta.get('seed')}")
 
 

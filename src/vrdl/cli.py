@@ -11,9 +11,9 @@ import sys
 
 import vrdl
 from vrdl import datasets, models, settings
-from vrdl.data import DATASETS, DataError, prepare
+from vrdl.data import DataError, prepare
 from vrdl.files import OutputError
-from vrdl.models import MODELS, build_model, count_batchnorm, count_parameters
+from vrdl.models import build_model, count_batchnorm, count_parameters
 from vrdl.optim import OPTIMIZERS, registry
 
 
@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_grid(sub)
     p = sub.add_parser("prepare", help="turn a data set into uint8 tensors in --data-dir",
                        formatter_class=_HelpFormatter)
-    p.add_argument("--dataset", required=True, choices=list(DATASETS), help="data set to prepare")
+    p.add_argument("--dataset", required=True, choices=list(datasets.DATASETS), help="data set to prepare")
     p.add_argument("--data-dir", default="data", help="where NAME.pt is written (an intact one is kept)")
     p.add_argument("--source-dir", metavar="RAW_DIR", help="directory with the data set's original files")
     sub.add_parser("optimizers", help="list the optimizers with their hyperparameters and flags")
@@ -262,7 +262,7 @@ def _read_grid_spec(path: str) -> list:
 
 def _add_registry_listings(sub) -> None:
     """`vrdl datasets` and `vrdl models`: one line per registry entry (vrdl.datasets, vrdl.models)."""
-    for name, registry_of in (("datasets", DATASETS), ("models", MODELS)):
+    for name, registry_of in (("datasets", datasets.DATASETS), ("models", models.MODELS)):
         p = sub.add_parser(name, help=f"list the {name} with their facts (one line each)")
         p.set_defaults(listing=registry_of)
 

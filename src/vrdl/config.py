@@ -273,7 +273,7 @@ def config_problems(cfg: dict, schema: dict) -> list[str]:
         if max(ablation["variance"]["epochs"]) > ablation["epochs"]:
             problems.append(f"ablation.variance.epochs: beyond the run's {ablation['epochs']} epochs")
         if models.get(ablation["model"]).no_bn:
-            problems.append(f"ablation.model: {ablation['model']} has no batch norm and no augmentation to lock")
+            problems.append(f"ablation.model: {ablation['model']} takes no batch norm (ablation.bn)")
     return problems
 
 
@@ -343,7 +343,7 @@ def _study_problems(cfg, name, study) -> list[str]:
             epochs = study["optimizers"][optimizer].get("epochs", study["epochs"])
             if not any(e <= epochs for e in variance["epochs"]):
                 problems.append(f"studies.{name}.variance.epochs: none within the {epochs} epochs of {optimizer}")
-    if study.get("stacked") is True:  # `auto` stacks only what can be stacked (vrdl.plan)
+    if study.get("stacked") is True:  # `auto` stacks only what can (vrdl.stages.study)
         problems += stacking_problems(cfg, name, study)
     target = study.get("time_to_target") or {}
     if "loss" in target and "reference" in target:
@@ -461,7 +461,8 @@ def study_stacking_problems(cfg, name, study) -> list[str]:
     where = f"studies.{name}.stacked"
     problems = []
     if not models.get(study["model"]).stackable:
-        problems.append(f"{where}: vrdl train-grid stacks LeNet/logreg runs, not {study['model']}")
+        stackable = "/".join(name for name, model in models.MODELS.items() if model.stackable)
+        problems.append(f"{where}: vrdl train-grid stacks {stackable} runs, not {study['model']}")
     augment = study.get("augment", "auto")
     if augment == "on" or (augment == "auto" and datasets.get(study["dataset"]).augment):
         problems.append(f"{where}: vrdl train-grid needs augment off (this study augments)")

@@ -20,8 +20,9 @@ from pathlib import Path
 from vrdl import datasets
 from vrdl.config import read_json
 from vrdl.runs import RunFileError, read_run
+from vrdl.stages import SIDE_STAGES
 
-STAGE_NAMES = {"tune": "tune", "final": "final", "metainit": "MetaInit", "convex": "convex", "ablation": "ablation"}
+STAGE_NAMES = {"tune": "tune", "final": "final"} | {stage.key: stage.label for stage in SIDE_STAGES}
 SHAPE_KEYS = ("model", "bn", "width", "input", "batch_size", "precision", "device")
 DEVICE_KINDS = ("cpu", "cuda")
 

@@ -44,9 +44,10 @@ CROP_PADDING = 4
 
 def dataset_info(name: str) -> Dataset:
     """The data set's registry entry (vrdl.datasets)."""
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    return DATASETS[name]
+    try:
+        return DATASETS.entry(name)
+    except ValueError as err:
+        raise DataError(str(err)) from None
 
 
 # ---------------------------------------------------------------------------- raw formats

@@ -24,8 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad_and_value, vmap
 
-from vrdl import checkpoints
-from vrdl import data as datasets
+from vrdl import checkpoints, data
 from vrdl.files import check_writable, remove_stale_temporaries, strict_json
 from vrdl.gradients import evaluate
 from vrdl.identity import run_record
@@ -86,9 +85,7 @@ class StackedOptimizer:
 
     def __init__(self, name: str, cfgs: list[RunConfig], params: dict[str, torch.Tensor]):
         device = next(iter(params.values())).device
-        entry = registry.get(name)
-        if entry.stacked is None:
-            raise ValueError(f"train-grid has no stacked update rule for {name}; use vrdl train")
+        entry = registry.get(name)  # check_compatible refused one without a stacked rule before any model was built
         self.rule = resolve(entry.stacked, f"optimizer {name}'s stacked update rule")
         self.name, self.state, self.steps = name, {}, 0
         # the step count again on the device (float64: Adam's 1 - 0.999**t), so that a compiled step
@@ -141,7 +138,7 @@ class Grid:
 
     def __init__(self, cfgs: list[RunConfig], data_dir, device):
         self.cfgs = cfgs
-        parts = datasets.load(cfgs[0].dataset, data_dir)
+        parts = data.load(cfgs[0].dataset, data_dir)
         self.x = parts["train_x"].to(device)
         self.y = parts["train_y"].to(device)
         self.train_idx, self.scale, self.shift, self.splits = [], [], [], []
@@ -149,9 +146,9 @@ class Grid:
             train, evaluation = load_splits(c, data_dir, device)
             if train.augment:
                 raise ValueError("train-grid does not augment; use vrdl train for CIFAR runs")
-            train_idx, _ = datasets.split_indices(len(parts["train_y"]), c.seed, folds=c.folds, fold=c.fold,
+            train_idx, _ = data.split_indices(len(parts["train_y"]), c.seed, folds=c.folds, fold=c.fold,
                                                   val_fraction=c.val_fraction)
-            train_idx = datasets.subset(train_idx, c.train_subset, c.seed, datasets.TRAIN_SUBSET_STREAM)
+            train_idx = data.subset(train_idx, c.train_subset, c.seed, data.TRAIN_SUBSET_STREAM)
             self.train_idx.append(train_idx.to(device))
             self.scale.append(train.scale)
             self.shift.append(train.shift)
@@ -166,7 +163,7 @@ class Grid:
     def orders(self, epoch: int) -> torch.Tensor:
         """[R, n] indices into the full set, in each run's own order for the epoch."""
         def order(seed):  # the same permutation DeviceSplit.epoch_plan draws for a separate run
-            return torch.randperm(self.n, generator=datasets.generator(seed, datasets.EPOCH_STREAM, epoch))
+            return torch.randperm(self.n, generator=data.generator(seed, data.EPOCH_STREAM, epoch))
 
         return torch.stack([idx[order(c.seed).to(idx.device)] for c, idx in zip(self.cfgs, self.train_idx)])
 
@@ -322,7 +319,7 @@ class StackedModels:
 
     def __init__(self, cfgs: list[RunConfig], device):
         cfg0 = cfgs[0]
-        info = datasets.dataset_info(cfg0.dataset)
+        info = data.dataset_info(cfg0.dataset)
 
         def make_model(seed):
             torch.manual_seed(seed)

@@ -30,9 +30,15 @@ class Registry(dict):
 
 
 def resolve(reference: str, what: str):
-    """The object `reference` names; a name that imports nothing is a ValueError naming `what`."""
+    """The object `reference` names; a name that imports nothing is a ValueError naming `what`
+    (an error inside the module it names, like a missing dependency, stays that error)."""
     module, _, attribute = reference.partition(":")
     try:
-        return getattr(importlib.import_module(module), attribute)
-    except (ImportError, AttributeError) as err:
-        raise ValueError(f"{what}: {reference!r} names nothing importable ({err})") from None
+        imported = importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if not err.name or not (module == err.name or module.startswith(err.name + ".")):
+            raise
+        raise ValueError(f"{what}: {reference!r} names nothing importable (no module {err.name})") from None
+    if not hasattr(imported, attribute):
+        raise ValueError(f"{what}: {reference!r} names nothing importable ({module} has no {attribute})")
+    return getattr(imported, attribute)

@@ -23,8 +23,7 @@ from pathlib import Path
 import torch
 
 import vrdl
-from vrdl import checkpoints, gpu_slots, provenance, settings, variance
-from vrdl import data as datasets
+from vrdl import checkpoints, data, gpu_slots, provenance, settings, variance
 from vrdl.files import check_writable, remove_stale_temporaries, strict_json, write_atomic
 from vrdl.gradients import Objective, ReferenceGradients, evaluate, minibatch_gradient
 from vrdl.identity import run_record
@@ -169,40 +168,40 @@ def resolve_device(name: str) -> torch.device:
 
 def load_splits(cfg: RunConfig, data_dir: str | Path, device: torch.device):
     """(training portion, eval portion) on the device, both normalised with the training stats."""
-    info = datasets.dataset_info(cfg.dataset)
-    parts = datasets.load(cfg.dataset, data_dir)
-    train_idx, val_idx = datasets.split_indices(
+    info = data.dataset_info(cfg.dataset)
+    parts = data.load(cfg.dataset, data_dir)
+    train_idx, val_idx = data.split_indices(
         len(parts["train_y"]), cfg.seed, folds=cfg.folds, fold=cfg.fold, val_fraction=cfg.val_fraction
     )
-    train_idx = datasets.subset(train_idx, cfg.train_subset, cfg.seed, datasets.TRAIN_SUBSET_STREAM)
+    train_idx = data.subset(train_idx, cfg.train_subset, cfg.seed, data.TRAIN_SUBSET_STREAM)
     if val_idx is None:
         eval_x, eval_y = parts["test_x"], parts["test_y"]
     else:
         eval_x, eval_y = parts["train_x"][val_idx], parts["train_y"][val_idx]
-    eval_idx = datasets.subset(torch.arange(len(eval_y)), cfg.eval_subset, cfg.seed, datasets.EVAL_SUBSET_STREAM)
+    eval_idx = data.subset(torch.arange(len(eval_y)), cfg.eval_subset, cfg.seed, data.EVAL_SUBSET_STREAM)
     if cfg.batch_size > len(train_idx):
         raise ValueError(f"--batch-size {cfg.batch_size} is larger than the training portion ({len(train_idx)} "
                          f"samples of {cfg.dataset}): not one full minibatch per epoch. Use a batch size of at "
                          f"most {len(train_idx)}, or a larger --train-subset")
     train_x = parts["train_x"][train_idx].to(device)
-    mean, std = datasets.channel_stats(train_x)  # the training portion only
+    mean, std = data.channel_stats(train_x)  # the training portion only
     augment = cfg.augment == "on" or (cfg.augment == "auto" and info.augment)  # auto: the data set says (CIFAR)
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
     sha256 = parts["fingerprint"]["sha256"]
-    train = datasets.DeviceSplit(train_x, parts["train_y"][train_idx].to(device), mean, std, augment=augment,
+    train = data.DeviceSplit(train_x, parts["train_y"][train_idx].to(device), mean, std, augment=augment,
                                  memory_format=layout, data_sha256=sha256)
-    evaluation = datasets.DeviceSplit(eval_x[eval_idx].to(device), eval_y[eval_idx].to(device), mean, std,
+    evaluation = data.DeviceSplit(eval_x[eval_idx].to(device), eval_y[eval_idx].to(device), mean, std,
                                       memory_format=layout, data_sha256=sha256)
     return train, evaluation
 
 
-def metainit_batches(cfg: RunConfig, train: datasets.DeviceSplit, num_classes: int):
+def metainit_batches(cfg: RunConfig, train: data.DeviceSplit, num_classes: int):
     """MetaInit's batch of each step: N(0,1) inputs with random labels as in the reference code,
     or the first epoch's training minibatches."""
     if cfg.metainit_data == "train":
         batches = list(train.batches(train.epoch_plan(cfg.seed, 0), cfg.batch_size))
         return lambda step: batches[step % len(batches)]
-    g = datasets.generator(cfg.seed, datasets.METAINIT_STREAM)
+    g = data.generator(cfg.seed, data.METAINIT_STREAM)
     shape, device = (cfg.batch_size, *train.x.shape[1:]), train.x.device
 
     def random_batch(step):
@@ -225,7 +224,7 @@ def run(
     checkpoint = Path(checkpoint) if checkpoint else out.with_suffix(".ckpt")
     _prepare_outputs(cfg, out, checkpoint, log)
     dev = resolve_device(device)
-    info = datasets.dataset_info(cfg.dataset)
+    info = data.dataset_info(cfg.dataset)
     model_text = f"{cfg.model} (bn {'on' if cfg.bn else 'off'}{f', width {cfg.width:g}' if cfg.width != 1 else ''})"
     print(f"vrdl train: {cfg.optimizer} on {cfg.dataset} ({data_dir}), model {model_text}, device {dev}: "
           "loading the data", file=log, flush=True)
@@ -352,10 +351,10 @@ def _variance_row(cfg, epoch, model, optimizer, reference, train, epoch_start_pa
     direction = None
     if isinstance(optimizer, STORM):
         direction = [optimizer.state[p]["direction"] for p in model.parameters()]
-    plan = train.epoch_plan(cfg.seed, epoch, order_stream=datasets.VARIANCE_STREAM)
+    plan = train.epoch_plan(cfg.seed, epoch, order_stream=data.VARIANCE_STREAM)
     full_batches = (b for b in train.batches(plan, cfg.batch_size) if len(b[1]) == cfg.batch_size)
     if not cfg.transform_locking:  # measure the estimator the run uses: another augmentation at w~
-        other = train.epoch_plan(cfg.seed, epoch, augmentation_stream=1, order_stream=datasets.VARIANCE_STREAM)
+        other = train.epoch_plan(cfg.seed, epoch, augmentation_stream=1, order_stream=data.VARIANCE_STREAM)
         full_batches = ((x, y, x_other) for (x, y), (x_other, _) in zip(full_batches, train.batches(
             other, cfg.batch_size)))
     batches = (b for _, b in zip(range(cfg.variance_batches), full_batches, strict=False))
@@ -423,7 +422,7 @@ def _train_epoch(cfg, epoch, model, objective, optimizer, reference, train, log=
 # ---------------------------------------------------------------------------- checkpoints
 
 
-def _config_key(cfg: RunConfig, train: datasets.DeviceSplit) -> dict:
+def _config_key(cfg: RunConfig, train: data.DeviceSplit) -> dict:
     """What a checkpoint must match to be resumed: the run's settings and its data."""
     return dict(dataclasses.asdict(cfg), data_sha256=train.data_sha256)
 

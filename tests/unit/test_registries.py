@@ -103,10 +103,10 @@ def test_the_config_checks_read_the_registries(toy):
                                        "use at most 48"]
     assert problems(stacked=True) == []  # tiny_mlp is stackable, toy not augmented
     assert problems(stacked=True, model="resnet18") == [
-        "studies.s.stacked: vrdl train-grid stacks LeNet/logreg runs, not resnet18"]
+        "studies.s.stacked: vrdl train-grid stacks logreg/lenet/tiny_mlp runs, not resnet18"]
 
 
-def test_a_misspelled_registry_reference_is_named():
+def test_a_misspelled_registry_reference_is_named(tmp_path, monkeypatch):
     from vrdl.registries import resolve
 
     assert resolve("vrdl.optim.stacked:sgd", "rule").__name__ == "sgd"
@@ -114,3 +114,8 @@ def test_a_misspelled_registry_reference_is_named():
         resolve("vrdl.optim.stacked:sdg", "optimizer x's stacked update rule")
     with pytest.raises(ValueError, match=r"data set toy's reader: 'vrdl.nowhere:read' names nothing importable"):
         resolve("vrdl.nowhere:read", "data set toy's reader")
+    broken = tmp_path / "broken_reader.py"  # a module that exists but cannot import a dependency of its own
+    broken.write_text("import no_such_dependency_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_xyz"):
+        resolve("broken_reader:read", "data set toy's reader")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from vrdl import costs
 from vrdl.config import load_config
 from vrdl.identity import identity_of
 from vrdl.paths import SIDE_RUNS
@@ -23,6 +24,10 @@ def quick():
 def test_every_side_stage_has_a_path_layout_and_is_in_the_quick_demo(quick):
     assert [stage.key for stage in SIDE_STAGES] == list(SIDE_RUNS)
     assert all(quick.sides[key] for key in SIDE_RUNS)
+    assert [side.wildcards for side in quick.sides.values()] == [("variant",), ("optimizer", "seed"),
+                                                                  ("locking", "seed")]
+    assert costs.STAGE_NAMES["metainit"] == "MetaInit" and costs.STAGE_NAMES["convex"] == "convex"
+    assert list(quick.studies) == list(quick.config["studies"]) and "lenet_fmnist" in quick.studies
 
 
 @pytest.mark.parametrize("key", list(SIDE_RUNS))
@@ -52,6 +57,8 @@ def test_an_absent_side_block_plans_nothing():
     assert all(manifest[key] is None for key in SIDE_RUNS)
     assert not any(f"/{key}" in path for key in SIDE_RUNS for path in plan.all_results())
     assert not set(SIDE_RUNS) & set(plan.report_inputs())
+    with pytest.raises(PlanError, match="the config has no convex block: add one"):
+        plan.sides["convex"].args(dict(optimizer="sgd", seed="1"))
 
 
 def test_side_runs_refuse_an_unconfigured_seed_or_optimizer(quick):

@@ -82,7 +82,7 @@ CASES = {
     "cache flag for sgd": ((*LENET, "optimizers", "sgd", "cache_snapshot_grads"), True,
                            "studies.lenet_mnist.optimizers.sgd.cache_snapshot_grads: unknown key"),
     "stacked ResNet": (("studies", "resnet18_cifar10", "stacked"), True,
-                       "studies.resnet18_cifar10.stacked: vrdl train-grid stacks LeNet/logreg runs, not resnet18"),
+                       "studies.resnet18_cifar10.stacked: vrdl train-grid stacks logreg/lenet runs, not resnet18"),
     "stacked with channels_last": (("compute", "channels_last"), True,
                                    "vrdl train-grid does not support compute.channels_last"),
     "unknown convex key": (("convex",), {"dataset": "mnist", "l2": 0.01, "epochs": 2, "batch_size": 8,

@@ -46,7 +46,7 @@ checkpoint_path, log_path, variance_figure = PATHS.checkpoint, PATHS.log, PATHS.
 
 
 wildcard_constraints:
-    study="|".join(re.escape(name) for name in STUDIES.studies) or "(?!)",
+    study="|".join(re.escape(name) for name in STUDIES) or "(?!)",
     bn="on|off",
     optimizer="|".join(OPTIMIZERS),
     point=r"[a-z_]+~[^/]+",
@@ -177,7 +177,7 @@ def final_outputs():
 
 
 def side_data(key):
-    return lambda wildcards: data_input(SIDES[key].spec["dataset"])
+    return lambda wildcards: data_input(planned(lambda: SIDES[key].dataset))
 
 
 def side_args(key):

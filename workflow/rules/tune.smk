@@ -1,7 +1,8 @@
 # One training run per study x BN x optimizer x grid point x seed x fold (or hold-out split),
 # evaluated on the validation part each epoch. The other training rules (final, metainit,
-# convex, ablation) are this rule with their own files and arguments (`use rule tune as ...`). A study with `stacked: true` trains each BN-off
-# (optimizer, seed) grid in one `vrdl train-grid` job instead, writing the same files.
+# convex, ablation) are this rule with their own files and arguments (`use rule tune as ...`).
+# A study with `stacked: true` trains each BN-off (optimizer, seed) grid in one
+# `vrdl train-grid` job instead, writing the same files.
 
 
 rule tune:

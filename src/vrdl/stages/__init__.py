@@ -2,8 +2,7 @@
 side studies beside them (`metainit`, `convex`, `ablation`), each a `SideStage` (vrdl.stages.base)
 read from its config block. `vrdl.plan.Plan` composes them.
 
-Adding a side study: one schema block, one `SideStage` module listed in SIDE_STAGES, one rule
-file (workflow/rules/) and one report template section."""
+Adding a side study: README.md, "Adding a side study", lists every place it touches."""
 
 from vrdl.stages.ablation import Ablation
 from vrdl.stages.convex import Convex

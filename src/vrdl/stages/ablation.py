@@ -10,7 +10,6 @@ from vrdl.stages.base import SideStage, seeds_note, variance_args
 
 class Ablation(SideStage):
     key = "ablation"
-    wildcards = ("locking", "seed")
     extensions = (".csv", ".json", ".variance.csv")
 
     def each_run(self) -> list[dict]:

@@ -5,10 +5,12 @@ No torch and no Snakemake here."""
 
 from __future__ import annotations
 
+import string
+
 from vrdl import settings
 from vrdl.config import bn_name, train_size
 from vrdl.optim import registry
-from vrdl.paths import Paths
+from vrdl.paths import SIDE_RUNS, Paths
 
 # The run settings a report section shows.
 RUN_KEYS = (
@@ -31,12 +33,6 @@ def check_seed(seed, seeds, where) -> None:
 # --checkpoint, --data-dir and --threads)
 
 
-def speed_args(compute: dict) -> list[str]:
-    """compute.precision/channels_last/compile; nothing at their defaults (so a config without
-    them keeps its params, and its results)."""
-    return settings.train_arguments({name: compute[name] for name in settings.SPEED})
-
-
 def train_args(compute, setting, optimizer, hparams, bn, epochs, seed, split=None) -> list[str]:
     """The arguments of one run of `optimizer` with `hparams` in a study-like `setting` (data set,
     model, width, batch size, subsets, augmentation, selection), under the config's `compute`
@@ -54,6 +50,8 @@ def train_args(compute, setting, optimizer, hparams, bn, epochs, seed, split=Non
         train_subset=setting.get("train_subset"), eval_subset=setting.get("eval_subset"),
         augment=setting["augment"], device=compute["device"],
     )
+    # compute.precision/channels_last/compile: settings.train_arguments leaves them out at their
+    # defaults (so a config from before them keeps its params, and its results)
     return settings.train_arguments(values | {name: compute[name] for name in settings.SPEED}, hparams)
 
 
@@ -101,8 +99,12 @@ class SideStage:
     report section (`manifest`); the paths, files, tidy-table rows and cost jobs follow here."""
 
     key: str  # the config block, the figure's and the report section's name
-    wildcards: tuple[str, ...]
+    label: str = ""  # how `vrdl plan` names its runs (default: the key)
     extensions: tuple[str, ...] = (".csv", ".json")  # the files each run writes, which the report reads
+
+    def __init_subclass__(cls):
+        super().__init_subclass__()
+        cls.label = cls.label or cls.key
 
     def __init__(self, spec: dict | None, paths: Paths, compute: dict):
         self.spec, self.paths, self.compute = spec or None, paths, compute
@@ -114,6 +116,21 @@ class SideStage:
     def stem(self) -> str:
         """The path template of a run (without extension; vrdl.paths.SIDE_RUNS)."""
         return self.paths.side_run(self.key)
+
+    @property
+    def wildcards(self) -> tuple[str, ...]:
+        """The wildcards that name a run (those of its path template)."""
+        return tuple(field for _, field, _, _ in string.Formatter().parse(SIDE_RUNS[self.key]) if field)
+
+    @property
+    def dataset(self) -> str:
+        return self.block()["dataset"]
+
+    def block(self) -> dict:
+        """The config block (a job of an absent one: a PlanError, not a traceback)."""
+        if not self:
+            raise PlanError(f"the config has no {self.key} block: add one (config/README.md) to run {self.key}")
+        return self.spec
 
     @property
     def bn(self) -> str:
@@ -161,6 +178,7 @@ class SideStage:
 
     def args(self, run: dict) -> list[str]:
         """`vrdl train` arguments of one run (a dict of wildcards), checked."""
+        self.block()
         self.check(run)
         return train_args(self.compute, self.setting(run), self.optimizer(run), self.hparams(run), self.bn,
                           self.epochs(run), self.seed(run)) + self.run_args(run)

@@ -9,7 +9,6 @@ from vrdl.stages.base import PlanError, SideStage, seeds_note
 
 class Convex(SideStage):
     key = "convex"
-    wildcards = ("optimizer", "seed")
 
     def each_run(self) -> list[dict]:
         return [dict(optimizer=o, seed=s) for o in self.spec["optimizers"] for s in self.spec["seeds"]]

@@ -9,8 +9,7 @@ VARIANTS = ("off", "on")
 
 
 class MetaInit(SideStage):
-    key = "metainit"
-    wildcards = ("variant",)
+    key, label = "metainit", "MetaInit"
 
     def each_run(self) -> list[dict]:
         return [dict(variant=variant) for variant in VARIANTS]

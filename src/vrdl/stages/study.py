@@ -152,6 +152,13 @@ class Studies:
     def __getitem__(self, study: str) -> Study:
         return self.studies[study]
 
+    def __iter__(self):
+        """The studies' names, in the config's order."""
+        return iter(self.studies)
+
+    def __contains__(self, study: str) -> bool:
+        return study in self.studies
+
     # -- runs
 
     def tune_runs(self, study, bn, optimizers=None, seeds=None) -> list[dict]:
