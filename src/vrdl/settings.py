@@ -4,8 +4,8 @@ workflow's `vrdl train` arguments (vrdl.stages.base.train_args), the config sche
 (vrdl.config) and the settings table (`vrdl settings`, README.md) are made from it. The
 optimizer's hyperparameters are declared in vrdl.optim.registry.
 
-No torch here (the workflow reads it in Snakemake's environment): choices that registries hold
-are named "module:attribute" and read when listed (entries registered later count).
+No torch here (the workflow reads it in Snakemake's environment). The data set, model and
+optimizer choices are their registries, read when listed (entries registered later count).
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from vrdl.datasets import DATASETS
+from vrdl.models import MODELS
 from vrdl.optim import registry
 from vrdl.optim.registry import format_value
-from vrdl.registries import resolve
 
 GROUPS = ("run", "where", "speed")  # also the order of the workflow's arguments (see train_arguments)
 _TYPES = {int: "integer", float: "number", bool: "boolean", str: "string", tuple: "array"}  # JSON schema
@@ -36,7 +37,7 @@ class Setting:
     minimum: float | None = None  # inclusive
     exclusive_minimum: float | None = None
     exclusive_maximum: float | None = None
-    choices: tuple[str, ...] | str = ()  # or "module:attribute" of a collection of names
+    choices: tuple[str, ...] | Mapping = ()  # or a registry (its names, read when listed)
     negatable: bool = False  # a bool with --no-NAME too (else a switch: --NAME sets it)
     metavar: str | None = None
     group: str = "run"
@@ -52,9 +53,7 @@ class Setting:
     @property
     def options(self) -> tuple[str, ...]:
         """The valid values of a setting with choices."""
-        if isinstance(self.choices, str):
-            return tuple(resolve(self.choices, f"the choices of {self.flag}"))
-        return self.choices
+        return tuple(self.choices)
 
     @property
     def positive(self) -> bool:
@@ -67,7 +66,7 @@ class Setting:
         label = self.name.replace("_", " ")
         if value is None:
             return None
-        if self.choices and not isinstance(self.choices, str) and value not in self.choices:
+        if isinstance(self.choices, tuple) and self.choices and value not in self.choices:
             return f"{label} must be {_either(self.choices)}, got {value!r}"
         low, high = self.exclusive_minimum, self.exclusive_maximum
         if low is not None and high is not None and not low < value < high:
@@ -129,14 +128,14 @@ def _either(choices) -> str:
 _METAINIT = "MetaInit: "
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("dataset", str, "prepared data set (vrdl prepare)", required=True, choices="vrdl.datasets:DATASETS"),
-    Setting("model", str, "network to train", required=True, choices="vrdl.models:MODELS"),
+    Setting("dataset", str, "prepared data set (vrdl prepare)", required=True, choices=DATASETS),
+    Setting("model", str, "network to train", required=True, choices=MODELS),
     Setting("bn", bool, "batch norm after every conv/dense layer (default: off; the paper's ResNets use --bn)",
             default=False, negatable=True),
     Setting("width", float, "channel width multiplier of the ResNets (1.0 = the paper's)", default=1.0,
             exclusive_minimum=0),
     Setting("optimizer", str, "optimizer to train with (vrdl optimizers lists them)", required=True,
-            choices="vrdl.optim.registry:OPTIMIZERS"),  # its hyperparameters follow it (vrdl.optim.registry)
+            choices=registry.OPTIMIZERS),  # its hyperparameters follow it (vrdl.optim.registry)
     Setting("epochs", int, "passes over the training portion", required=True, minimum=1),
     Setting("batch_size", int, "minibatch size (at most the training portion's size)", required=True, minimum=1),
     Setting("seed", int, "seed of the initialisation, split, subsets, minibatch order and augmentation",
