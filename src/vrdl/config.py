@@ -17,6 +17,7 @@ import jsonschema
 import yaml
 
 from vrdl import datasets, models, settings
+from vrdl.cluster import group_problems
 from vrdl.optim import registry
 from vrdl.optim.registry import format_value as fmt_value
 
@@ -258,6 +259,7 @@ def config_problems(cfg: dict, schema: dict) -> list[str]:
         if meta.get("cache_snapshot_grads") and registry.get(meta["optimizer"]).reference != "snapshot":
             problems.append("metainit.cache_snapshot_grads: only for optimizers with snapshots (svrg, alpha_svrg)")
     problems += claim_problems(with_extra_optimizers(cfg))
+    problems += group_problems(cfg)
     convex = cfg.get("convex")
     if convex:
         for optimizer, spec in convex["optimizers"].items():

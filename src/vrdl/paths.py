@@ -62,6 +62,11 @@ class Paths:
     def final(self) -> str:
         return f"{self.root}/{{study}}/bn~{{bn}}/final/{{optimizer}}/seed~{{seed}}"
 
+    @property
+    def tune_group(self) -> str:
+        """The check of a group of tune runs that share one cluster job (vrdl.cluster)."""
+        return f"{self.root}/{{study}}/tune_groups/group~{{group}}.tsv"
+
     def side_run(self, key: str) -> str:
         """A side study's run (SIDE_RUNS)."""
         return f"{self.root}/{SIDE_RUNS[key]}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vrdl.cluster import TuneGroups, training_resources
 from vrdl.config import SCHEMA, ConfigError, bn_name, load_configs, validated
 from vrdl.paths import Paths, config_name
 from vrdl.stages import SIDE_STAGES
@@ -38,6 +39,16 @@ class Plan:
         self.sides: dict[str, SideStage] = {
             stage.key: stage(config.get(stage.key), self.paths, self.compute) for stage in SIDE_STAGES
         }
+        stacked = {tuple(sorted(run.items())) for group in self.studies.stacked_groups() for run in group["runs"]}
+        self.tune_groups = TuneGroups(config["cluster"]["group_runs"], [
+            run for run in self.studies.all_tune_runs() if tuple(sorted(run.items())) not in stacked])
+
+    def resources(self, model: str) -> dict:
+        """What a training run of `model` asks a cluster for (vrdl.cluster)."""
+        return training_resources(model, self.compute, self.config["cluster"])
+
+    def tune_group_files(self) -> list[str]:
+        return [self.paths.tune_group.format(**group) for group in self.tune_groups.each()]
 
     def present_sides(self) -> list[SideStage]:
         return [side for side in self.sides.values() if side]
@@ -75,7 +86,8 @@ class Plan:
 
     def all_results(self) -> list[str]:
         sides = self.present_sides()
-        return [*self.studies.results(), *(path for side in sides for path in side.report_files()),
+        return [*self.studies.results(), *self.tune_group_files(),
+                *(path for side in sides for path in side.report_files()),
                 *self.studies.figures(), *(path for side in sides for path in side.figures()),
                 self.paths.report, *self.report_tables().values(), *self.tables().values()]
 

@@ -26,15 +26,21 @@
 #   SLURM_TEST_PARTITION   partition name                 (default: debug)
 #   SLURM_TEST_DIR         state/spool/log/pid directory  (default: /var/spool/slurm-test)
 #   SLURM_TEST_MEM_HEADROOM_MB  memory kept back from SLURM (default: 10% of RAM, >= 1024)
-#   SLURM_TEST_FAKE_GPUS   if > 0, the node advertises that many count-only `gpu` GRES
-#                          (no devices) so that `--gpus=1` jobs are accepted and scheduled
-#                          (they still run on CPU).  Default 0: GPU requests are rejected.
+#   SLURM_TEST_FAKE_GPUS   the node advertises that many `gpu` GRES (default 2), backed by
+#                          placeholder device files under $SLURM_TEST_DIR/fake-gpu, so that
+#                          `--gpus=1` jobs are accepted, scheduled and bound: each gets its own
+#                          CUDA_VISIBLE_DEVICES from SLURM (they still run on the CPU).  0: none.
+#   SLURM_TEST_GPU_PARTITION / SLURM_TEST_CPU_PARTITION  two more partitions over the same node
+#                          (default `gpu` and `cpu`), as on a site that separates them; the
+#                          GPU-GRES test submits to them through profiles/slurm
 #   SLURM_TEST_TIMEOUT     seconds to wait for the node / smoke jobs   (default: 90)
 set -euo pipefail
 
 PARTITION="${SLURM_TEST_PARTITION:-debug}"
 BASE="${SLURM_TEST_DIR:-/var/spool/slurm-test}"
-FAKE_GPUS="${SLURM_TEST_FAKE_GPUS:-0}"
+FAKE_GPUS="${SLURM_TEST_FAKE_GPUS:-2}"
+GPU_PARTITION="${SLURM_TEST_GPU_PARTITION:-gpu}"
+CPU_PARTITION="${SLURM_TEST_CPU_PARTITION:-cpu}"
 TIMEOUT="${SLURM_TEST_TIMEOUT:-90}"
 CONF_DIR=/etc/slurm
 CONF="$CONF_DIR/slurm.conf"
@@ -200,14 +206,19 @@ SlurmctldTimeout=60
 SlurmdTimeout=60
 NodeName=${HOST} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${real} ${gres_line} State=UNKNOWN
 PartitionName=${PARTITION} Nodes=${HOST} Default=YES MaxTime=INFINITE State=UP
+PartitionName=${GPU_PARTITION} Nodes=${HOST} Default=NO MaxTime=INFINITE State=UP
+PartitionName=${CPU_PARTITION} Nodes=${HOST} Default=NO MaxTime=INFINITE State=UP
 EOF
     {
         echo "$MARKER"
         if ((FAKE_GPUS > 0)); then
-            # slurmd drops file-less GPUs, so point it at plain placeholder files
+            # slurmd binds only GPUs with a character device: placeholders with /dev/null's
+            # numbers (1, 3), which SLURM never opens (task/none: no device cgroup)
             local i
             mkdir -p "$BASE/fake-gpu"
-            for ((i = 0; i < FAKE_GPUS; i++)); do : >"$BASE/fake-gpu/gpu$i"; done
+            for ((i = 0; i < FAKE_GPUS; i++)); do
+                [[ -c "$BASE/fake-gpu/gpu$i" ]] || { rm -f "$BASE/fake-gpu/gpu$i"; mknod "$BASE/fake-gpu/gpu$i" c 1 3; }
+            done
             echo "NodeName=${HOST} Name=gpu File=${BASE}/fake-gpu/gpu[0-$((FAKE_GPUS - 1))]"
         fi
     } >"$2"

@@ -18,6 +18,8 @@ use rule tune as ablation with:
         variance=variance_csv(ABLATION_RUN),
     log:
         log_path(ABLATION_RUN),
+    resources:
+        **side_resources("ablation"),
     params:
         args=side_args("ablation"),
         code=side_code("ablation"),

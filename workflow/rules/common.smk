@@ -54,6 +54,7 @@ wildcard_constraints:
     split=r"fold~\d+|holdout",
     variant="on|off",
     locking="on|off",
+    group=r"\d+",
 
 
 def planned(method, *args):
@@ -93,6 +94,60 @@ def data_source(wildcards):
 
 def study_data(wildcards):
     return data_input(STUDIES[wildcards.study].cfg["dataset"])
+
+
+# ---------------------------------------------------------------------------------------------
+# What training jobs ask a cluster for (vrdl.cluster), and the groups of tune runs
+
+
+def training_resources(model):
+    """A training rule's `resources:`; `model` names the runs' model, or is a function of the
+    wildcards that does. The time grows with the attempt: a resubmitted job resumes."""
+    model_of = model if callable(model) else lambda wildcards: model
+
+    def value(key):
+        return lambda wildcards: PLAN.resources(model_of(wildcards))[key]
+
+    resources = {key: value(key) for key in PLAN.resources("lenet")}
+    resources["runtime"] = lambda wildcards, attempt: value("runtime")(wildcards) * attempt
+    return resources
+
+
+def group_check_resources():
+    """The check of a group: seconds, in its runs' partition (a cluster job has one)."""
+    resources = {"runtime": 5, "mem_mb": 2000}
+    if "slurm_partition" in PLAN.resources("lenet"):
+        resources["slurm_partition"] = PLAN.config["cluster"]["gpu_partition"] or ""
+    return resources
+
+
+def study_model(wildcards):
+    return STUDIES[wildcards.study].cfg["model"]
+
+
+def tune_group(wildcards):
+    """The Snakemake group of a tune run (`cluster.group_runs`), None when it runs alone."""
+    return PLAN.tune_groups.name(dict(wildcards.items()))
+
+
+def group_runs(wildcards):
+    return PLAN.tune_groups.runs(wildcards.study, int(wildcards.group))
+
+
+def group_csvs(wildcards):
+    return [TUNE.format(**run) + ".csv" for run in group_runs(wildcards)]
+
+
+def group_jsons(wildcards):
+    return [TUNE.format(**run) + ".json" for run in group_runs(wildcards)]
+
+
+def group_run_params(wildcards):
+    study = STUDIES[wildcards.study]
+    return [
+        dict(run, hparams=study.tune_hparams(run["optimizer"], run["point"]))
+        for run in group_runs(wildcards)
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,6 +241,10 @@ def side_args(key):
 
 def side_code(key):
     return lambda wildcards: run_code(SIDES[key].optimizer(dict(wildcards.items())))
+
+
+def side_resources(key):
+    return training_resources(lambda wildcards: SIDES[key].model)
 
 
 def side_title(key):

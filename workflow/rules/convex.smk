@@ -17,6 +17,8 @@ use rule tune as convex with:
         json=f"{CONVEX_RUN}.json",
     log:
         log_path(CONVEX_RUN),
+    resources:
+        **side_resources("convex"),
     params:
         args=side_args("convex"),
         code=side_code("convex"),

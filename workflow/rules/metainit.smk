@@ -16,6 +16,8 @@ use rule tune as metainit with:
         json=f"{METAINIT_RUN}.json",
     log:
         log_path(METAINIT_RUN),
+    resources:
+        **side_resources("metainit"),
     params:
         args=side_args("metainit"),
         code=side_code("metainit"),

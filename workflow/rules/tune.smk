@@ -15,9 +15,11 @@ rule tune:
         log_path(TUNE),
     conda:
         "../../envs/vrdl.yaml"
+    group:
+        tune_group
     threads: COMPUTE["threads"]
     resources:
-        gpu=COMPUTE["gpus_per_job"],
+        **training_resources(study_model),
     params:
         args=tune_params,
         code=training_code,
@@ -44,7 +46,7 @@ for group in STUDIES.stacked_groups():
             "../../envs/vrdl.yaml"
         threads: COMPUTE["threads"]
         resources:
-            gpu=COMPUTE["gpus_per_job"],
+            **training_resources(STUDIES[group["study"]].cfg["model"]),
         params:
             runs=STUDIES.stacked_params(group),
             code=run_code(group["optimizer"], stacked=True),
@@ -55,3 +57,27 @@ for group in STUDIES.stacked_groups():
             "../../scripts/train_grid.py"
 
     workflow.ruleorder(group["name"], "tune")
+
+
+# `cluster.group_runs`: the check that ends each group of tune runs sharing one cluster job
+# (vrdl.cluster). Reading every run of the group also joins them in the DAG, so that Snakemake
+# submits them as one job.
+rule tune_group:
+    input:
+        runs=group_csvs,
+        meta=group_jsons,
+    output:
+        f"{PATHS.tune_group}",
+    log:
+        f"{LOGS}/tune_groups/{{study}}/group~{{group}}.log",
+    group:
+        lambda wildcards: f"tune_{wildcards.study}"
+    conda:
+        "../../envs/vrdl.yaml"
+    resources:
+        **group_check_resources(),
+    params:
+        code=script_code("tune_group.py"),
+        runs=group_run_params,
+    script:
+        "../../scripts/tune_group.py"

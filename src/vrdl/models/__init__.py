@@ -27,6 +27,10 @@ class Model:
     width: bool = False  # takes a width (channel multiplier); the other models ignore one
     no_bn: str | None = None  # why it refuses --bn (None: it takes bn on and off)
     stackable: bool = False  # `vrdl train-grid` stacks its runs (BN off, no augmentation)
+    # What one run asks a cluster for (vrdl.cluster): host memory and minutes on one GPU, for the
+    # paper's data and epochs with room to spare (SVRG costs ~2-3x SGD per epoch)
+    job_mem_mb: int = 8000
+    job_minutes: int = 120
 
     def image_size_problem(self, image_size: int) -> str | None:
         """Why the model cannot take images of this size (None: it can)."""
@@ -124,8 +128,10 @@ def _resnet101(*, num_classes, in_channels, image_size, bn, width):
 
 
 register(Model("logreg", "multinomial logistic regression on the pixels (the convex control)", _logreg, "mnist",
-               no_bn="a linear model has no layer to normalise", stackable=True))
+               no_bn="a linear model has no layer to normalise", stackable=True, job_mem_mb=4000, job_minutes=60))
 register(Model("lenet", "LeNet-5: two 5x5 convolutions with tanh and average pooling, three dense layers", _lenet,
                "mnist", image_sizes=(28, 32), stackable=True))
-register(Model("resnet18", "ResNet-18, CIFAR variant (3x3 stem, no max-pool)", _resnet18, "cifar10", width=True))
-register(Model("resnet101", "ResNet-101, CIFAR variant (bottleneck blocks)", _resnet101, "cifar100", width=True))
+register(Model("resnet18", "ResNet-18, CIFAR variant (3x3 stem, no max-pool)", _resnet18, "cifar10", width=True,
+               job_mem_mb=16000, job_minutes=720))
+register(Model("resnet101", "ResNet-101, CIFAR variant (bottleneck blocks)", _resnet101, "cifar100", width=True,
+               job_mem_mb=16000, job_minutes=1440))

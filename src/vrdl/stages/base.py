@@ -133,6 +133,10 @@ class SideStage:
         return self.spec
 
     @property
+    def model(self) -> str:
+        return self.setting({})["model"]
+
+    @property
     def bn(self) -> str:
         return bn_name(self.spec.get("bn", "off"))
 
