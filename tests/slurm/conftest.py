@@ -99,8 +99,9 @@ def slurm_cluster() -> str:
 
 
 def scontrol_job(jobid: str) -> dict[str, str]:
-    """`scontrol show job -o ID` as {key: value}; {} when SLURM no longer knows the id."""
-    result = subprocess.run(["scontrol", "show", "job", "-o", str(jobid)], capture_output=True,
+    """`scontrol show job -d -o ID` as {key: value} (JOB_GRES: the GRES it was given); {} when
+    SLURM no longer knows the id."""
+    result = subprocess.run(["scontrol", "show", "job", "-d", "-o", str(jobid)], capture_output=True,
                             text=True, timeout=30)
     if result.returncode != 0:
         return {}
@@ -120,23 +121,24 @@ def squeue_all() -> dict[str, dict[str, str]]:
 
 @dataclass
 class Submission:
-    """One sbatch of the Snakemake executor: Snakemake job id, SLURM job id, SLURM log path."""
+    """One sbatch of the Snakemake executor: Snakemake job id (a number, or a uuid for a group
+    job), SLURM job id, SLURM log path; `rule` is the rule's name, or "group" for a group job."""
 
-    job: int
+    job: str
     slurm_id: str
     log: Path
     rule: str = field(init=False)
 
     def __post_init__(self):
-        match = re.search(r"/slurm_logs/rule_([^/]+)/", str(self.log))
-        self.rule = match.group(1) if match else "?"
+        match = re.search(r"/slurm_logs/(?:rule_([^/]+)|(group)_[^/]+)/", str(self.log))
+        self.rule = (match.group(1) or match.group(2)) if match else "?"
 
 
-_SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.?$", re.M)
+_SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.?$", re.M)
 
 
 def submissions(output: str) -> list[Submission]:
-    return [Submission(int(j), s, Path(p)) for j, s, p in _SUBMITTED.findall(output)]
+    return [Submission(j, s, Path(p)) for j, s, p in _SUBMITTED.findall(output)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,14 +174,14 @@ def _environment() -> dict[str, str]:
 class SnakemakeRun:
     """Snakemake in the background, its output in workdir/NAME.log; never outlives `wait`."""
 
-    def __init__(self, workdir: Path, args: list[str], name: str):
+    def __init__(self, workdir: Path, args: list[str], name: str, env: dict[str, str] | None = None):
         self.workdir = workdir
         self.cmd = [sys.executable, "-m", "snakemake", *args]
         self.log_path = workdir / f"{name}.log"
         self.started = time.monotonic()
         self.wall_s: float | None = None
         self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(self.cmd, cwd=workdir, env=_environment(), stdout=self._log,
+        self.proc = subprocess.Popen(self.cmd, cwd=workdir, env={**_environment(), **(env or {})}, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
 
     @property
@@ -271,7 +273,7 @@ def assert_same_curve(actual: Path, expected: Path) -> None:
     pd.testing.assert_frame_equal(a, e, check_exact=True, obj=str(actual))
 
 
-# vrdl_path: each copy its own; the CSV hashes cover wall_s
+# vrdl_path: each copy its own; the CSV hashes cover wall_s; visible_devices: the GPU SLURM gave
 _VOLATILE_JSON = re.compile(r"wall|time|host|date|vrdl_path|^csv_sha256$|^variance_sha256$", re.I)
 
 

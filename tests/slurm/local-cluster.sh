@@ -19,8 +19,9 @@
 # (default `debug`, Default=YES, MaxTime=INFINITE).  Accounting is off (no slurmdbd), so
 # `sacct` cannot tell job states: snakemake-executor-plugin-slurm must be run with
 # `--slurm-status-command squeue`, and MinJobAge=3600 keeps finished jobs visible to
-# squeue for an hour.  Process tracking is proctrack/linuxproc and TaskPlugin=task/none
-# because cgroups cannot be delegated inside containers (gVisor, docker).
+# squeue for an hour.  Process tracking is proctrack/linuxproc and TaskPlugin=task/affinity
+# because cgroups cannot be delegated inside containers (gVisor, docker).  Besides the default
+# partition, `gpu` and `cpu` partitions over the same node, as on a site that separates them.
 #
 # Environment knobs (all optional):
 #   SLURM_TEST_PARTITION   partition name                 (default: debug)
@@ -182,9 +183,10 @@ SlurmctldLogFile=${LOG_DIR}/slurmctld.log
 SlurmdLogFile=${LOG_DIR}/slurmd.log
 SlurmctldDebug=info
 SlurmdDebug=info
-# containers: no cgroup delegation
+# containers: no cgroup delegation (task/affinity binds CPUs without cgroups, so a group job's
+# Snakemake sees the CPUs it was given)
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+TaskPlugin=task/affinity
 JobAcctGatherType=jobacct_gather/none
 # no accounting daemon: sacct cannot see job states -> use squeue, keep jobs 1 h
 AccountingStorageType=accounting_storage/none

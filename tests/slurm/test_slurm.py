@@ -1,8 +1,9 @@
 """The workflow on a real SLURM (the single-node test cluster of tests/slurm/local-cluster.sh),
 through `--profile profiles/slurm --workflow-profile profiles/slurm-test`:
 
-1. the tiny config (tests/slurm/tiny.yaml: every rule, 11 jobs) runs as SLURM jobs, each one
-   visible to SLURM under the id Snakemake reported, with the same results as a local run;
+1. the tiny config (tests/slurm/tiny.yaml: every rule, 11 jobs) runs its training jobs as SLURM
+   jobs (each asking for a GPU), each one visible to SLURM under the id Snakemake reported, and
+   the other jobs (localrules) in the submitting Snakemake, with the same results as a local run;
 2. a `tune` job cancelled with scancel after its first epoch checkpoint is retried by Snakemake
    and resumes from the checkpoint, with the same CSV as an uninterrupted run;
 3. the same for a job killed by its SLURM time limit (TIMEOUT; runtime = attempt minutes). A
@@ -51,7 +52,7 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 ALL_RULES = {"prepare_data", "tune", "select", "final", "metainit",
              "figure_tuning", "figure_final", "figure_target", "figure_metainit", "report", "tables"}
-TRAINING_RULES = {"tune", "final", "metainit"}
+TRAINING_RULES = {"tune", "final", "metainit"}  # cluster jobs; the others are localrules
 
 # The single tune job of tests 2 and 3 (lenet_slurm's only grid point, fold 0) and its files.
 RUN = "tiny/lenet_slurm/bn~off/tune/sgd/lr~0.05/seed~1/fold~0"  # config tiny.yaml: results/tiny/
@@ -94,16 +95,19 @@ def tiny_runs(slurm_cluster, tmp_path_factory):
     return local, slurm
 
 
-def test_tiny_config_every_job_ran_as_a_slurm_job(tiny_runs):
+def test_tiny_config_every_training_job_ran_as_a_slurm_job(tiny_runs):
     local, slurm = tiny_runs
     subs = slurm.submissions()
     assert subs, f"Snakemake submitted no SLURM job:\n{slurm.output[-4000:]}"
     assert len({s.slurm_id for s in subs}) == len(subs), "a SLURM job id was reported twice"
     assert len({s.job for s in subs}) == len(subs), "a Snakemake job was submitted twice"
-    # Every job of the local run (apart from the target rule `all`) was a SLURM job, and nothing else.
+    # Every training job of the local run was a SLURM job, and nothing else: the other jobs
+    # (localrules) ran in the submitting Snakemake.
     local_jobs = {job for job in executed_jobs(local.output) if job[0] != "all"}
     assert {rule for rule, _ in local_jobs} == ALL_RULES
-    assert Counter(s.rule for s in subs) == Counter(rule for rule, _ in local_jobs)
+    assert Counter(s.rule for s in subs) == Counter(rule for rule, _ in local_jobs if rule in TRAINING_RULES)
+    ran_here = Counter(rule for rule, _ in executed_jobs(slurm.output) if rule not in TRAINING_RULES | {"all"})
+    assert ran_here == Counter(rule for rule, _ in local_jobs if rule not in TRAINING_RULES)
 
     known = squeue_all()
     slurm_jobs = set()
@@ -128,9 +132,10 @@ def test_tiny_config_every_job_ran_as_a_slurm_job(tiny_runs):
         assert info["JobState"] == "COMPLETED", (sub, info)
         assert info["Partition"] == "debug"
         assert sub.slurm_id in known and known[sub.slurm_id]["workdir"] == str(slurm.workdir)
-        if sub.rule in TRAINING_RULES:
-            assert "gpu" not in info.get("TRES", ""), info  # the test override drops the GPU
-            assert info["MinMemoryNode"] == "2000M", info
+        # each asked for one of the node's GPUs and LeNet's memory (vrdl.cluster), and got them
+        assert info["TresPerJob"] == "gres:gpu:1", info
+        assert info["JOB_GRES"] == "gpu:1", info
+        assert info["MinMemoryNode"] == "8000M", info
     # Training jobs one by one: each (rule, wildcards) of the local run ran inside a SLURM job.
     training = {job for job in local_jobs if job[0] in TRAINING_RULES}
     assert len(training) == 5

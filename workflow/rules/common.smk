@@ -10,7 +10,10 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
-REPO = Path(workflow.basedir).parent
+# This file's workflow/ directory, also when another project's Snakefile uses the workflow as a
+# `module` (workflow.basedir is then that project's). Outputs go to the working directory.
+WORKFLOW_DIR = Path(str(workflow.current_basedir)).parent
+REPO = WORKFLOW_DIR.parent
 
 # This checkout's vrdl, never another checkout's installed one: the plan, the code fingerprints
 # and the jobs (scripts/vrdl_env.py) all use the src/ beside this workflow when it is there.
@@ -30,7 +33,7 @@ if not config:
 try:
     # Fills in the schema's defaults in `config` itself, which the rule scripts read.
     PLAN = vp.Plan(
-        config, Path(workflow.basedir) / "schemas" / "config.schema.yaml", workflow.configfiles
+        config, WORKFLOW_DIR / "schemas" / "config.schema.yaml", workflow.configfiles
     )
 except vp.ConfigError as err:
     raise WorkflowError(str(err)) from None
