@@ -37,15 +37,26 @@ try:
     )
 except vp.ConfigError as err:
     raise WorkflowError(str(err)) from None
-logger.info(f"vrdl from {fingerprint.source_root()}; results of config {PLAN.paths.name!r} in {PLAN.paths.root}/")
+logger.info(
+    f"vrdl from {fingerprint.source_root()}; results of config {PLAN.paths.name!r} in {PLAN.paths.root}/"
+)
 
 STUDIES, SIDES = PLAN.studies, PLAN.sides
 DATA_DIR = PLAN.data_dir
 COMPUTE = PLAN.compute
 PATHS = PLAN.paths
-TUNE, SELECTED, TUNING_TABLE, FINAL = PATHS.tune, PATHS.selected, PATHS.tuning_table, PATHS.final
+TUNE, SELECTED, TUNING_TABLE, FINAL = (
+    PATHS.tune,
+    PATHS.selected,
+    PATHS.tuning_table,
+    PATHS.final,
+)
 FIGURES, LOGS = PATHS.figures, f"logs/{PATHS.name}"
-checkpoint_path, log_path, variance_figure = PATHS.checkpoint, PATHS.log, PATHS.variance_figure
+checkpoint_path, log_path, variance_figure = (
+    PATHS.checkpoint,
+    PATHS.log,
+    PATHS.variance_figure,
+)
 
 
 wildcard_constraints:
@@ -112,7 +123,9 @@ def training_resources(model):
         return lambda wildcards: PLAN.resources(model_of(wildcards))[key]
 
     resources = {key: value(key) for key in PLAN.resources("lenet")}
-    resources["runtime"] = lambda wildcards, attempt: value("runtime")(wildcards) * attempt
+    resources["runtime"] = (
+        lambda wildcards, attempt: value("runtime")(wildcards) * attempt
+    )
     return resources
 
 
@@ -207,7 +220,9 @@ def final_input(wildcards):
 
 
 def final_params(wildcards):
-    return planned(STUDIES.final_args, dict(wildcards.items()), final_hparams(wildcards))
+    return planned(
+        STUDIES.final_args, dict(wildcards.items()), final_hparams(wildcards)
+    )
 
 
 def final_outputs():
@@ -327,7 +342,10 @@ def table_inputs(wildcards):
     for setting in STUDIES.settings(selected_only=True):
         wait_for_selection(setting["study"], setting["bn"])
     csvs = [run["csv"] for run in PLAN.table_runs()]
-    return {"csvs": csvs, "jsons": [path.removesuffix(".csv") + ".json" for path in csvs]}
+    return {
+        "csvs": csvs,
+        "jsons": [path.removesuffix(".csv") + ".json" for path in csvs],
+    }
 
 
 def table_runs(wildcards):

@@ -1,5 +1,6 @@
-from vrdl.datasets import DATASETS  # the data set registry (common.smk put this checkout's src/ first)
-
+from vrdl.datasets import (
+    DATASETS,
+)  # the data set registry (common.smk put this checkout's src/ first)
 
 # Each data set is turned once into uint8 tensors (DATA_DIR/DATASET.pt) that training loads whole.
 # update(): Snakemake must not delete the file before a rerun of the job (an mtime older than

@@ -8,12 +8,12 @@ rule report:
     input:
         unpack(report_inputs),
     output:
+        **PLAN.report_tables(),
         html=report(
             PATHS.report,
             caption="../report/report.rst",
             category="Report",
         ),
-        **PLAN.report_tables(),
     log:
         f"{LOGS}/report.log",
     conda:

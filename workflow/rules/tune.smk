@@ -13,10 +13,10 @@ rule tune:
         json=f"{TUNE}.json",
     log:
         log_path(TUNE),
-    conda:
-        "../../envs/vrdl.yaml"
     group:
         tune_group
+    conda:
+        "../../envs/vrdl.yaml"
     threads: COMPUTE["threads"]
     resources:
         **training_resources(study_model),
