@@ -50,7 +50,7 @@ class TuneGroups:
         for study, n in self.size.items():
             mine = [run for run in runs if run["study"] == study]
             self.groups[study] = [mine[i:i + n] for i in range(0, len(mine), n)]
-        self._index = {_key(run): (study, k) for study, groups in self.groups.items()
+        self._index = {run_key(run): (study, k) for study, groups in self.groups.items()
                        for k, group in enumerate(groups) for run in group}
 
     def __bool__(self) -> bool:
@@ -58,7 +58,7 @@ class TuneGroups:
 
     def group_of(self, run: dict) -> tuple[str, int] | None:
         """(study, group number) of a tune run, or None when it is not grouped."""
-        return self._index.get(_key(run))
+        return self._index.get(run_key(run))
 
     def name(self, run: dict) -> str | None:
         """The Snakemake group of a tune run (its study's), or None."""
@@ -73,5 +73,6 @@ class TuneGroups:
         return [dict(study=study, group=str(k)) for study, groups in self.groups.items() for k in range(len(groups))]
 
 
-def _key(run: dict) -> tuple:
+def run_key(run: dict) -> tuple:
+    """A tune run's identity (None in the fields a run of another stage lacks)."""
     return tuple(str(run.get(k)) for k in ("study", "bn", "optimizer", "point", "seed", "split"))

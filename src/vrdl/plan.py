@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vrdl.cluster import TuneGroups, training_resources
+from vrdl.cluster import TuneGroups, run_key, training_resources
 from vrdl.config import SCHEMA, ConfigError, bn_name, load_configs, validated
 from vrdl.paths import Paths, config_name
 from vrdl.stages import SIDE_STAGES
@@ -39,9 +39,10 @@ class Plan:
         self.sides: dict[str, SideStage] = {
             stage.key: stage(config.get(stage.key), self.paths, self.compute) for stage in SIDE_STAGES
         }
-        stacked = {tuple(sorted(run.items())) for group in self.studies.stacked_groups() for run in group["runs"]}
+        # the runs of rule `tune`: those no stacked grid trains
+        stacked = {run_key(run) for group in self.studies.stacked_groups() for run in group["runs"]}
         self.tune_groups = TuneGroups(config["cluster"]["group_runs"], [
-            run for run in self.studies.all_tune_runs() if tuple(sorted(run.items())) not in stacked])
+            run for run in self.studies.all_tune_runs() if run_key(run) not in stacked])
 
     def resources(self, model: str) -> dict:
         """What a training run of `model` asks a cluster for (vrdl.cluster)."""

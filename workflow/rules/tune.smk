@@ -67,7 +67,7 @@ rule tune_group:
         runs=group_csvs,
         meta=group_jsons,
     output:
-        f"{PATHS.tune_group}",
+        PATHS.tune_group,
     log:
         f"{LOGS}/tune_groups/{{study}}/group~{{group}}.log",
     group:
