@@ -42,7 +42,7 @@ class CompiledGradients:
 
     def _loss(self, module: nn.Module, buffers: dict, reduction: str = "mean"):
         """The objective as a function of the parameters (vrdl.gradients.Objective, same order)."""
-        def loss_fn(params, x, y):
+        def loss_fn(params, buffers, x, y):  # BN updates its buffers: inputs of the transform, not captured
             logits = functional_call(module, (params, buffers), (x,))
             loss = F.cross_entropy(logits, y, reduction=reduction)
             if self.objective.l2:
@@ -50,7 +50,7 @@ class CompiledGradients:
                 loss = loss + (penalty * len(y) if reduction == "sum" else penalty)
             return loss, logits
 
-        return grad_and_value(loss_fn, has_aux=True)
+        return lambda params, x, y: grad_and_value(loss_fn, has_aux=True)(params, buffers, x, y)
 
     def _step_fn(self, x, y, loss_sum, correct):
         grads, (loss, logits) = self._loss(self.model, self.buffers)(self.params, x, y)
