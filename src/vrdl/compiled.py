@@ -30,15 +30,35 @@ class CompiledGradients:
     snapshot pass. Batches of another size than `batch_size` run eagerly."""
 
     def __init__(self, model: nn.Module, objective: Objective, reference: ReferenceGradients | None,
-                 batch_size: int):
+                 batch_size: int, graphs: bool | None = None):
+        """`graphs`: replay the compiled functions as CUDA graphs (default: on CUDA devices)."""
         self.model, self.objective, self.reference, self.batch_size = model, objective, reference, batch_size
         self.params = dict(model.named_parameters())
         self.buffers = dict(model.named_buffers())
         self._ref_module = reference.module if reference is not None else None
         self._ref_buffers = dict(self._ref_module.named_buffers()) if reference is not None else {}
-        self._step = torch.compile(self._step_fn)
-        self._step_reference = torch.compile(self._step_reference_fn)
-        self._accumulate = torch.compile(self._accumulate_fn)
+        device = next(model.parameters()).device
+        # the epoch's loss and accuracy sums, kept here so that their addresses never change
+        self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+        # CUDA: each compiled function replays as a CUDA graph (one launch instead of dozens);
+        # every tensor it updates in place keeps its address, as graphs need
+        graphs = device.type == "cuda" if graphs is None else graphs
+        mode = self._mode = "reduce-overhead" if graphs else None
+        self._total = None
+        if mode:
+            for t in [*self.params.values(), *self.buffers.values(), *self._ref_buffers.values(), self.loss_sum,
+                      self.correct]:
+                torch._dynamo.mark_static_address(t)
+        self._step = torch.compile(self._step_fn, mode=mode)
+        self._step_reference = torch.compile(self._step_reference_fn, mode=mode)
+        self._accumulate = torch.compile(self._accumulate_fn, mode=mode)
+
+    def new_epoch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss and accuracy sums of an epoch, zeroed: `step` adds into them."""
+        self.loss_sum.zero_()
+        self.correct.zero_()
+        return self.loss_sum, self.correct
 
     def _loss(self, module: nn.Module, buffers: dict, reduction: str = "mean"):
         """The objective as a function of the parameters (vrdl.gradients.Objective, same order)."""
@@ -87,7 +107,13 @@ class CompiledGradients:
 
     def full(self, params: list[torch.Tensor], batches) -> tuple[list[torch.Tensor], int]:
         """(1/n) sum_i grad f_i at params over the batches, as vrdl.gradients.full_gradient."""
-        total = [torch.zeros_like(p) for p in params]
+        if self._total is None:  # one buffer for every snapshot pass (a static address)
+            self._total = [torch.zeros_like(p) for p in params]
+            if self._mode:
+                for t in self._total:
+                    torch._dynamo.mark_static_address(t)
+        total = self._total
+        torch._foreach_zero_(total)
         n = 0
         for x, y in batches:
             if len(y) == self.batch_size:

@@ -379,6 +379,8 @@ def _train_epoch(cfg, epoch, model, objective, optimizer, reference, train, log=
     device = train.x.device
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
+    if compiled is not None:
+        loss_sum, correct = compiled.new_epoch()
     steps = 0
     for x, y, x_reference in _step_batches(cfg, epoch, train, plan):
         params = optimizer.reference_params() if variance_reduced else None
