@@ -97,6 +97,8 @@ class CompiledGradients:
             loss_sum.add_(loss)
             correct.add_((logits.argmax(1) == y).sum())
             return None if reference_params is None else self.reference.at(reference_params, x_reference, y)
+        if self._mode:  # the previous replay's outputs (last step's gradients) may be overwritten now
+            torch.compiler.cudagraph_mark_step_begin()
         if reference_params is None:
             grads, reference_grads = self._step(x, y, loss_sum, correct), None
         else:
@@ -117,6 +119,8 @@ class CompiledGradients:
         n = 0
         for x, y in batches:
             if len(y) == self.batch_size:
+                if self._mode:
+                    torch.compiler.cudagraph_mark_step_begin()
                 self._accumulate(x, y, params, total)
             else:  # the ragged last minibatch: eagerly, its sum-reduced gradient
                 self.reference.load(params)
