@@ -10,6 +10,7 @@
 #   correctness  CUDA against CPU from the same seed, every optimizer of the registry, LeNet and
 #                ResNet-18 + BN
 #   data_path, epoch_time, vr_overhead, grid_throughput   benchmarks/*.py on the device
+#   step_modes   a single run's step eager vs compiled vs CUDA graphs (SGD, SVRG, STORM)
 #   model_speed  full-width ResNet-18/101 and LeNet epoch times (fp32/bf16, channels-last, compile)
 #   slice        snakemake --cores all --resources gpu=1 on benchmarks/gpu/gpu-slice.yaml (every
 #                optimizer; the stackable ones as stacked grids)
@@ -114,11 +115,13 @@ cat "$LOGS/check_env.log" 2>/dev/null
 
 if [ "$QUICK" = 1 ]; then
   T_CORRECT=240 T_BENCH=120 T_SPEED=120 T_SLICE=420 SLICE=benchmarks/gpu/quick-slice.yaml THREADS=(--threads 1)
-  DATA_PATH=(--batches 4) EPOCH_TIME=(--steps 4) VR=(--train-subset 256 --repeats 1)
+  DATA_PATH=(--batches 4) EPOCH_TIME=(--steps 4 --repeats 1 --no-compile) VR=(--train-subset 256 --repeats 1)
+  T_MODES=150 MODES=(--steps 4 --repeats 1 --optimizers sgd)
   GRID=(--train-subset 128 --lrs 0.1 --folds 2) SPEED=(--quick) CORRECT=(--quick)
 else  # typically 6-7 minutes in all (estimated); the deadline stops whatever runs past 9.5
   T_CORRECT=100 T_BENCH=25 T_SPEED=70 T_SLICE=150 SLICE=benchmarks/gpu/gpu-slice.yaml THREADS=()
-  DATA_PATH=() EPOCH_TIME=(--steps 600) VR=(--train-subset 10000 --repeats 2)
+  DATA_PATH=() EPOCH_TIME=(--steps 300 --repeats 1 --no-compile) VR=(--train-subset 10000 --repeats 2)
+  T_MODES=100 MODES=(--steps 300 --repeats 2)
   GRID=(--train-subset 10000 --lrs 0.1,0.01 --folds 4) SPEED=() CORRECT=()
 fi
 
@@ -136,6 +139,9 @@ if [ $ENV_OK = 0 ]; then
     part grid_compile 75 "$PY" benchmarks/grid_throughput.py --device "$DEVICE" --source-dir "$SOURCE" \
       --train-subset 10000 --lrs 0.1,0.5 --folds 4 --optimizer storm --compile
   fi
+  # a single run's step eager, compiled and as CUDA graphs (vrdl train --compile on CUDA)
+  part step_modes "$T_MODES" "$PY" benchmarks/gpu/step_modes.py --device "$DEVICE" --data-dir "$WORK/data" \
+    "${THREADS[@]}" "${MODES[@]}"
   part model_speed "$T_SPEED" "$PY" benchmarks/gpu/model_speed.py --device "$DEVICE" --data-dir "$WORK/data" \
     --out "$PARTS/model_speed.json" "${SPEED[@]}"
   # the slice: its own working directory; data from SOURCE, the device as asked

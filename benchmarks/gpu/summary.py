@@ -17,7 +17,7 @@ from vrdl.plan import Plan
 
 REPO = Path(__file__).resolve().parents[2]
 
-BENCHMARKS = ("data_path", "epoch_time", "vr_overhead", "grid_throughput")
+BENCHMARKS = ("data_path", "epoch_time", "vr_overhead", "grid_throughput", "step_modes")
 EXPECTED_PARTS = ("check_env", "prepare", "correctness", *BENCHMARKS, "model_speed", "slice")
 
 

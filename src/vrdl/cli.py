@@ -11,9 +11,7 @@ import sys
 
 import vrdl
 from vrdl import datasets, models, settings
-from vrdl.data import DataError, prepare
 from vrdl.files import OutputError
-from vrdl.models import build_model, count_batchnorm, count_parameters
 from vrdl.optim import OPTIMIZERS, registry
 
 
@@ -276,6 +274,13 @@ def _print_optimizers() -> None:
             print(f"  {h.name:<16} {h.cli_flag:<18} {h.type.__name__:<6} {h.describe()}")
 
 
+def _user_error(err: Exception) -> bool:
+    """A bad argument, config, output path or data set (a message, not a traceback). vrdl.data
+    (torch) is looked up only where it was imported: the listing commands import no torch."""
+    data = sys.modules.get("vrdl.data")
+    return isinstance(err, ValueError | OutputError) or (data is not None and isinstance(err, data.DataError))
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
@@ -296,8 +301,12 @@ def main(argv: list[str] | None = None) -> None:
 
             print_plan(args.configfile, costs=args.per_epoch_costs, results=args.results)
         elif args.command == "prepare":
+            from vrdl.data import prepare
+
             print(prepare(args.dataset, args.data_dir, args.source_dir))
         else:
+            from vrdl.models import build_model, count_batchnorm, count_parameters
+
             studied_on = datasets.get(models.get(args.model).dataset)  # LeNet: MNIST, ResNets: CIFAR
             in_channels = args.in_channels or studied_on.channels
             image_size = args.image_size or studied_on.image_size
@@ -306,7 +315,9 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(dict(model=args.model, bn=args.bn, width=args.width, in_channels=in_channels,
                                   num_classes=args.num_classes, n_params=count_parameters(model),
                                   n_batchnorm=count_batchnorm(model))))
-    except (ValueError, DataError, OutputError) as err:
+    except Exception as err:
+        if not _user_error(err):
+            raise
         print(f"vrdl {args.command}: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
 

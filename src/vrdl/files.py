@@ -22,8 +22,6 @@ import socket
 import tempfile
 from pathlib import Path
 
-import torch
-
 
 class OutputError(RuntimeError):
     """An output that cannot be written; the message names the path and the cause."""
@@ -127,6 +125,8 @@ def write_atomic(path: str | Path, text: str) -> None:
 
 def save_atomic(obj, path: str | Path) -> None:
     """torch.save, serialised in memory first so that a write error is an OSError we can name."""
+    import torch  # here, not at the top: `vrdl optimizers`, `plan`, ... import no torch
+
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     write_bytes_atomic(path, buffer.getbuffer())

@@ -72,6 +72,7 @@ class ReferenceGradients:
 
     def __init__(self, model: nn.Module, objective: Objective = Objective(), compile: bool = False):
         copied = copy.deepcopy(model)
+        self.module = copied  # uncompiled (vrdl.compiled takes its gradients functionally)
         self.params = list(copied.parameters())
         self.model = torch.compile(copied) if compile else copied
         self.objective = objective

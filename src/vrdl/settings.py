@@ -162,7 +162,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("precision", str, "bf16: autocast forward passes (faster on GPUs; changes the numbers, recorded in "
             "RUN.json)", default="fp32", choices=("fp32", "bf16"), group="speed"),
     Setting("channels_last", bool, "NHWC layout for convolutions (GPU speed)", default=False, group="speed"),
-    Setting("compile", bool, "torch.compile the model (pays off on long GPU runs)", default=False, group="speed"),
+    Setting("compile", bool, "torch.compile each step's gradients and SVRG's snapshot pass (CUDA: as CUDA graphs)",
+            default=False, group="speed"),
     Setting("metainit", bool, "MetaInit the weights before training", default=False),
     Setting("metainit_steps", int, _METAINIT + "gradient steps", default=200, minimum=1),
     Setting("metainit_lr", float, _METAINIT + "step size", default=0.1, exclusive_minimum=0),

@@ -24,6 +24,7 @@ import torch
 
 import vrdl
 from vrdl import checkpoints, data, gpu_slots, provenance, settings, variance
+from vrdl.compiled import CompiledGradients
 from vrdl.files import check_writable, remove_stale_temporaries, strict_json, write_atomic
 from vrdl.gradients import Objective, ReferenceGradients, evaluate, minibatch_gradient
 from vrdl.identity import run_record
@@ -239,7 +240,9 @@ def run(
         model, optimizer = _build(cfg, info, dev)
     objective = Objective(cfg.l2)
     needs_reference = cfg.reference != "none" or cfg.variance_epochs
-    reference = ReferenceGradients(model, objective, cfg.compile) if needs_reference else None
+    reference = ReferenceGradients(model, objective) if needs_reference else None
+    # compiled: the steps' and snapshots' gradients (vrdl.compiled), and the evaluations' forward
+    compiled = CompiledGradients(model, objective, reference, cfg.batch_size) if cfg.compile else None
     net = torch.compile(model) if cfg.compile else model  # same parameters; `model` keeps plain state dicts
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -266,8 +269,8 @@ def run(
             break
         epoch_start_params = [p.detach().clone() for p in model.parameters()] if epoch in cfg.variance_epochs else None
         with autocast:
-            grad_evals, loss_sum, correct, steps = _train_epoch(cfg, epoch, net, objective, optimizer, reference, train,
-                                                                log)
+            grad_evals, loss_sum, correct, steps = _train_epoch(cfg, epoch, model, objective, optimizer, reference,
+                                                                train, log, compiled)
         state["grad_evals"] += grad_evals
         train_loss, train_acc = float(loss_sum) / steps, int(correct) / len(train)
         wall = time.perf_counter() - started
@@ -362,54 +365,42 @@ def _variance_row(cfg, epoch, model, optimizer, reference, train, epoch_start_pa
     return dict(epoch=epoch, **variance.estimator_variances(reference, iterate, snapshot, batches, direction))
 
 
-def _train_epoch(cfg, epoch, model, objective, optimizer, reference, train, log=None):
-    """One epoch of steps. Loss and accuracy are summed on the device: no host sync per step."""
+def _train_epoch(cfg, epoch, model, objective, optimizer, reference, train, log=None, compiled=None):
+    """One epoch of steps. Loss and accuracy are summed on the device: no host sync per step.
+    `compiled` (vrdl.compiled.CompiledGradients) takes the gradients of full minibatches."""
     epoch_start = next_progress = time.monotonic()
     next_progress += PROGRESS_SECONDS
     n_steps = -(-len(train) // cfg.batch_size)
     plan = train.epoch_plan(cfg.seed, epoch)
-    grad_evals = 0
-    snapshot_grads = None  # per-batch g_B(w~), when cached
+    grad_evals, snapshot_grads = 0, None  # snapshot_grads: per-batch g_B(w~), when cached
     if cfg.reference == "snapshot" and optimizer.snapshot_due(epoch):
-        optimizer.take_snapshot()
-        # mu over the same augmented data set the epoch's steps will see
-        batches = train.batches(plan, cfg.batch_size)
-        if cfg.cache_snapshot_grads:
-            n_batches = -(-len(train) // cfg.batch_size)
-            mu, n, snapshot_grads = reference.full_and_per_batch(optimizer.reference_params(), batches, n_batches)
-        else:
-            mu, n = reference.full(optimizer.reference_params(), batches)
-        optimizer.set_full_gradient(mu)
-        grad_evals += n
-    batches = train.batches(plan, cfg.batch_size)
+        grad_evals, snapshot_grads = _snapshot(cfg, optimizer, reference, compiled, train, plan)
     variance_reduced = cfg.reference != "none"
-    if variance_reduced and not cfg.transform_locking:
-        # ablation: the reference gradient sees the same samples under a fresh augmentation
-        other = train.epoch_plan(cfg.seed, epoch, augmentation_stream=1)
-        batches = ((x, y, x_other) for (x, y), (x_other, _) in zip(batches, train.batches(other, cfg.batch_size)))
-    else:
-        batches = ((x, y, x) for x, y in batches)
     device = train.x.device
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
+    if compiled is not None:
+        loss_sum, correct = compiled.new_epoch()
     steps = 0
-    for x, y, x_reference in batches:
-        loss, logits = minibatch_gradient(model, objective, x, y)
+    for x, y, x_reference in _step_batches(cfg, epoch, train, plan):
+        params = optimizer.reference_params() if variance_reduced else None
+        params = None if snapshot_grads is not None else params
+        if compiled is not None:
+            reference_grads = compiled.step(x, y, x_reference, params, loss_sum, correct)
+        else:
+            loss, logits = minibatch_gradient(model, objective, x, y)
+            reference_grads = None if params is None else reference.at(params, x_reference, y)
+            loss_sum += loss
+            correct += (logits.argmax(1) == y).sum()
         grad_evals += len(y)
         if not variance_reduced:
             optimizer.step()
         else:
-            params = optimizer.reference_params()
-            reference_grads = None
             if snapshot_grads is not None:
                 reference_grads = snapshot_grads[steps]
-            elif params is not None:
-                reference_grads = reference.at(params, x_reference, y)
             if reference_grads is not None:
                 grad_evals += len(y)  # the algorithm's count, whether computed now or cached
             optimizer.step(reference_grads)
-        loss_sum += loss
-        correct += (logits.argmax(1) == y).sum()
         steps += 1
         if log is not None and time.monotonic() >= next_progress:  # long epochs show they are moving
             elapsed = time.monotonic() - epoch_start
@@ -417,6 +408,33 @@ def _train_epoch(cfg, epoch, model, objective, optimizer, reference, train, log=
                   f"eta {elapsed / steps * (n_steps - steps):.0f}s", file=log, flush=True)
             next_progress = time.monotonic() + PROGRESS_SECONDS
     return grad_evals, loss_sum, correct, steps
+
+
+def _snapshot(cfg, optimizer, reference, compiled, train, plan):
+    """SVRG's snapshot w~ and full gradient mu over the same augmented data set the epoch's steps
+    will see; returns (its gradient evaluations, the per-batch g_B(w~) when cached)."""
+    optimizer.take_snapshot()
+    batches = train.batches(plan, cfg.batch_size)
+    snapshot_grads = None
+    if cfg.cache_snapshot_grads:
+        n_batches = -(-len(train) // cfg.batch_size)
+        mu, n, snapshot_grads = reference.full_and_per_batch(optimizer.reference_params(), batches, n_batches)
+    elif compiled is not None:
+        mu, n = compiled.full(optimizer.reference_params(), batches)
+    else:
+        mu, n = reference.full(optimizer.reference_params(), batches)
+    optimizer.set_full_gradient(mu)
+    return n, snapshot_grads
+
+
+def _step_batches(cfg, epoch, train, plan):
+    """The epoch's minibatches as (x, y, x_reference): x_reference is x under transform locking,
+    in the ablation the same samples under a fresh augmentation."""
+    batches = train.batches(plan, cfg.batch_size)
+    if cfg.reference != "none" and not cfg.transform_locking:
+        other = train.epoch_plan(cfg.seed, epoch, augmentation_stream=1)
+        return ((x, y, x_other) for (x, y), (x_other, _) in zip(batches, train.batches(other, cfg.batch_size)))
+    return ((x, y, x) for x, y in batches)
 
 
 # ---------------------------------------------------------------------------- checkpoints

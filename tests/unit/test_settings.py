@@ -3,6 +3,9 @@ options, RunConfig's defaults and range checks, the workflow's argument list, th
 enums and README.md's settings table."""
 
 import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +119,18 @@ def test_the_readme_table_is_the_generated_one():
     begin, end = "<!-- vrdl settings: begin -->\n", "<!-- vrdl settings: end -->"
     assert text[text.index(begin) + len(begin):text.index(end)] == settings.markdown_table(), (
         "README.md's settings table is stale: paste the output of `vrdl settings` between its markers")
+
+
+@pytest.mark.parametrize("command", [
+    ["optimizers"], ["datasets"], ["models"], ["settings"], ["--help"], ["train", "--help"],
+    ["plan", "--configfile", "config/config.yaml"],
+])
+def test_registry_and_config_commands_import_no_torch(command):
+    """They answer in well under a second: importing torch alone takes seconds on a loaded machine."""
+    probe = ("import sys\nfrom vrdl.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
+             "    assert e.code in (0, None), e.code\nprint('torch' in sys.modules, file=sys.stderr)")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    done = subprocess.run([sys.executable, "-c", probe, *command], cwd=root, env=env, capture_output=True,
+                          text=True, check=True)
+    assert done.stderr.strip().splitlines()[-1] == "False", done.stderr

@@ -205,7 +205,8 @@ def test_same_command_gives_the_same_csv(fashion_mnist_dir, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("optimizer,extra", [("storm", {}), ("svrg", {}), ("adam", {}),
-                                             ("alpha_svrg", {}), ("mars", dict(exact=True))])
+                                             ("alpha_svrg", {}), ("mars", dict(exact=True)),
+                                             ("svrg", dict(compile=True))])
 def test_resume_after_sigkill_gives_the_uninterrupted_csv(fashion_mnist_dir, tmp_path, optimizer, extra):
     options = dict(optimizer=optimizer, lr=None if optimizer == "storm" else 0.01, epochs=5,
                    train_subset=3000, bn=True, threads=1, **extra)
