@@ -1,0 +1,65 @@
+"""A prepared data file that is there is used as it is, however old: a data file older than the
+scripts (an offline copy made with `cp -p`, an unpacked archive) or scripts with mtimes in the
+future no longer make Snakemake run `prepare_data` alone, drop every job after it and exit 0
+with "1 of 1 steps (100%) done" and no result (issue 26, first case)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from .conftest import copy_workflow, executed_jobs, job_counts, snakemake, write_config
+
+pytestmark = pytest.mark.slow
+
+OLD = 946684800  # 2000-01-01
+FUTURE = 1924992000  # 2031-01-01
+
+
+def small_config(data_dir, offline_dir) -> dict:
+    return {
+        "name": "small",
+        "data": {"dir": str(data_dir), "sources": {"fashion_mnist": str(offline_dir)}},  # no raw files
+        "compute": {"device": "cpu", "threads": 1, "gpus_per_job": 0},
+        "studies": {"lenet_old": {
+            "dataset": "fashion_mnist", "model": "lenet", "bn": ["off"], "selection": {"folds": 2},
+            "epochs": 1, "batch_size": 32, "seed": 1, "train_subset": 256, "eval_subset": 256,
+            "optimizers": {"sgd": {"grid": {"lr": [0.05]}}},
+        }},
+    }
+
+
+@pytest.fixture
+def old_data_workflow(tmp_path, fashion_mnist_dir):
+    workdir = copy_workflow(tmp_path / "wf")
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy2(fashion_mnist_dir / "fashion_mnist.pt", data)
+    os.utime(data / "fashion_mnist.pt", (OLD, OLD))
+    write_config(workdir / "config" / "small.yaml", small_config(data, tmp_path / "offline"))
+    return workdir, data / "fashion_mnist.pt"
+
+
+def test_an_old_data_file_offline_runs_the_whole_study(old_data_workflow):
+    workdir, data = old_data_workflow
+    before = data.read_bytes()
+    result = snakemake(workdir, configfile="config/small.yaml")
+    rules = [rule for rule, _ in executed_jobs(result.stdout)]
+    assert "prepare_data" not in rules
+    assert {"tune", "select", "final", "report", "tables", "all"} <= set(rules)
+    root = workdir / "results" / "small"
+    assert (root / "report.html").stat().st_size > 0 and (root / "runs.parquet").is_file()
+    assert data.read_bytes() == before
+    again = snakemake(workdir, "-n", configfile="config/small.yaml")
+    assert "Nothing to be done" in again.stdout
+
+
+def test_scripts_in_the_future_still_plan_every_job(old_data_workflow):
+    workdir, _ = old_data_workflow
+    for path in [*(workdir / "scripts").glob("*.py"), *(workdir / "workflow").rglob("*.smk")]:
+        os.utime(path, (FUTURE, FUTURE))
+    counts = job_counts(snakemake(workdir, "-n", configfile="config/small.yaml").stdout)
+    assert "prepare_data" not in counts
+    assert counts["tune"] == 2 and counts["final"] == 1 and counts["all"] == 1
