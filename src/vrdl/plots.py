@@ -526,7 +526,7 @@ def claims_figure(claims: Sequence, title: str = "") -> Figure | None:
         ax.set_yticks(range(len(claim.parts)), labels, fontsize="small")
         ax.set_ylim(len(claim.parts) - 0.5, -0.5)
         ax.margins(x=0.08)
-        ax.set_xlabel("test loss at the common gradient budget", fontsize="small")
+        ax.set_xlabel(f"test loss, {_judged(claim)}", fontsize="small")
         ax.grid(alpha=0.3, axis="x")
         text = f"{claim.claim}: {claim.verdict}"
         # wrapped to the panel's width: the figure's less up to 3.2 in of setting labels on its left
@@ -543,3 +543,55 @@ def claims_figure(claims: Sequence, title: str = "") -> Figure | None:
                   title="bars: ± noise (one standard error); colour and marker: the optimizer", title_fontsize="small")
     _title(figure, title)
     return figure
+
+
+NOT_REACHED_COLOR = "#e0e0e0"
+
+
+def _strip_color(verdict: str) -> str:
+    return NOT_REACHED_COLOR if verdict == "not reached" else verdict_color(verdict)
+
+
+def verdict_strip_figure(claims: Sequence, title: str = "") -> Figure | None:
+    """Each claim's verdict along the gradient budget (vrdl.claims.Claim.strip), one row per
+    claim: a verdict holds from the budget it was measured at to the next one (the loss at a
+    budget is the last evaluation within it). A black tick marks the budget a claim judged at a
+    common budget is decided at; a claim judged at the end of training says so. None when no
+    claim has a strip."""
+    claims = [claim for claim in claims if claim.strip]
+    if not claims:
+        return None
+    figure = Figure(figsize=(10.0, 0.55 * len(claims) + 1.6), layout="constrained")
+    ax = figure.subplots()
+    for y, claim in enumerate(claims):
+        nexts = claim.strip[1:] + ((claim.strip[-1][0] * 1.15, "not reached"),)
+        for (x, verdict), (end, then) in zip(claim.strip, nexts):
+            # up to the next budget; one reached by no run there ends the span at its own budget
+            end = end if then != "not reached" or verdict == "not reached" else x * 1.02
+            ax.barh(y, end - x, left=x, height=0.6, color=_strip_color(verdict), lw=0)
+        decisive = claim.decisive
+        if claim.at == "budget" and decisive is not None and decisive.a is not None:
+            ax.plot([decisive.a.budget / decisive.a.n_train] * 2, [y - 0.38, y + 0.38], color="black", lw=2)
+    labels = [textwrap.shorten(claim.claim, 60) + f"\n{_judged(claim)}: {claim.verdict}" for claim in claims]
+    ax.set_yticks(range(len(claims)), labels, fontsize="small")
+    ax.set_ylim(len(claims) - 0.5, -0.5)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(_PlainLogFormatter(labelOnlyBase=False))
+    ax.xaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 1)))
+    ax.set_xlabel("budget: gradient computations per training example")
+    ax.grid(alpha=0.3, axis="x", which="both")
+    from matplotlib.patches import Patch
+
+    key = [Patch(color=verdict_color(v), label=v) for v in ("holds", "does not hold")]
+    key += [Patch(color=INCONCLUSIVE_COLOR, label="inconclusive (within noise, did not learn, ...)"),
+            Patch(color=NOT_REACHED_COLOR, label="not reached by every run")]
+    figure.legend(handles=key, loc="outside lower center", ncols=4, fontsize="small",
+                  title="the verdict the runs give at each budget; black tick: where a claim judged at a "
+                        "common budget is decided",
+                  title_fontsize="small")
+    _title(figure, title)
+    return figure
+
+
+def _judged(claim) -> str:
+    return "judged at the end of training" if claim.at == "end" else "judged at the common budget"

@@ -25,8 +25,8 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
+from vrdl import bootstrap, targets
 from vrdl import claims as study_claims
-from vrdl import targets
 from vrdl.runs import check_same_data, listed_files_data, read_meta, read_run, read_variance
 from vrdl.select import check_selections, read_tsv
 
@@ -34,8 +34,8 @@ MAX_PNG_WIDTH = 1300  # px; the page is about 1150 px wide
 # The TSV tables beside the page: one row per claim (its decisive comparison), and per setting
 # and optimizer the time to the setting's target
 TABLE_COLUMNS = {
-    "claims": ["claim", "origin", "verdict", "setting", "compared", "gap", "noise", "grad_evals", "noise_source",
-               "evidence"],
+    "claims": ["claim", "origin", "verdict", "judged_at", "setting", "compared", "gap", "noise", "grad_evals",
+               "noise_source", "flips_at", "evidence"],
     "time_to_target": ["setting", "optimizer", "target_loss", "target", "runs_reached", "runs", "grad_evals",
                        "wall_s"],
 }
@@ -362,64 +362,80 @@ def _runs(paths) -> list:
 
 def load_claims_inputs(manifest: Mapping):
     """vrdl.claims.evaluate_claims's inputs from the manifest: the final runs per (study, BN) and
-    optimizer (one per seed), the studies' models, the MetaInit runs, the selected points'
-    tune-run spreads (selected.tsv) per (study, BN) and optimizer, and the seeds per study."""
-    finals, models, seeds, spreads = {}, {}, {}, {}
+    optimizer (one per seed), the studies' models and titles, the MetaInit runs, and the seeds
+    per study."""
+    finals, models, titles, seeds = {}, {}, {}, {}
     for study in manifest["studies"]:
         models[study["name"]] = study.get("model", "")
+        titles[study["name"]] = study.get("title", "")
         for setting in study["settings"]:
             key = (study["name"], setting["bn"])
             finals[key] = {optimizer: _runs(paths) for optimizer, paths in setting["finals"].items()}
             seeds[study["name"]] = max((len(v) for v in finals[key].values()), default=0)
-            if setting.get("selected"):
-                spreads[key] = {
-                    row.optimizer: study_claims.TuneSpread(float(row.std_val_loss), int(row.folds), int(row.seeds))
-                    for row in read_tsv(setting["selected"]).itertuples(index=False)
-                }
     metainit = None
     if manifest.get("metainit"):
         runs = manifest["metainit"]["runs"]
         metainit = {"with": _runs(runs["on"]), "without": _runs(runs["off"])}
-    return finals, models, metainit, spreads, seeds
+    return finals, models, titles, metainit, seeds
 
 
 def _part_row(part) -> dict:
-    return dict(setting=part.setting, compared=f"{part.lower} < {part.higher}", a=str(part.a), b=str(part.b),
-                gap=fmt_gap(part.gap, part.noise), budget=part.a.budget if part.a else None,
-                verdict=part.verdict, css=verdict_class(part.verdict), evidence=part.evidence,
+    return dict(setting=part.setting, compared=f"{part.lower} < {part.higher}", words=part.words or part.setting,
+                a=str(part.a), b=str(part.b), gap=fmt_gap(part.gap, part.noise),
+                budget=part.a.budget if part.a else None, verdict=part.verdict, css=verdict_class(part.verdict),
+                evidence=part.evidence, noise_source="; ".join(dict.fromkeys(part.sources)),
                 learned=bool(part.a and part.b and part.a.learned and part.b.learned))
+
+
+def judged_at(claim) -> str:
+    """Where the claim is judged, for a reader."""
+    if claim.at == study_claims.END:
+        return "end of training" + (f" ({claim.protocol} epochs in the study)" if claim.protocol else "")
+    return "common gradient budget"
+
+
+def _claim_row(claim) -> dict:
+    part = claim.decisive
+    flips = ", ".join(f"{x:.3g}" for x in claim.flips)
+    return dict(claim=claim.claim, origin=claim.origin, verdict=claim.verdict, css=verdict_class(claim.verdict),
+                decisive=_part_row(part) if part else None, noise=claim.noise, at=judged_at(claim),
+                flips=flips, parts=[_part_row(p) for p in claim.parts], evidence=claim.evidence,
+                short=claim.verdict == study_claims.SHORT)
+
+
+def _claim_tsv(row: dict, claim) -> dict:
+    part = claim.decisive
+    return dict(claim=claim.claim, origin=claim.origin, verdict=claim.verdict, judged_at=row["at"],
+                setting=part.setting if part else "", compared=row["decisive"]["words"] if part else "",
+                gap=part.gap if part else math.nan, noise=part.noise if part else None,
+                grad_evals=part.a.budget if part else math.nan,
+                noise_source=row["decisive"]["noise_source"] if part else "", flips_at=row["flips"],
+                evidence=claim.evidence)
 
 
 def load_claims(manifest: Mapping) -> tuple[dict, list[dict]]:
     """The claims section and the claims table's rows for the TSV."""
-    from vrdl.plots import claims_figure, png_bytes
+    from vrdl.plots import claims_figure, png_bytes, verdict_strip_figure
 
-    finals, models, metainit, spreads, seeds = load_claims_inputs(manifest)
+    finals, models, titles, metainit, seeds = load_claims_inputs(manifest)
     declared = study_claims.declared_claims(manifest.get("claims") or [])
-    claims = study_claims.evaluate_claims(finals, models, metainit, spreads,
-                                          claims=(*study_claims.CLAIMS, *declared))
-    rows, tsv = [], []
-    for claim in claims:
-        if claim.verdict == study_claims.MISSING:
-            continue
-        part = claim.decisive
-        row = dict(claim=claim.claim, origin=claim.origin, verdict=claim.verdict, css=verdict_class(claim.verdict),
-                   decisive=_part_row(part) if part else None, noise=claim.noise,
-                   parts=[_part_row(p) for p in claim.parts], evidence=claim.evidence)
-        rows.append(row)
-        tsv.append(dict(claim=claim.claim, origin=claim.origin, verdict=claim.verdict,
-                        setting=part.setting if part else "", compared=row["decisive"]["compared"] if part else "",
-                        gap=part.gap if part else math.nan, noise=part.noise if part else None,
-                        grad_evals=part.a.budget if part else math.nan, noise_source=claim.noise,
-                        evidence=claim.evidence))
-    figure = claims_figure(claims)
+    claims = study_claims.evaluate_claims(finals, models, metainit, claims=(*study_claims.CLAIMS, *declared),
+                                          titles=titles)
+    shown = [c for c in claims if c.verdict != study_claims.MISSING]
+    rows = [_claim_row(c) for c in shown]
+    tsv = [_claim_tsv(row, c) for row, c in zip(rows, shown)]
+    figure, strip = claims_figure(claims), verdict_strip_figure(claims)
     seed_text = "; ".join(f"{name}: {n}" for name, n in seeds.items())
     seed_text += "; MetaInit comparison: 1" if metainit else ""
     section = dict(
         rows=rows, not_run=[c.claim for c in claims if c.verdict == study_claims.MISSING],
+        short=[dict(claim=c.claim, why=next((p.short for p in c.parts if p.short), "")) for c in shown
+               if c.verdict == study_claims.SHORT],
         figure=Image("claims: each compared test loss with its noise", png_uri(png_bytes(figure))) if figure else None,
+        strip=Image("each claim's verdict along the gradient budget", png_uri(png_bytes(strip))) if strip else None,
         seeds=seed_text, failures=study_claims.did_not_learn(finals, metainit),
-        decisive=study_claims.DECISIVE, loss_drop=study_claims.LOSS_DROP,
+        decisive=study_claims.DECISIVE, loss_drop=study_claims.LOSS_DROP, blocks=bootstrap.BLOCKS,
+        resamples=bootstrap.RESAMPLES,
     )
     return section, tsv
 
