@@ -123,9 +123,9 @@ class Claim:
 
     @property
     def decisive(self) -> Part | None:
-        """The comparison that decided the verdict, among runs that learned where it can: the
-        first that did not learn (or was short), the clearest failure, the narrowest of the
-        holds, else the first with the claim's verdict."""
+        """The comparison that decided the verdict, among those whose runs learned where there
+        are some: the clearest failure, the narrowest of the holds, else (inconclusive) the
+        clearest gap with the claim's verdict."""
         def margin(part):
             return part.gap / part.noise if part.noise else part.gap
 
@@ -134,7 +134,9 @@ class Claim:
         same = learned or same
         if not same:
             return None
-        return min(same, key=margin) if self.verdict in (HOLDS, FAILS) else same[0]
+        if self.verdict in (HOLDS, FAILS):
+            return min(same, key=margin)
+        return max(same, key=lambda p: abs(margin(p)) if math.isfinite(margin(p)) else -1.0)
 
     @property
     def flips(self) -> list[float]:
