@@ -456,27 +456,33 @@ def _run_metas(manifest: Mapping) -> list[dict]:
 
 
 def provenance(metas: list[dict]) -> dict:
-    """Device, versions and the commits the runs came from (RUN.json's git_commit, git_dirty;
-    runs written before vrdl recorded them count as unrecorded), with a warning when they came
-    from several commits or a dirty tree: then the page mixes code versions."""
+    """Device, versions and the commits the runs came from (RUN.json's git_commit, git_dirty and
+    git_dirty_files: changed code files; runs written before vrdl recorded them count as
+    unrecorded), with a warning naming the changed files when they came from several commits or
+    a tree with changed code: then the page mixes code versions."""
     commits: dict[str, int] = {}
     dirty = unrecorded = 0
+    files: dict[str, None] = {}
     for meta in metas:
         commit = meta.get("git_commit")
         if commit:
             commits[commit] = commits.get(commit, 0) + 1
         else:
             unrecorded += 1
-        dirty += meta.get("git_dirty") is True
+        if meta.get("git_dirty") is True:
+            dirty += 1
+            files.update(dict.fromkeys(meta.get("git_dirty_files") or ["(files not recorded)"]))
     warnings = []
     if len(commits) > 1:
         warnings.append(f"the runs come from {len(commits)} different commits")
     if dirty:
-        warnings.append(f"{dirty} of {len(metas)} runs ran from a tree with uncommitted changes")
+        warnings.append(f"{dirty} of {len(metas)} runs ran from a tree with uncommitted code changes "
+                        f"({', '.join(list(files)[:10])}{', ...' if len(files) > 10 else ''})")
     first = metas[0] if metas else {}
     versions = ", ".join(f"{k} {v}" for k, v in first.get("versions", {}).items())
     return dict(device=first.get("device"), versions=versions, commits=sorted(commits.items(), key=lambda kv: -kv[1]),
-                dirty=dirty, unrecorded=unrecorded, runs=len(metas), warning="; ".join(warnings))
+                dirty=dirty, unrecorded=unrecorded, runs=len(metas), warning="; ".join(warnings),
+                dirty_files=list(files))
 
 
 def demo_subsets(manifest: Mapping) -> list[str]:
