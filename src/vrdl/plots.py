@@ -129,25 +129,46 @@ STYLES = {
     "svrg": ("#d62728", "^"), "storm": ("#2ca02c", "v"), "alpha_svrg": ("#9467bd", "P"),
     "mars": ("#e377c2", "X"),
 }
+# Compared variants that are not optimizers ("with MetaInit", "transform locking off") and new
+# optimizers take the next unused pair of a figure from these fixed lists, in the order drawn.
 _SPARE_COLORS = ("#17becf", "#bcbd22", "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
 _SPARE_MARKERS = ("h", "*", "p", "<", ">", "d", "H", "8")
 NOT_LEARNED_COLOR = "#b0b0b0"
 
 
 def style(name: str) -> dict:
-    """Colour and marker of optimizer `name` in every figure; any other name (a new optimizer,
-    "with MetaInit") gets a spare pair derived from the name, so it too is the same everywhere."""
-    if name in STYLES:
-        color, marker = STYLES[name]
-    else:
-        key = zlib.crc32(name.encode())
-        color, marker = _SPARE_COLORS[key % len(_SPARE_COLORS)], _SPARE_MARKERS[key // 8 % len(_SPARE_MARKERS)]
+    """Colour and marker of optimizer `name` in every figure; any other name gets the first
+    spare pair (figures with several use `figure_styles`, which keeps them apart)."""
+    color, marker = STYLES.get(name, (_SPARE_COLORS[0], _SPARE_MARKERS[0]))
     return dict(color=color, marker=marker)
 
 
-def line_style(name: str) -> dict:
-    """A curve's style: its colour, hollow markers (two overlapping lines both stay visible)."""
-    s = style(name)
+def figure_styles(keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """Colour and marker of each series of one figure, key (optimizer or name, variant): an
+    optimizer's first series its own colour and marker, its further variants (BN off) its colour
+    with the next unused spare marker; anything else the next unused spare colour with the next
+    unused spare marker. No two series of the figure share colour and marker."""
+    out, used_colors, used = {}, set(), set()
+    spare_colors = iter(c for c in _SPARE_COLORS if c not in {c for c, _ in STYLES.values()})
+    for key in dict.fromkeys(keys):
+        name = key[0]
+        if name in STYLES:
+            color, marker = STYLES[name]
+        else:
+            color = next((c for c in spare_colors if c not in used_colors), "#000000")
+            marker = _SPARE_MARKERS[0]
+        if (color, marker) in used:
+            marker = next(m for m in _SPARE_MARKERS + tuple("ov^<>sDP") if (color, m) not in used)
+        used.add((color, marker))
+        used_colors.add(color)
+        out[key] = dict(color=color, marker=marker)
+    return out
+
+
+def line_style(name: str, chosen: dict | None = None) -> dict:
+    """A curve's style: its colour, hollow markers (two overlapping lines both stay visible);
+    `chosen`: the colour and marker `figure_styles` gave it."""
+    s = chosen or style(name)
     return dict(color=s["color"], marker=s["marker"], ms=6, mfc="none", mew=1.3, lw=1.5)
 
 
@@ -244,12 +265,14 @@ def test_curves_figure(curves: Mapping[str, str | Path | Sequence[str | Path]], 
     RUN.csv of several seeds: their mean, with a band (`band`: min-max or std)."""
     figure = Figure(figsize=(11.0, 4.4), layout="constrained")
     loss_ax, acc_ax = figure.subplots(1, 2)
+    styles = figure_styles([(name, "") for name in curves])
     for name, paths in curves.items():
         paths = [paths] if isinstance(paths, str | Path) else paths
         runs = [read_curve_frame(run.curve) for run in read_runs({"csv": p} for p in paths)]
         label = f"{name} ({len(runs)} seeds)" if len(runs) > 1 else name
-        _plot_band(loss_ax, runs, "eval_loss", band=band, positive=True, label=label, **line_style(name))
-        _plot_band(acc_ax, runs, "eval_acc", band=band, label=label, **line_style(name))
+        line = line_style(name, styles[(name, "")])
+        _plot_band(loss_ax, runs, "eval_loss", band=band, positive=True, label=label, **line)
+        _plot_band(acc_ax, runs, "eval_acc", band=band, label=label, **line)
     _loss_axes(loss_ax, "test loss")
     acc_ax.set_xlabel("gradient computations")
     acc_ax.set_ylabel("test accuracy")
@@ -341,13 +364,14 @@ def variance_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: s
     axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in axes[len(panels):]:
         ax.set_visible(False)
+    styles = figure_styles(list(groups))
     for ax, (column, label) in zip(axes, panels):
         for (optimizer, bn), curves in groups.items():
             if not any(c[column].notna().any() for c in curves):
                 continue
             name = f"{optimizer}, BN {bn}" + (f" ({len(curves)} seeds)" if len(curves) > 1 else "")
             _plot_band(ax, curves, column, x="epoch", band=band, positive=True, label=name,
-                       **(line_style(optimizer) | dict(ls=_BN_STYLE.get(bn, "-"))))
+                       **(line_style(optimizer, styles[(optimizer, bn)]) | dict(ls=_BN_STYLE.get(bn, "-"))))
         if column == "variance_ratio":
             ax.axhline(1.0, color="0.4", lw=0.8, ls=":")
         _epoch_axis(ax, label)
@@ -415,11 +439,13 @@ def convex_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: str
         groups.setdefault(run["optimizer"], []).append(curve)
     figure = Figure(figsize=(11.0, 4.0), layout="constrained")
     gap_ax, loss_ax = figure.subplots(1, 2)
+    styles = figure_styles([(optimizer, "") for optimizer in groups])
     for optimizer, group in groups.items():
         label = optimizer + (f" ({len(group)} seeds)" if len(group) > 1 else "")
-        _plot_band(gap_ax, group, "suboptimality", band=band, positive=True, label=label, **line_style(optimizer))
+        line = line_style(optimizer, styles[(optimizer, "")])
+        _plot_band(gap_ax, group, "suboptimality", band=band, positive=True, label=label, **line)
         _plot_band(loss_ax, [read_curve_frame(c) for c in group], "eval_loss", band=band, positive=True,
-                   label=label, **line_style(optimizer))
+                   label=label, **line)
     gap_ax.set_xlabel("gradient computations")
     gap_ax.set_ylabel(f"training objective - best ({best:.6g})")
     gap_ax.set_yscale("log")
@@ -447,10 +473,11 @@ def ablation_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: s
         group["variance"].append(variance)
     figure = Figure(figsize=(15.0, 4.4), layout="constrained")
     test_ax, train_ax, var_ax = figure.subplots(1, 3)
+    styles = figure_styles([(f"transform locking {locking}", "") for locking in groups])
     for locking, group in groups.items():
         n = len(group["curve"])
         label = f"transform locking {locking}" + (f" ({n} seeds)" if n > 1 else "")
-        line = line_style(f"transform locking {locking}")
+        line = line_style(label, styles[(f"transform locking {locking}", "")])
         _plot_band(test_ax, group["curve"], "eval_loss", band=band, positive=True, label=label, **line)
         _plot_band(train_ax, group["curve"], "train_loss", band=band, positive=True, label=label, **line)
         _plot_band(var_ax, group["variance"], "variance_ratio", x="epoch", band=band, positive=True, label=label,
@@ -488,8 +515,10 @@ class _PlainLogFormatter(LogFormatter):
 def _colors(n: int) -> list:
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10"] if n <= 10 else colormaps["viridis"].resampled(n)
-    return [cmap(i) for i in range(n)]
+    # sequential, apart from the optimizers' colours (a panel's title carries its optimizer's):
+    # grid points in the order of their values, dark to light
+    cmap = colormaps["viridis"]
+    return [cmap(0.85 * i / max(n - 1, 1)) for i in range(n)]
 
 
 VERDICT_COLORS = {"holds": "#1a7f37", "does not hold": "#b3261e"}  # anything else: inconclusive
