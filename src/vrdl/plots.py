@@ -624,3 +624,30 @@ def verdict_strip_figure(claims: Sequence, title: str = "") -> Figure | None:
 
 def _judged(claim) -> str:
     return "judged at the end of training" if claim.at == "end" else "judged at the common budget"
+
+
+def expected_best_figure(values: Mapping[str, Sequence[float]], out: Sequence[str | Path] = (),
+                         title: str = "") -> Figure:
+    """The tuning budget (vrdl.tuning): per optimizer, the expected best mean validation loss of
+    k grid points drawn at random without replacement, k = 1 .. its grid's size (at its size:
+    the selected point's). Where k points can all have diverged the expectation is infinite: no
+    point drawn there. `values`: optimizer -> each grid point's mean final validation loss."""
+    from vrdl.tuning import expected_best_curve
+
+    figure = Figure(figsize=(8.0, 3.8), layout="constrained")
+    ax = figure.subplots()
+    styles = figure_styles([(name, "") for name in values])
+    for name, points in values.items():
+        curve = np.array(expected_best_curve(points))
+        curve[~np.isfinite(curve)] = np.nan
+        ks = np.arange(1, len(curve) + 1)
+        label = f"{name} ({len(curve)} point{'s' if len(curve) != 1 else ''})"
+        ax.plot(ks, curve, label=label, **line_style(name, styles[(name, "")]))
+    ax.set_xlabel("k: grid points tried (drawn at random, without replacement)")
+    ax.set_ylabel("expected best val. loss")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    _legend_below(figure, ax)
+    _title(figure, title)
+    _save(figure, out)
+    return figure

@@ -25,7 +25,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from vrdl import bootstrap, targets
+from vrdl import bootstrap, targets, tuning
 from vrdl import claims as study_claims
 from vrdl.runs import check_same_data, listed_files_data, read_meta, read_run, read_variance
 from vrdl.select import check_selections, read_tsv
@@ -35,7 +35,7 @@ MAX_PNG_WIDTH = 1300  # px; the page is about 1150 px wide
 # and optimizer the time to the setting's target
 TABLE_COLUMNS = {
     "claims": ["claim", "origin", "verdict", "judged_at", "setting", "compared", "gap", "noise", "grad_evals",
-               "noise_source", "flips_at", "evidence"],
+               "noise_source", "flips_at", "tuning_budget", "grid_edges", "evidence"],
     "time_to_target": ["setting", "optimizer", "target_loss", "target", "runs_reached", "runs", "grad_evals",
                        "wall_s"],
 }
@@ -181,8 +181,9 @@ def setup_rows(setup: Mapping, selection) -> list[tuple[str, str]]:
     return rows
 
 
-def _selection(setting: Mapping, paper_selected: Mapping) -> tuple[list[dict], list[dict], dict]:
-    """The selected points beside the paper's, every grid point, and the choice per optimizer."""
+def _selection(setting: Mapping, paper_selected: Mapping, grids: Mapping) -> tuple[list[dict], list[dict], dict]:
+    """The selected points beside the paper's (flagged where on an edge of their grid, `grids`:
+    optimizer -> hyperparameter -> values), every grid point, and the choice per optimizer."""
     selected = read_tsv(setting["selected"])
     chosen = {row.optimizer: json.loads(row.hparams) for row in selected.itertuples(index=False)}
     rows = []
@@ -192,11 +193,21 @@ def _selection(setting: Mapping, paper_selected: Mapping) -> tuple[list[dict], l
             optimizer=row.optimizer, ours=fmt_hparams(ours), paper=fmt_hparams(theirs),
             verdict="" if theirs is None else ("same" if _same_hparams(ours, theirs) else "differs"),
             mean=row.mean_val_loss, std=row.std_val_loss, runs=row.folds, diverged=f"{row.diverged} / {row.points}",
+            edges="; ".join(tuning.grid_edges(ours, grids.get(row.optimizer, {}))),
         ))  # fmt: skip
     grid = [dict(optimizer=r.optimizer, hparams=fmt_hparams(json.loads(r.hparams)), mean=r.mean_val_loss,
                  std=r.std_val_loss, runs=r.folds, diverged=r.diverged)
             for r in read_tsv(setting["tuning"]).itertuples(index=False)]
     return rows, grid, chosen
+
+
+def grid_values(tuning_tsv: str | Path) -> dict[str, list[float]]:
+    """Per optimizer, each grid point's mean final validation loss (a point with a diverged run:
+    +inf), from tuning.tsv: what the expected best of k is computed from."""
+    values: dict[str, list[float]] = {}
+    for row in read_tsv(tuning_tsv).itertuples(index=False):
+        values.setdefault(row.optimizer, []).append(math.inf if row.diverged else float(row.mean_val_loss))
+    return values
 
 
 def _final_rows(setting: Mapping, chosen: Mapping) -> tuple[list[dict], int]:
@@ -239,6 +250,15 @@ def _target(setting: Mapping, label: str) -> tuple[dict, list[dict]]:
     return table, tsv
 
 
+def _tuning_budget(setting: Mapping, label: str) -> Image:
+    from vrdl.plots import expected_best_figure, png_bytes
+
+    figure = expected_best_figure(grid_values(setting["tuning"]),
+                                  title=f"{label}: tuning budget, expected best validation loss of k grid points "
+                                        "(Dodge et al. 2019)")
+    return Image(f"{label} expected best validation loss after k grid points", png_uri(png_bytes(figure)))
+
+
 def _not_learned(setting: Mapping) -> list[str]:
     """The final runs of a setting that did not learn, with why: a caveat beside its tables."""
     return [f"{optimizer} {run.name}: {why}" for optimizer, paths in setting["finals"].items()
@@ -257,7 +277,9 @@ def load_study(study: Mapping, report_dir: Path, target_rows: list) -> dict:
             chosen = setting["hparams"]
             out["paper_hparams"] = [(o, fmt_hparams(h)) for o, h in chosen.items()]
         else:
-            out["selected"], out["grid"], chosen = _selection(setting, paper.get("selected", {}))
+            grids = {name: spec["grid"] for name, spec in study["optimizers"].items()}
+            out["selected"], out["grid"], chosen = _selection(setting, paper.get("selected", {}), grids)
+            out["tuning_budget"] = _tuning_budget(setting, label)
         out["finals"], out["seeds"] = _final_rows(setting, chosen)
         out["not_learned"] = _not_learned(setting)
         out["target"] = None
@@ -379,8 +401,39 @@ def load_claims_inputs(manifest: Mapping):
     return finals, models, titles, metainit, seeds
 
 
-def _part_row(part) -> dict:
+def load_tuning(manifest: Mapping) -> dict[str, dict]:
+    """Per setting label ("STUDY BN on"): each optimizer's grid-point values (tuning.tsv) and
+    the grid edges its selected point sits on; settings that tuned nothing are absent."""
+    out = {}
+    for study in manifest["studies"]:
+        grids = {name: spec["grid"] for name, spec in study["optimizers"].items()}
+        for setting in study["settings"]:
+            if not setting.get("selected"):
+                continue
+            chosen = {row.optimizer: json.loads(row.hparams) for row in read_tsv(setting["selected"]).itertuples()}
+            out[f"{study['name']} BN {setting['bn']}"] = dict(
+                values=grid_values(setting["tuning"]),
+                edges={o: tuning.grid_edges(h, grids.get(o, {})) for o, h in chosen.items()})
+    return out
+
+
+def tuning_notes(part, tuned: Mapping[str, dict]) -> tuple[str, str]:
+    """(how the comparison's ranking depends on the tuning budget, its grid-edge flags) of a
+    comparison between two tuned optimizers; ("", "") otherwise."""
+    info = tuned.get(part.setting)
+    if not info or part.lower not in info["values"] or part.higher not in info["values"]:
+        return "", ""
+    name = study_claims.display_name
+    ranking = tuning.ranking_text(name(part.lower), name(part.higher), info["values"][part.lower],
+                                  info["values"][part.higher])
+    edges = [f"{name(o)} {flag}" for o in (part.lower, part.higher) for flag in info["edges"].get(o, [])]
+    return ranking, "; ".join(edges)
+
+
+def _part_row(part, tuned: Mapping[str, dict] | None = None) -> dict:
+    ranking, edges = tuning_notes(part, tuned or {})
     return dict(setting=part.setting, compared=f"{part.lower} < {part.higher}", words=part.words or part.setting,
+                tuning=ranking, edges=edges,
                 a=str(part.a), b=str(part.b), gap=fmt_gap(part.gap, part.noise),
                 budget=part.a.budget if part.a else None, verdict=part.verdict, css=verdict_class(part.verdict),
                 evidence=part.evidence, noise_source="; ".join(dict.fromkeys(part.sources)),
@@ -394,12 +447,12 @@ def judged_at(claim) -> str:
     return "common gradient budget"
 
 
-def _claim_row(claim) -> dict:
+def _claim_row(claim, tuned: Mapping[str, dict]) -> dict:
     part = claim.decisive
     flips = ", ".join(f"{x:.3g}" for x in claim.flips)
     return dict(claim=claim.claim, origin=claim.origin, verdict=claim.verdict, css=verdict_class(claim.verdict),
-                decisive=_part_row(part) if part else None, noise=claim.noise, at=judged_at(claim),
-                flips=flips, parts=[_part_row(p) for p in claim.parts], evidence=claim.evidence,
+                decisive=_part_row(part, tuned) if part else None, noise=claim.noise, at=judged_at(claim),
+                flips=flips, parts=[_part_row(p, tuned) for p in claim.parts], evidence=claim.evidence,
                 short=claim.verdict == study_claims.SHORT)
 
 
@@ -410,6 +463,8 @@ def _claim_tsv(row: dict, claim) -> dict:
                 gap=part.gap if part else math.nan, noise=part.noise if part else None,
                 grad_evals=part.a.budget if part else math.nan,
                 noise_source=row["decisive"]["noise_source"] if part else "", flips_at=row["flips"],
+                tuning_budget=row["decisive"]["tuning"] if part else "",
+                grid_edges=row["decisive"]["edges"] if part else "",
                 evidence=claim.evidence)
 
 
@@ -422,7 +477,8 @@ def load_claims(manifest: Mapping) -> tuple[dict, list[dict]]:
     claims = study_claims.evaluate_claims(finals, models, metainit, claims=(*study_claims.CLAIMS, *declared),
                                           titles=titles)
     shown = [c for c in claims if c.verdict != study_claims.MISSING]
-    rows = [_claim_row(c) for c in shown]
+    tuned = load_tuning(manifest)
+    rows = [_claim_row(c, tuned) for c in shown]
     tsv = [_claim_tsv(row, c) for row, c in zip(rows, shown)]
     figure, strip = claims_figure(claims), verdict_strip_figure(claims)
     seed_text = "; ".join(f"{name}: {n}" for name, n in seeds.items())
@@ -471,7 +527,7 @@ def provenance(metas: list[dict]) -> dict:
             unrecorded += 1
         if meta.get("git_dirty") is True:
             dirty += 1
-            files.update(dict.fromkeys(meta.get("git_dirty_files") or ["(files not recorded)"]))
+            files.update(dict.fromkeys(meta.get("git_dirty_files") or ["changed files not recorded"]))
     warnings = []
     if len(commits) > 1:
         warnings.append(f"the runs come from {len(commits)} different commits")

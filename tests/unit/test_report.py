@@ -78,7 +78,8 @@ def test_the_report_page_and_its_tables(tmp_path):
     assert html.count("<details") >= 2  # evidence per claim, the grid points
     assert "LeNet &lt;tiny&gt;" in html  # autoescaped
     assert "<td>svrg</td><td>lr ∈ {0.1}</td>" in html
-    assert html.count("data:image/png;base64,") == 5  # the claims strip and figure, the setting's three
+    assert html.count("data:image/png;base64,") == 6  # claims strip and figure, tuning budget, the setting's three
+    assert "may be under-tuned" not in html  # one-point grids have no edge
     assert 'href="figures/lenet_tiny_final.pdf"' in html
     target = pd.read_csv(tables["time_to_target"], sep="\t")
     assert list(target["optimizer"]) == ["sgd", "svrg"] and list(target["grad_evals"]) == [200, 100]
@@ -94,7 +95,7 @@ def test_runs_from_several_commits_or_a_dirty_tree_are_flagged(tmp_path):
     assert mixed["warning"] == "1 of 2 runs ran from a tree with uncommitted code changes (src/vrdl/plots.py)"
     assert mixed["unrecorded"] == 1  # older runs without the field
     older = provenance([{"git_commit": "abc", "git_dirty": True}])
-    assert older["warning"].endswith("uncommitted code changes ((files not recorded))")
+    assert older["warning"].endswith("uncommitted code changes (changed files not recorded)")
 
 
 def test_only_code_changes_make_a_tree_dirty(tmp_path):

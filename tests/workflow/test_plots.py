@@ -167,6 +167,9 @@ def draw(kind, tmp_path):
         runs = _runs(tmp_path, {"svrg": EVERY_OPTIMIZER["svrg"][:1], "sgd": EVERY_OPTIMIZER["sgd"][:1]})
         return plots.test_curves_figure({"with MetaInit": [runs[0]["csv"]], "without MetaInit": [runs[1]["csv"]]},
                                         out, title=LONG_TITLE)
+    if kind == "dodge":
+        values = {name: [0.9 - i / 10, 1.2, math.inf, 0.8 + i / 20][: 2 + i % 3] for i, name in enumerate(OPTIMIZERS)}
+        return plots.expected_best_figure(values, out, title=LONG_TITLE)
     if kind in ("claims", "strip"):
         flat = [[2.3, 2.3, 2.3, 2.3]] * 2  # did not learn: long setting labels on the left
         runs = _runs(tmp_path, dict(EVERY_OPTIMIZER, adagrad=flat, sgd=flat, storm=flat))
@@ -213,7 +216,7 @@ def layout_problems(figure) -> list[str]:
 
 
 FIGURE_KINDS = ("tuning", "final", "target", "target_at_start", "variance", "convex", "ablation", "metainit", "claims",
-                "strip")
+                "strip", "dodge")
 
 
 @pytest.mark.parametrize("kind", FIGURE_KINDS)
