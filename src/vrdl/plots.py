@@ -651,3 +651,28 @@ def expected_best_figure(values: Mapping[str, Sequence[float]], out: Sequence[st
     _title(figure, title)
     _save(figure, out)
     return figure
+
+
+def performance_profile_figure(profiles: Mapping[str, Mapping[str, Sequence[float]]], taus: Sequence[float],
+                               workloads: int, title: str = "") -> Figure:
+    """Performance profiles (vrdl.targets.performance_profile): per optimizer, the fraction of
+    its workloads where it reached the workload's target within tau times the fastest
+    optimizer's gradient computations, against tau (log scale); `profiles[optimizer]`: "median"
+    (of the seeds' times) and, with seeds, "low"/"high" (the band over seeds)."""
+    figure = Figure(figsize=(8.0, 4.0), layout="constrained")
+    ax = figure.subplots()
+    styles = figure_styles([(name, "") for name in profiles])
+    for name, profile in profiles.items():
+        line = line_style(name, styles[(name, "")])
+        ax.step(taus, profile["median"], where="post", label=name, markevery=max(1, len(taus) // 8), **line)
+        if "low" in profile:
+            ax.fill_between(taus, profile["low"], profile["high"], step="post", color=line["color"], alpha=0.15, lw=0)
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(_PlainLogFormatter(base=2, labelOnlyBase=False))
+    ax.set_xlabel("tau: gradient computations to the target / the fastest optimizer's")
+    ax.set_ylabel(f"fraction of workloads ({workloads})")
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(alpha=0.3, which="both")
+    _legend_below(figure, ax)
+    _title(figure, title)
+    return figure

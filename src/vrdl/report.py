@@ -468,6 +468,48 @@ def _claim_tsv(row: dict, claim) -> dict:
                 evidence=claim.evidence)
 
 
+def profile_times(finals: Mapping) -> tuple[dict, list[dict], list[dict]]:
+    """Per workload (study x BN) with a common target (vrdl.targets.common_target): the
+    optimizers' median gradient computations to reach it, the same per seed, and the targets'
+    rows for the page."""
+    median, per_seed, rows = {}, [], []
+    for (study, bn), by_optimizer in finals.items():
+        curves = {o: [r.curve for r in runs] for o, runs in by_optimizer.items() if runs}
+        skip = [o for o, runs in by_optimizer.items() if any(study_claims.learning_failure(r) for r in runs)]
+        target = targets.common_target(curves, skip) if len(curves) > 1 else None
+        if target is None:
+            continue
+        label = f"{study} BN {bn}"
+        *seeds, median[label] = targets.workload_times(curves, target)
+        per_seed += [{} for _ in range(len(seeds) - len(per_seed))]
+        for i, times in enumerate(seeds):
+            per_seed[i][label] = times
+        rows.append(dict(workload=f"{study} BN {bn}", loss=target.loss, source=target.source,
+                         skipped=", ".join(skip)))
+    return median, per_seed, rows
+
+
+def load_profile(finals: Mapping) -> dict | None:
+    """The performance profile across workloads: figure and targets; None without a workload."""
+    from vrdl.plots import performance_profile_figure, png_bytes
+
+    median, per_seed, rows = profile_times(finals)
+    if not median:
+        return None
+    finite = [x for r in targets.ratios(median).values() for x in r.values() if math.isfinite(x)]
+    top = max(2.0, 1.5 * max(finite, default=1.0))
+    taus = [top ** (i / 199) for i in range(200)]
+    profiles = {name: {"median": values} for name, values in targets.performance_profile(median, taus).items()}
+    if len(per_seed) > 1 and all(len(seed) == len(median) for seed in per_seed):
+        seeds = [targets.performance_profile(times, taus) for times in per_seed]
+        for name, profile in profiles.items():
+            profile["low"] = [min(s[name][i] for s in seeds) for i in range(len(taus))]
+            profile["high"] = [max(s[name][i] for s in seeds) for i in range(len(taus))]
+    figure = performance_profile_figure(profiles, taus, len(median))
+    return dict(figure=Image("performance profiles across workloads", png_uri(png_bytes(figure))), targets=rows,
+                seeds=len(per_seed) if len(per_seed) > 1 else 0)
+
+
 def load_claims(manifest: Mapping) -> tuple[dict, list[dict]]:
     """The claims section and the claims table's rows for the TSV."""
     from vrdl.plots import claims_figure, png_bytes, verdict_strip_figure
@@ -491,6 +533,7 @@ def load_claims(manifest: Mapping) -> tuple[dict, list[dict]]:
         strip=Image("each claim's verdict along the gradient budget", png_uri(png_bytes(strip))) if strip else None,
         seeds=seed_text, failures=study_claims.did_not_learn(finals, metainit),
         decisive=study_claims.DECISIVE, loss_drop=study_claims.LOSS_DROP, blocks=bootstrap.BLOCKS,
+        profile=load_profile(finals),
         resamples=bootstrap.RESAMPLES,
     )
     return section, tsv
