@@ -276,11 +276,17 @@ def test_curves_figure(curves: Mapping[str, str | Path | Sequence[str | Path]], 
     _loss_axes(loss_ax, "test loss")
     acc_ax.set_xlabel("gradient computations")
     acc_ax.set_ylabel("test accuracy")
+    low, high = acc_ax.dataLim.y0, acc_ax.dataLim.y1
+    if high - low < MIN_ACC_SPAN:  # runs at chance: the whole range, not a zoom into noise
+        acc_ax.set_ylim(0.0, 1.0)
     acc_ax.grid(alpha=0.3)
     _legend_below(figure, loss_ax)
     _title(figure, title)
     _save(figure, out)
     return figure
+
+
+MIN_ACC_SPAN = 0.05  # an accuracy axis spanning less shows [0, 1] (runs at chance)
 
 
 def met_at_start(rows) -> bool:

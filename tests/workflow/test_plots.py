@@ -262,3 +262,12 @@ def test_no_two_series_of_a_figure_share_colour_and_marker(kind, tmp_path):
         assert len(set(looks)) == len(looks), (kind, series)
         if kind == "tuning":
             assert not {color for _, color, _ in series} & {c for c, _ in STYLES.values()}, series
+
+
+def test_an_accuracy_axis_of_runs_at_chance_is_not_a_zoom_into_noise(tmp_path):
+    """Constant accuracy (0.5 in every row here, as at chance): the axis spans 0-1, not 0.49-0.51."""
+    from vrdl import plots
+
+    runs = _runs(tmp_path, {"sgd": [[2.3, 2.29, 2.28]], "svrg": [[2.3, 2.3, 2.29]]})
+    figure = plots.test_curves_figure({r["optimizer"]: [r["csv"]] for r in runs}, [tmp_path / "f.png"])
+    assert figure.axes[1].get_ylim() == (0.0, 1.0)
