@@ -78,13 +78,23 @@ def test_the_report_page_and_its_tables(tmp_path):
     assert html.count("<details") >= 2  # evidence per claim, the grid points
     assert "LeNet &lt;tiny&gt;" in html  # autoescaped
     assert "<td>svrg</td><td>lr ∈ {0.1}</td>" in html
-    assert html.count("data:image/png;base64,") == 6  # claims strip and figure, tuning budget, the setting's three
+    # claims strip and figure, performance profile, tuning budget, the setting's three
+    assert html.count("data:image/png;base64,") == 7
     assert "may be under-tuned" not in html  # one-point grids have no edge
+    # the profile's target: the slower optimizer's best (sgd 0.61 mean), which both reach
+    profile = claims_section(tmp_path)["profile"]
+    assert profile["targets"][0]["loss"] == pytest.approx(0.61) and "sgd's" in profile["targets"][0]["source"]
     assert 'href="figures/lenet_tiny_final.pdf"' in html
     target = pd.read_csv(tables["time_to_target"], sep="\t")
     assert list(target["optimizer"]) == ["sgd", "svrg"] and list(target["grad_evals"]) == [200, 100]
     assert "commit <code>abc123</code> (4 of 4 runs)" in html and "Mixed code versions" not in html
     assert "This is a demo, not the study." in html
+
+
+def claims_section(tmp_path):
+    from vrdl.report import load_claims
+
+    return load_claims(study_manifest(tmp_path / "again"))[0]
 
 
 def test_runs_from_several_commits_or_a_dirty_tree_are_flagged(tmp_path):
