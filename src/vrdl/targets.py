@@ -19,7 +19,7 @@ import pandas as pd
 @dataclass(frozen=True)
 class Target:
     loss: float
-    source: str  # how the loss was chosen, for the report: "best test loss of sgd (+1%)", "given"
+    source: str  # how the loss was chosen, for the report: "lowest point of sgd's mean test-loss curve (+1%)", "given"
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ def reference_target(curves: Sequence[pd.DataFrame], label: str, slack: float = 
     mean = mean[mean.map(math.isfinite)]
     if mean.empty:
         raise ValueError(f"the reference optimizer {label} has no finite test loss to use as target")
-    source = f"best test loss of {label}" + (f" (+{slack:.0%})" if slack else "")
+    # not "best test loss": the finals table gives the mean of each seed's best, another number
+    source = f"lowest point of {label}'s mean test-loss curve" + (f" (+{slack:.0%})" if slack else "")
     return Target(float(mean.min()) * (1 + slack), source)
 
 
@@ -99,8 +100,8 @@ def common_target(curves: Mapping[str, Sequence[pd.DataFrame]], skip: Sequence[s
     bests = {name: reference_target(runs, name).loss for name, runs in curves.items() if name not in skip and runs}
     if not bests:
         return None
-    target = Target(max(bests.values()), f"the highest best test loss of {', '.join(bests)} "
-                                         f"({max(bests, key=bests.get)}'s)")
+    target = Target(max(bests.values()), f"the highest of the lowest points of the mean test-loss curves of "
+                                         f"{', '.join(bests)} ({max(bests, key=bests.get)}'s)")
     if all(float(c["eval_loss"].iloc[0]) <= target.loss for runs in curves.values() for c in runs):
         return None
     return target

@@ -74,11 +74,12 @@ def test_time_to_target_table_in_the_report(modern_run):
     if all(curve["eval_loss"].iloc[0] <= target.loss for runs in curves.values() for curve in runs):
         # every run starts at the target: one line says so instead of a table of zeros
         note = section[:section.index("<h4>Figures")]
-        assert f"at or below the target test loss {target.loss:.4g} (best test loss of sgd (+5%))" in note
+        source = "lowest point of sgd's mean test-loss curve (+5%)"
+        assert f"at or below the target test loss {target.loss:.4g} ({source})" in note
         assert "<table>" not in note
         return
     section = section[:section.index("</table>")]
-    assert f"test loss {target.loss:.4g} (best test loss of sgd (+5%))" in section
+    assert f"test loss {target.loss:.4g} (lowest point of sgd's mean test-loss curve (+5%))" in section
     rows = re.findall(r"<tr><td>(\w+)</td><td>([^<]+)</td>", section)
     assert [name for name, _ in rows] == list(OPTIMIZERS)
     for row, (name, reached) in zip(time_to_target(curves, target), rows, strict=True):
