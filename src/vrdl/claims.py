@@ -445,10 +445,11 @@ class MetaInitHelpsLittle:
         # drawn the claimed way round: without MetaInit (less the margin) is not above with it
         negated = Part(verdict, part.evidence, part.sources, "MetaInit", "without MetaInit", "with MetaInit",
                        e["without"], e["with"], -part.gap, part.noise, part.not_learned,
-                       "SVRG without vs with MetaInit, ResNet-101 without BN", part.short)
+                       f"without vs with MetaInit, {results.title(METAINIT)}", part.short)
         return _claim(self, [negated], "")
 
 
+METAINIT = "metainit"  # the MetaInit comparison's key in Results.titles
 LENET_EPOCHS, RESNET_EPOCHS = 100, 200  # the study's protocol (Apostolov 2021, sections 4.1-4.3)
 CLAIMS = (
     LowerLoss("SVRG and STORM reach a lower test loss than SGD, Adam and AdaGrad on LeNet",

@@ -398,6 +398,7 @@ def load_claims_inputs(manifest: Mapping):
     if manifest.get("metainit"):
         runs = manifest["metainit"]["runs"]
         metainit = {"with": _runs(runs["on"]), "without": _runs(runs["off"])}
+        titles[study_claims.METAINIT] = manifest["metainit"].get("title", "")
     return finals, models, titles, metainit, seeds
 
 
