@@ -490,13 +490,14 @@ def profile_times(finals: Mapping) -> tuple[dict, list[dict], list[dict]]:
     return median, per_seed, rows
 
 
-def load_profile(finals: Mapping) -> dict | None:
-    """The performance profile across workloads: figure and targets; None without a workload."""
+def load_profile(finals: Mapping) -> dict:
+    """The performance profile across workloads: figure and targets (no figure without a
+    workload that has a target)."""
     from vrdl.plots import performance_profile_figure, png_bytes
 
     median, per_seed, rows = profile_times(finals)
     if not median:
-        return None
+        return dict(figure=None, targets=[], seeds=0)
     finite = [x for r in targets.ratios(median).values() for x in r.values() if math.isfinite(x)]
     top = max(2.0, 1.5 * max(finite, default=1.0))
     taus = [top ** (i / 199) for i in range(200)]

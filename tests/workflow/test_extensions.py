@@ -5,11 +5,11 @@ transform-locking ablation, the claims table of the report, and stacked tune gri
 from __future__ import annotations
 
 import json
-from html import escape
 
 import numpy as np
 import pandas as pd
 import pytest
+from markupsafe import escape  # as the report's templates escape
 
 from vrdl import claims as study_claims
 from vrdl.plots import suboptimality

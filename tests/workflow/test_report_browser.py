@@ -61,7 +61,9 @@ def test_the_report_in_a_real_browser(completed_run, browser, tmp_path):
     assert short is not None and short < 900
     alts = [alt for alt, _ in images]
     assert "each claim's verdict along the gradient budget" in alts
-    assert "performance profiles across workloads" in alts
+    # the tiny runs learn too little for a target every optimizer reaches: the section says so
+    profile = browser.execute_script("return document.querySelector('#profile + p').textContent")
+    assert "performance profiles across workloads" in alts or profile.startswith("None: no workload")
     assert any(alt.endswith("expected best validation loss after k grid points") for alt in alts)
 
     artefacts = Path(os.environ.get("VRDL_TEST_ARTIFACTS", tmp_path))
