@@ -330,7 +330,7 @@ def shortfall(spec, results: Results, estimates_: Sequence[Estimate]) -> str:
     epochs = [e.epochs for e in estimates_ if e.epochs is not None]
     if not epochs or max(epochs) >= spec.protocol:
         return ""
-    return f"{max(epochs)} epochs, the protocol {spec.protocol}"
+    return f"{max(epochs)} epoch{'s' if max(epochs) != 1 else ''}, the protocol {spec.protocol}"
 
 
 # ---------------------------------------------------------------------------- the claims

@@ -601,8 +601,10 @@ def verdict_strip_figure(claims: Sequence, title: str = "") -> Figure | None:
     for y, claim in enumerate(claims):
         nexts = claim.strip[1:] + ((claim.strip[-1][0] * 1.15, "not reached"),)
         for (x, verdict), (end, then) in zip(claim.strip, nexts):
-            # up to the next budget; one reached by no run there ends the span at its own budget
-            end = end if then != "not reached" or verdict == "not reached" else x * 1.02
+            # up to the next budget; where some run ends before it, a sliver, then "not reached"
+            if then == "not reached" and verdict != "not reached":
+                ax.barh(y, end - x * 1.04, left=x * 1.04, height=0.6, color=NOT_REACHED_COLOR, lw=0)
+                end = x * 1.04
             ax.barh(y, end - x, left=x, height=0.6, color=_strip_color(verdict), lw=0)
         decisive = claim.decisive
         if claim.at == "budget" and decisive is not None and decisive.a is not None:
