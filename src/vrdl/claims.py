@@ -44,8 +44,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from vrdl import bootstrap, datasets
@@ -87,6 +89,19 @@ class Run:
     epochs: int | None = None
     n_train: int | None = None
     blocks: tuple | None = None
+
+    @cached_property
+    def failure(self) -> str | None:
+        """learning_failure(self), once (the strip asks at every budget)."""
+        return learning_failure(self)
+
+    @cached_property
+    def budgets(self) -> np.ndarray:
+        return self.curve["grad_evals"].to_numpy(dtype=float)
+
+    @cached_property
+    def losses(self) -> np.ndarray:
+        return self.curve["eval_loss"].to_numpy(dtype=float)
 
 
 @dataclass(frozen=True)
@@ -191,12 +206,16 @@ def loss_at_budget(curve: pd.DataFrame, budget: float, column: str = "eval_loss"
     return float(curve[column].iloc[row]) if row is not None else math.nan
 
 
+def _row(run: Run, budget: float) -> int | None:
+    i = int(np.searchsorted(run.budgets, budget, side="right")) - 1  # grad_evals never decrease
+    return i if i >= 0 else None
+
+
 def estimate(runs: Sequence[Run], budget: float) -> Estimate:
     """The runs' (one per seed) mean loss at the budget with its standard error: over seeds, else
     the bootstrap over test examples of the one run's blocks there, else none."""
-    rows = [row_at_budget(r.curve, budget) for r in runs]
-    values = pd.Series([float(r.curve["eval_loss"].iloc[i]) if i is not None else math.nan
-                        for r, i in zip(runs, rows)], dtype=float)
+    rows = [_row(r, budget) for r in runs]
+    values = pd.Series([float(r.losses[i]) if i is not None else math.nan for r, i in zip(runs, rows)], dtype=float)
     blocks, noise, source = None, None, NO_NOISE_SOURCE
     if len(values) > 1:
         noise = float(values.std(ddof=1)) / math.sqrt(len(values))
@@ -206,7 +225,7 @@ def estimate(runs: Sequence[Run], budget: float) -> Estimate:
         se = bootstrap.bootstrap_se(blocks)
         noise, source = (se, bootstrap.LABEL) if math.isfinite(se) else (None, NO_NOISE_SOURCE)
     epochs = max((r.epochs for r in runs if r.epochs is not None), default=None)
-    return Estimate(float(values.mean()), noise, source, all(learning_failure(r) is None for r in runs), budget,
+    return Estimate(float(values.mean()), noise, source, all(r.failure is None for r in runs), budget,
                     epochs, len(runs), blocks, float(next((r.n_train for r in runs if r.n_train), 1)))
 
 
@@ -497,13 +516,13 @@ def budgets(finals: Mapping, metainit: Mapping | None = None) -> list[float]:
     return sorted(xs)
 
 
-def strip(claim, finals, models, metainit, titles, judged: Claim) -> tuple[tuple[float, str], ...]:
-    """The claim's verdict at each budget; NOT_REACHED where some setting it was judged on is
-    missing there (a run ended before)."""
+def strip(claim, along: Sequence[tuple[float, Results]], judged: Claim) -> tuple[tuple[float, str], ...]:
+    """The claim's verdict at each budget of `along` ((x, results there)); NOT_REACHED where some
+    setting it was judged on is missing there (a run ended before)."""
     out = []
     settings = {p.setting for p in judged.parts}
-    for x in budgets(finals, metainit):
-        at_x = claim.evaluate(_results(finals, models, metainit, titles, x))
+    for x, results in along:
+        at_x = claim.evaluate(results)
         reached = {p.setting for p in at_x.parts} >= settings and at_x.verdict != MISSING
         out.append((x, at_x.verdict if reached else NOT_REACHED))
     return tuple(out)
@@ -518,11 +537,13 @@ def evaluate_claims(finals: Mapping[tuple[str, str], Mapping[str, Sequence[Run]]
     models[study] = model name; metainit = {"with": runs, "without": runs}; titles[study]: its
     title for the words of a comparison. Each claim judged where its `at` says, with its strip."""
     by_at = {at: _results(finals, models, metainit, titles, at) for at in (END, BUDGET)}
+    xs = budgets(finals, metainit) if with_strip else []
+    along = [(x, _results(finals, models, metainit, titles, x)) for x in xs]
     out = []
     for claim in claims:
         judged = claim.evaluate(by_at[claim.at])
         if with_strip and judged.verdict != MISSING:
-            judged = replace(judged, strip=strip(claim, finals, models, metainit, titles, judged))
+            judged = replace(judged, strip=strip(claim, along, judged))
         out.append(judged)
     return out
 
