@@ -376,15 +376,31 @@ def variance_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: s
             if not any(c[column].notna().any() for c in curves):
                 continue
             name = f"{optimizer}, BN {bn}" + (f" ({len(curves)} seeds)" if len(curves) > 1 else "")
-            _plot_band(ax, curves, column, x="epoch", band=band, positive=True, label=name,
-                       **(line_style(optimizer, styles[(optimizer, bn)]) | dict(ls=_BN_STYLE.get(bn, "-"))))
+            line = line_style(optimizer, styles[(optimizer, bn)]) | dict(ls=_BN_STYLE.get(bn, "-"))
+            _plot_band(ax, curves, column, x="epoch", band=band, positive=True, label=name, **line)
+            if column == "variance_ratio":
+                _ratio_errorbars(ax, curves, line["color"])
         if column == "variance_ratio":
             ax.axhline(1.0, color="0.4", lw=0.8, ls=":")
+            label += "\n(bars: ± jackknife SE over the minibatches)"
         _epoch_axis(ax, label)
     _legend_below(figure, axes[0])
     _title(figure, title)
     _save(figure, out)
     return figure
+
+
+def _ratio_errorbars(ax, curves: Sequence[pd.DataFrame], color) -> None:
+    """± the jackknife standard error over the minibatches (vrdl.variance) of the mean ratio at
+    each epoch (seeds combined: sqrt(sum se^2) / seeds); nothing for runs without it."""
+    if not all("variance_ratio_se" in c for c in curves):
+        return
+    wide = pd.concat([c.set_index("epoch")[["variance_ratio", "variance_ratio_se"]] for c in curves],
+                     axis=1, keys=range(len(curves)))
+    mean = wide.xs("variance_ratio", axis=1, level=1).mean(axis=1, skipna=False)
+    se = np.sqrt((wide.xs("variance_ratio_se", axis=1, level=1) ** 2).sum(axis=1, min_count=len(curves)))
+    se = se / len(curves)
+    ax.errorbar(mean.index, mean, yerr=se, fmt="none", ecolor=color, elinewidth=1, capsize=3, alpha=0.8)
 
 
 def _epoch_axis(ax, ylabel: str) -> None:

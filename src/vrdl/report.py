@@ -302,6 +302,18 @@ def load_study(study: Mapping, report_dir: Path, target_rows: list) -> dict:
     )  # fmt: skip
 
 
+def ratio_interval(rows: pd.DataFrame) -> str:
+    """The variance ratio of these rows (one per seed) as mean ± its jackknife standard error over
+    the minibatches measured (combined over seeds: sqrt(sum se^2) / seeds), and whether it can be
+    told from 1 (beyond twice that); the mean alone for runs without the `_se` column."""
+    mean = float(rows["variance_ratio"].mean())
+    if "variance_ratio_se" not in rows or not rows["variance_ratio_se"].map(math.isfinite).all():
+        return fmt_number(mean)
+    se = math.sqrt(float((rows["variance_ratio_se"] ** 2).sum())) / len(rows)
+    side = "below 1" if mean + 2 * se < 1 else "above 1" if mean - 2 * se > 1 else "not told from 1"
+    return f"{fmt_number(mean)} ± {se:.2g} ({side})"
+
+
 def load_variance(study: Mapping, report_dir: Path) -> dict:
     variance = study["variance"]
     groups: dict[tuple[str, str], list[pd.DataFrame]] = {}
@@ -317,7 +329,7 @@ def load_variance(study: Mapping, report_dir: Path) -> dict:
         rows.append(dict(
             optimizer=optimizer, bn=bn, seeds=len(frames),
             epochs=f"{int(first['epoch'].iloc[0])} / {int(last['epoch'].iloc[0])}",
-            ratio_first=float(first["variance_ratio"].mean()), ratio_last=float(last["variance_ratio"].mean()),
+            ratio_first=ratio_interval(first), ratio_last=ratio_interval(last),
             var_sgd=float(last["var_sgd"].mean()), var_svrg=float(last["var_svrg"].mean()),
         ))  # fmt: skip
     settings = variance.get("settings", {})

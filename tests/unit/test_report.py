@@ -152,3 +152,13 @@ def test_a_report_on_data_subsets_says_it_is_a_demo():
     assert demo_subsets({"studies": [study], "metainit": None}) == ["lenet_fmnist: 1024 training / all test images"]
     study["setup"]["train_subset"] = None
     assert demo_subsets({"studies": [study], "metainit": None}) == []
+
+
+def test_a_variance_ratio_is_shown_with_its_jackknife_interval():
+    from vrdl.report import ratio_interval
+
+    one = pd.DataFrame({"variance_ratio": [0.97], "variance_ratio_se": [0.1]})
+    assert ratio_interval(one) == "0.97 ± 0.1 (not told from 1)"
+    seeds = pd.DataFrame({"variance_ratio": [0.5, 0.6], "variance_ratio_se": [0.03, 0.04]})
+    assert ratio_interval(seeds) == "0.55 ± 0.025 (below 1)"  # sqrt(0.03² + 0.04²) / 2
+    assert ratio_interval(pd.DataFrame({"variance_ratio": [1.23]})) == "1.23"  # older runs: no interval

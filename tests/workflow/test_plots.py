@@ -102,7 +102,7 @@ def _with_variance(run, epochs=(1, 2, 3)):
     csv = run["csv"]
     frame = pd.DataFrame({"epoch": list(epochs), "batches": 4, "var_sgd": [1.0, 0.8, 0.6],
                           "var_svrg": [0.5, 0.3, 0.2], "variance_ratio": [0.5, 0.375, 0.33],
-                          "storm_sq_error": [math.nan] * 3})
+                          "storm_sq_error": [math.nan] * 3, "variance_ratio_se": [0.05, 0.04, 0.03]})
     path = csv.with_name(csv.stem + ".variance.csv")
     frame.to_csv(path, index=False, na_rep="nan")
     meta = json.loads(csv.with_suffix(".json").read_text())
