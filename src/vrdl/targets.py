@@ -19,7 +19,7 @@ import pandas as pd
 @dataclass(frozen=True)
 class Target:
     loss: float
-    source: str  # how the loss was chosen, for the report: "lowest point of sgd's mean test-loss curve (+1%)", "given"
+    source: str  # how the loss was chosen: "lowest point of the mean test-loss curve of sgd (+1%)", "given"
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def reference_target(curves: Sequence[pd.DataFrame], label: str, slack: float = 
     if mean.empty:
         raise ValueError(f"the reference optimizer {label} has no finite test loss to use as target")
     # not "best test loss": the finals table gives the mean of each seed's best, another number
-    source = f"lowest point of {label}'s mean test-loss curve" + (f" (+{slack:.0%})" if slack else "")
+    source = f"lowest point of the mean test-loss curve of {label}" + (f" (+{slack:.0%})" if slack else "")
     return Target(float(mean.min()) * (1 + slack), source)
 
 

@@ -33,7 +33,7 @@ def test_reference_target_is_the_best_of_the_mean_curve_with_slack():
     assert reference_target(runs, "sgd").loss == pytest.approx(0.6)
     target = reference_target(runs, "sgd", slack=0.1)
     assert target.loss == pytest.approx(0.66)
-    assert target.source == "lowest point of sgd's mean test-loss curve (+10%)"
+    assert target.source == "lowest point of the mean test-loss curve of sgd (+10%)"
 
 
 def test_reference_target_skips_epochs_where_a_seed_diverged():
@@ -70,7 +70,7 @@ def test_study_target_is_a_given_loss_or_the_reference_optimizers_best():
     runs = {"sgd": [curve([2.0, 1.0, 0.6])], "mars": [curve([2.0, 0.5, 0.4])]}
     assert study_target({"loss": 0.5, "reference": "sgd"}, runs) == Target(0.5, "given")
     assert study_target({"reference": "sgd", "slack": 0.5}, runs).loss == pytest.approx(0.9)
-    assert study_target({}, runs).source == "lowest point of sgd's mean test-loss curve"
+    assert study_target({}, runs).source == "lowest point of the mean test-loss curve of sgd"
     with pytest.raises(ValueError, match="no runs of the reference optimizer adam"):
         study_target({"reference": "adam"}, runs)
 

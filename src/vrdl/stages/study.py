@@ -129,7 +129,7 @@ class Study:
     def target_title(self, bn) -> str:
         spec = self.time_to_target()
         target = (f"test loss {fmt_value(spec['loss'])}" if "loss" in spec else
-                  f"lowest point of {spec['reference']}'s mean test-loss curve"
+                  f"lowest point of the mean test-loss curve of {spec['reference']}"
                   + (f" +{spec['slack']:.0%}" if spec["slack"] else ""))
         seeds = self.final_seeds
         runs = f"median of the {len(seeds)} seeds that reach it" if len(seeds) > 1 else f"seed {seeds[0]}"
