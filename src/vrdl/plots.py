@@ -334,7 +334,8 @@ def time_to_target_figure(runs: Iterable[Mapping], spec: Mapping, out: Sequence[
     ax.set_yticks(range(len(rows)), [r.optimizer for r in rows])
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlim(0, longest * 1.35)
-    ax.set_xlabel(f"gradient computations to reach test loss {target.loss:.4g} ({target.source})")
+    ax.set_xlabel("\n".join(textwrap.wrap(f"gradient computations to reach test loss {target.loss:.4g} "
+                                           f"({target.source})", 90)))
     ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
     ax.grid(alpha=0.3, axis="x")
     _title(figure, title)
