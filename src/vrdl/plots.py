@@ -129,25 +129,46 @@ STYLES = {
     "svrg": ("#d62728", "^"), "storm": ("#2ca02c", "v"), "alpha_svrg": ("#9467bd", "P"),
     "mars": ("#e377c2", "X"),
 }
+# Compared variants that are not optimizers ("with MetaInit", "transform locking off") and new
+# optimizers take the next unused pair of a figure from these fixed lists, in the order drawn.
 _SPARE_COLORS = ("#17becf", "#bcbd22", "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
 _SPARE_MARKERS = ("h", "*", "p", "<", ">", "d", "H", "8")
 NOT_LEARNED_COLOR = "#b0b0b0"
 
 
 def style(name: str) -> dict:
-    """Colour and marker of optimizer `name` in every figure; any other name (a new optimizer,
-    "with MetaInit") gets a spare pair derived from the name, so it too is the same everywhere."""
-    if name in STYLES:
-        color, marker = STYLES[name]
-    else:
-        key = zlib.crc32(name.encode())
-        color, marker = _SPARE_COLORS[key % len(_SPARE_COLORS)], _SPARE_MARKERS[key // 8 % len(_SPARE_MARKERS)]
+    """Colour and marker of optimizer `name` in every figure; any other name gets the first
+    spare pair (figures with several use `figure_styles`, which keeps them apart)."""
+    color, marker = STYLES.get(name, (_SPARE_COLORS[0], _SPARE_MARKERS[0]))
     return dict(color=color, marker=marker)
 
 
-def line_style(name: str) -> dict:
-    """A curve's style: its colour, hollow markers (two overlapping lines both stay visible)."""
-    s = style(name)
+def figure_styles(keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """Colour and marker of each series of one figure, key (optimizer or name, variant): an
+    optimizer's first series its own colour and marker, its further variants (BN off) its colour
+    with the next unused spare marker; anything else the next unused spare colour with the next
+    unused spare marker. No two series of the figure share colour and marker."""
+    out, used_colors, used = {}, set(), set()
+    spare_colors = iter(c for c in _SPARE_COLORS if c not in {c for c, _ in STYLES.values()})
+    for key in dict.fromkeys(keys):
+        name = key[0]
+        if name in STYLES:
+            color, marker = STYLES[name]
+        else:
+            color = next((c for c in spare_colors if c not in used_colors), "#000000")
+            marker = _SPARE_MARKERS[0]
+        if (color, marker) in used:
+            marker = next(m for m in _SPARE_MARKERS + tuple("ov^<>sDP") if (color, m) not in used)
+        used.add((color, marker))
+        used_colors.add(color)
+        out[key] = dict(color=color, marker=marker)
+    return out
+
+
+def line_style(name: str, chosen: dict | None = None) -> dict:
+    """A curve's style: its colour, hollow markers (two overlapping lines both stay visible);
+    `chosen`: the colour and marker `figure_styles` gave it."""
+    s = chosen or style(name)
     return dict(color=s["color"], marker=s["marker"], ms=6, mfc="none", mew=1.3, lw=1.5)
 
 
@@ -244,20 +265,28 @@ def test_curves_figure(curves: Mapping[str, str | Path | Sequence[str | Path]], 
     RUN.csv of several seeds: their mean, with a band (`band`: min-max or std)."""
     figure = Figure(figsize=(11.0, 4.4), layout="constrained")
     loss_ax, acc_ax = figure.subplots(1, 2)
+    styles = figure_styles([(name, "") for name in curves])
     for name, paths in curves.items():
         paths = [paths] if isinstance(paths, str | Path) else paths
         runs = [read_curve_frame(run.curve) for run in read_runs({"csv": p} for p in paths)]
         label = f"{name} ({len(runs)} seeds)" if len(runs) > 1 else name
-        _plot_band(loss_ax, runs, "eval_loss", band=band, positive=True, label=label, **line_style(name))
-        _plot_band(acc_ax, runs, "eval_acc", band=band, label=label, **line_style(name))
+        line = line_style(name, styles[(name, "")])
+        _plot_band(loss_ax, runs, "eval_loss", band=band, positive=True, label=label, **line)
+        _plot_band(acc_ax, runs, "eval_acc", band=band, label=label, **line)
     _loss_axes(loss_ax, "test loss")
     acc_ax.set_xlabel("gradient computations")
     acc_ax.set_ylabel("test accuracy")
+    low, high = acc_ax.dataLim.y0, acc_ax.dataLim.y1
+    if high - low < MIN_ACC_SPAN:  # runs at chance: the whole range, not a zoom into noise
+        acc_ax.set_ylim(0.0, 1.0)
     acc_ax.grid(alpha=0.3)
     _legend_below(figure, loss_ax)
     _title(figure, title)
     _save(figure, out)
     return figure
+
+
+MIN_ACC_SPAN = 0.05  # an accuracy axis spanning less shows [0, 1] (runs at chance)
 
 
 def met_at_start(rows) -> bool:
@@ -305,7 +334,8 @@ def time_to_target_figure(runs: Iterable[Mapping], spec: Mapping, out: Sequence[
     ax.set_yticks(range(len(rows)), [r.optimizer for r in rows])
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlim(0, longest * 1.35)
-    ax.set_xlabel(f"gradient computations to reach test loss {target.loss:.4g} ({target.source})")
+    ax.set_xlabel("\n".join(textwrap.wrap(f"gradient computations to reach test loss {target.loss:.4g} "
+                                           f"({target.source})", 90)))
     ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
     ax.grid(alpha=0.3, axis="x")
     _title(figure, title)
@@ -341,20 +371,37 @@ def variance_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: s
     axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in axes[len(panels):]:
         ax.set_visible(False)
+    styles = figure_styles(list(groups))
     for ax, (column, label) in zip(axes, panels):
         for (optimizer, bn), curves in groups.items():
             if not any(c[column].notna().any() for c in curves):
                 continue
             name = f"{optimizer}, BN {bn}" + (f" ({len(curves)} seeds)" if len(curves) > 1 else "")
-            _plot_band(ax, curves, column, x="epoch", band=band, positive=True, label=name,
-                       **(line_style(optimizer) | dict(ls=_BN_STYLE.get(bn, "-"))))
+            line = line_style(optimizer, styles[(optimizer, bn)]) | dict(ls=_BN_STYLE.get(bn, "-"))
+            _plot_band(ax, curves, column, x="epoch", band=band, positive=True, label=name, **line)
+            if column == "variance_ratio":
+                _ratio_errorbars(ax, curves, line["color"])
         if column == "variance_ratio":
             ax.axhline(1.0, color="0.4", lw=0.8, ls=":")
+            label += "\n(bars: ± jackknife SE over the minibatches)"
         _epoch_axis(ax, label)
     _legend_below(figure, axes[0])
     _title(figure, title)
     _save(figure, out)
     return figure
+
+
+def _ratio_errorbars(ax, curves: Sequence[pd.DataFrame], color) -> None:
+    """± the jackknife standard error over the minibatches (vrdl.variance) of the mean ratio at
+    each epoch (seeds combined: sqrt(sum se^2) / seeds); nothing for runs without it."""
+    if not all("variance_ratio_se" in c for c in curves):
+        return
+    wide = pd.concat([c.set_index("epoch")[["variance_ratio", "variance_ratio_se"]] for c in curves],
+                     axis=1, keys=range(len(curves)))
+    mean = wide.xs("variance_ratio", axis=1, level=1).mean(axis=1, skipna=False)
+    se = np.sqrt((wide.xs("variance_ratio_se", axis=1, level=1) ** 2).sum(axis=1, min_count=len(curves)))
+    se = se / len(curves)
+    ax.errorbar(mean.index, mean, yerr=se, fmt="none", ecolor=color, elinewidth=1, capsize=3, alpha=0.8)
 
 
 def _epoch_axis(ax, ylabel: str) -> None:
@@ -415,11 +462,13 @@ def convex_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: str
         groups.setdefault(run["optimizer"], []).append(curve)
     figure = Figure(figsize=(11.0, 4.0), layout="constrained")
     gap_ax, loss_ax = figure.subplots(1, 2)
+    styles = figure_styles([(optimizer, "") for optimizer in groups])
     for optimizer, group in groups.items():
         label = optimizer + (f" ({len(group)} seeds)" if len(group) > 1 else "")
-        _plot_band(gap_ax, group, "suboptimality", band=band, positive=True, label=label, **line_style(optimizer))
+        line = line_style(optimizer, styles[(optimizer, "")])
+        _plot_band(gap_ax, group, "suboptimality", band=band, positive=True, label=label, **line)
         _plot_band(loss_ax, [read_curve_frame(c) for c in group], "eval_loss", band=band, positive=True,
-                   label=label, **line_style(optimizer))
+                   label=label, **line)
     gap_ax.set_xlabel("gradient computations")
     gap_ax.set_ylabel(f"training objective - best ({best:.6g})")
     gap_ax.set_yscale("log")
@@ -447,10 +496,11 @@ def ablation_figure(runs: Iterable[Mapping], out: Sequence[str | Path], title: s
         group["variance"].append(variance)
     figure = Figure(figsize=(15.0, 4.4), layout="constrained")
     test_ax, train_ax, var_ax = figure.subplots(1, 3)
+    styles = figure_styles([(f"transform locking {locking}", "") for locking in groups])
     for locking, group in groups.items():
         n = len(group["curve"])
         label = f"transform locking {locking}" + (f" ({n} seeds)" if n > 1 else "")
-        line = line_style(f"transform locking {locking}")
+        line = line_style(label, styles[(f"transform locking {locking}", "")])
         _plot_band(test_ax, group["curve"], "eval_loss", band=band, positive=True, label=label, **line)
         _plot_band(train_ax, group["curve"], "train_loss", band=band, positive=True, label=label, **line)
         _plot_band(var_ax, group["variance"], "variance_ratio", x="epoch", band=band, positive=True, label=label,
@@ -488,8 +538,10 @@ class _PlainLogFormatter(LogFormatter):
 def _colors(n: int) -> list:
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10"] if n <= 10 else colormaps["viridis"].resampled(n)
-    return [cmap(i) for i in range(n)]
+    # sequential, apart from the optimizers' colours (a panel's title carries its optimizer's):
+    # grid points in the order of their values, dark to light
+    cmap = colormaps["viridis"]
+    return [cmap(0.85 * i / max(n - 1, 1)) for i in range(n)]
 
 
 VERDICT_COLORS = {"holds": "#1a7f37", "does not hold": "#b3261e"}  # anything else: inconclusive
@@ -526,7 +578,7 @@ def claims_figure(claims: Sequence, title: str = "") -> Figure | None:
         ax.set_yticks(range(len(claim.parts)), labels, fontsize="small")
         ax.set_ylim(len(claim.parts) - 0.5, -0.5)
         ax.margins(x=0.08)
-        ax.set_xlabel("test loss at the common gradient budget", fontsize="small")
+        ax.set_xlabel(f"test loss, {_judged(claim)}", fontsize="small")
         ax.grid(alpha=0.3, axis="x")
         text = f"{claim.claim}: {claim.verdict}"
         # wrapped to the panel's width: the figure's less up to 3.2 in of setting labels on its left
@@ -541,5 +593,111 @@ def claims_figure(claims: Sequence, title: str = "") -> Figure | None:
              for v in ("holds", "does not hold", "inconclusive")]]
     figure.legend(handles=key, loc="outside lower center", ncols=3, fontsize="small",
                   title="bars: ± noise (one standard error); colour and marker: the optimizer", title_fontsize="small")
+    _title(figure, title)
+    return figure
+
+
+NOT_REACHED_COLOR = "#e0e0e0"
+
+
+def _strip_color(verdict: str) -> str:
+    return NOT_REACHED_COLOR if verdict == "not reached" else verdict_color(verdict)
+
+
+def verdict_strip_figure(claims: Sequence, title: str = "") -> Figure | None:
+    """Each claim's verdict along the gradient budget (vrdl.claims.Claim.strip), one row per
+    claim: a verdict holds from the budget it was measured at to the next one (the loss at a
+    budget is the last evaluation within it). A black tick marks the budget a claim judged at a
+    common budget is decided at; a claim judged at the end of training says so. None when no
+    claim has a strip."""
+    claims = [claim for claim in claims if claim.strip]
+    if not claims:
+        return None
+    figure = Figure(figsize=(10.0, 0.55 * len(claims) + 1.6), layout="constrained")
+    ax = figure.subplots()
+    for y, claim in enumerate(claims):
+        nexts = claim.strip[1:] + ((claim.strip[-1][0] * 1.15, "not reached"),)
+        for (x, verdict), (end, then) in zip(claim.strip, nexts):
+            # up to the next budget; where some run ends before it, a sliver, then "not reached"
+            if then == "not reached" and verdict != "not reached":
+                ax.barh(y, end - x * 1.04, left=x * 1.04, height=0.6, color=NOT_REACHED_COLOR, lw=0)
+                end = x * 1.04
+            ax.barh(y, end - x, left=x, height=0.6, color=_strip_color(verdict), lw=0)
+        decisive = claim.decisive
+        if claim.at == "budget" and decisive is not None and decisive.a is not None:
+            ax.plot([decisive.a.budget / decisive.a.n_train] * 2, [y - 0.38, y + 0.38], color="black", lw=2)
+    labels = [textwrap.shorten(claim.claim, 60) + f"\n{_judged(claim)}: {claim.verdict}" for claim in claims]
+    ax.set_yticks(range(len(claims)), labels, fontsize="small")
+    ax.set_ylim(len(claims) - 0.5, -0.5)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(_PlainLogFormatter(labelOnlyBase=False))
+    ax.xaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 1)))
+    ax.set_xlabel("budget: gradient computations per training example")
+    ax.grid(alpha=0.3, axis="x", which="both")
+    from matplotlib.patches import Patch
+
+    key = [Patch(color=verdict_color(v), label=v) for v in ("holds", "does not hold")]
+    key += [Patch(color=INCONCLUSIVE_COLOR, label="inconclusive (within noise, did not learn, ...)"),
+            Patch(color=NOT_REACHED_COLOR, label="not reached by every run")]
+    figure.legend(handles=key, loc="outside lower center", ncols=4, fontsize="small",
+                  title="the verdict the runs give at each budget; black tick: where a claim judged at a "
+                        "common budget is decided",
+                  title_fontsize="small")
+    _title(figure, title)
+    return figure
+
+
+def _judged(claim) -> str:
+    return "judged at the end of training" if claim.at == "end" else "judged at the common budget"
+
+
+def expected_best_figure(values: Mapping[str, Sequence[float]], out: Sequence[str | Path] = (),
+                         title: str = "") -> Figure:
+    """The tuning budget (vrdl.tuning): per optimizer, the expected best mean validation loss of
+    k grid points drawn at random without replacement, k = 1 .. its grid's size (at its size:
+    the selected point's). Where k points can all have diverged the expectation is infinite: no
+    point drawn there. `values`: optimizer -> each grid point's mean final validation loss."""
+    from vrdl.tuning import expected_best_curve
+
+    figure = Figure(figsize=(8.0, 3.8), layout="constrained")
+    ax = figure.subplots()
+    styles = figure_styles([(name, "") for name in values])
+    for name, points in values.items():
+        curve = np.array(expected_best_curve(points))
+        curve[~np.isfinite(curve)] = np.nan
+        ks = np.arange(1, len(curve) + 1)
+        label = f"{name} ({len(curve)} point{'s' if len(curve) != 1 else ''})"
+        ax.plot(ks, curve, label=label, **line_style(name, styles[(name, "")]))
+    ax.set_xlabel("k: grid points tried (drawn at random, without replacement)")
+    ax.set_ylabel("expected best val. loss")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    _legend_below(figure, ax)
+    _title(figure, title)
+    _save(figure, out)
+    return figure
+
+
+def performance_profile_figure(profiles: Mapping[str, Mapping[str, Sequence[float]]], taus: Sequence[float],
+                               workloads: int, title: str = "") -> Figure:
+    """Performance profiles (vrdl.targets.performance_profile): per optimizer, the fraction of
+    its workloads where it reached the workload's target within tau times the fastest
+    optimizer's gradient computations, against tau (log scale); `profiles[optimizer]`: "median"
+    (of the seeds' times) and, with seeds, "low"/"high" (the band over seeds)."""
+    figure = Figure(figsize=(8.0, 4.0), layout="constrained")
+    ax = figure.subplots()
+    styles = figure_styles([(name, "") for name in profiles])
+    for name, profile in profiles.items():
+        line = line_style(name, styles[(name, "")])
+        ax.step(taus, profile["median"], where="post", label=name, markevery=max(1, len(taus) // 8), **line)
+        if "low" in profile:
+            ax.fill_between(taus, profile["low"], profile["high"], step="post", color=line["color"], alpha=0.15, lw=0)
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(_PlainLogFormatter(base=2, labelOnlyBase=False))
+    ax.set_xlabel("tau: gradient computations to the target / the fastest optimizer's")
+    ax.set_ylabel(f"fraction of workloads ({workloads})")
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(alpha=0.3, which="both")
+    _legend_below(figure, ax)
     _title(figure, title)
     return figure

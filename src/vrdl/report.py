@@ -25,8 +25,8 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
+from vrdl import bootstrap, targets, tuning
 from vrdl import claims as study_claims
-from vrdl import targets
 from vrdl.runs import check_same_data, listed_files_data, read_meta, read_run, read_variance
 from vrdl.select import check_selections, read_tsv
 
@@ -34,8 +34,8 @@ MAX_PNG_WIDTH = 1300  # px; the page is about 1150 px wide
 # The TSV tables beside the page: one row per claim (its decisive comparison), and per setting
 # and optimizer the time to the setting's target
 TABLE_COLUMNS = {
-    "claims": ["claim", "origin", "verdict", "setting", "compared", "gap", "noise", "grad_evals", "noise_source",
-               "evidence"],
+    "claims": ["claim", "origin", "verdict", "judged_at", "setting", "compared", "gap", "noise", "grad_evals",
+               "noise_source", "flips_at", "tuning_budget", "grid_edges", "evidence"],
     "time_to_target": ["setting", "optimizer", "target_loss", "target", "runs_reached", "runs", "grad_evals",
                        "wall_s"],
 }
@@ -181,8 +181,9 @@ def setup_rows(setup: Mapping, selection) -> list[tuple[str, str]]:
     return rows
 
 
-def _selection(setting: Mapping, paper_selected: Mapping) -> tuple[list[dict], list[dict], dict]:
-    """The selected points beside the paper's, every grid point, and the choice per optimizer."""
+def _selection(setting: Mapping, paper_selected: Mapping, grids: Mapping) -> tuple[list[dict], list[dict], dict]:
+    """The selected points beside the paper's (flagged where on an edge of their grid, `grids`:
+    optimizer -> hyperparameter -> values), every grid point, and the choice per optimizer."""
     selected = read_tsv(setting["selected"])
     chosen = {row.optimizer: json.loads(row.hparams) for row in selected.itertuples(index=False)}
     rows = []
@@ -192,11 +193,21 @@ def _selection(setting: Mapping, paper_selected: Mapping) -> tuple[list[dict], l
             optimizer=row.optimizer, ours=fmt_hparams(ours), paper=fmt_hparams(theirs),
             verdict="" if theirs is None else ("same" if _same_hparams(ours, theirs) else "differs"),
             mean=row.mean_val_loss, std=row.std_val_loss, runs=row.folds, diverged=f"{row.diverged} / {row.points}",
+            edges="; ".join(tuning.grid_edges(ours, grids.get(row.optimizer, {}))),
         ))  # fmt: skip
     grid = [dict(optimizer=r.optimizer, hparams=fmt_hparams(json.loads(r.hparams)), mean=r.mean_val_loss,
                  std=r.std_val_loss, runs=r.folds, diverged=r.diverged)
             for r in read_tsv(setting["tuning"]).itertuples(index=False)]
     return rows, grid, chosen
+
+
+def grid_values(tuning_tsv: str | Path) -> dict[str, list[float]]:
+    """Per optimizer, each grid point's mean final validation loss (a point with a diverged run:
+    +inf), from tuning.tsv: what the expected best of k is computed from."""
+    values: dict[str, list[float]] = {}
+    for row in read_tsv(tuning_tsv).itertuples(index=False):
+        values.setdefault(row.optimizer, []).append(math.inf if row.diverged else float(row.mean_val_loss))
+    return values
 
 
 def _final_rows(setting: Mapping, chosen: Mapping) -> tuple[list[dict], int]:
@@ -239,6 +250,15 @@ def _target(setting: Mapping, label: str) -> tuple[dict, list[dict]]:
     return table, tsv
 
 
+def _tuning_budget(setting: Mapping, label: str) -> Image:
+    from vrdl.plots import expected_best_figure, png_bytes
+
+    figure = expected_best_figure(grid_values(setting["tuning"]),
+                                  title=f"{label}: tuning budget, expected best validation loss of k grid points "
+                                        "(Dodge et al. 2019)")
+    return Image(f"{label} expected best validation loss after k grid points", png_uri(png_bytes(figure)))
+
+
 def _not_learned(setting: Mapping) -> list[str]:
     """The final runs of a setting that did not learn, with why: a caveat beside its tables."""
     return [f"{optimizer} {run.name}: {why}" for optimizer, paths in setting["finals"].items()
@@ -257,7 +277,9 @@ def load_study(study: Mapping, report_dir: Path, target_rows: list) -> dict:
             chosen = setting["hparams"]
             out["paper_hparams"] = [(o, fmt_hparams(h)) for o, h in chosen.items()]
         else:
-            out["selected"], out["grid"], chosen = _selection(setting, paper.get("selected", {}))
+            grids = {name: spec["grid"] for name, spec in study["optimizers"].items()}
+            out["selected"], out["grid"], chosen = _selection(setting, paper.get("selected", {}), grids)
+            out["tuning_budget"] = _tuning_budget(setting, label)
         out["finals"], out["seeds"] = _final_rows(setting, chosen)
         out["not_learned"] = _not_learned(setting)
         out["target"] = None
@@ -280,6 +302,18 @@ def load_study(study: Mapping, report_dir: Path, target_rows: list) -> dict:
     )  # fmt: skip
 
 
+def ratio_interval(rows: pd.DataFrame) -> str:
+    """The variance ratio of these rows (one per seed) as mean ± its jackknife standard error over
+    the minibatches measured (combined over seeds: sqrt(sum se^2) / seeds), and whether it can be
+    told from 1 (beyond twice that); the mean alone for runs without the `_se` column."""
+    mean = float(rows["variance_ratio"].mean())
+    if "variance_ratio_se" not in rows or not rows["variance_ratio_se"].map(math.isfinite).all():
+        return fmt_number(mean)
+    se = math.sqrt(float((rows["variance_ratio_se"] ** 2).sum())) / len(rows)
+    side = "below 1" if mean + 2 * se < 1 else "above 1" if mean - 2 * se > 1 else "not told from 1"
+    return f"{fmt_number(mean)} ± {se:.2g} ({side})"
+
+
 def load_variance(study: Mapping, report_dir: Path) -> dict:
     variance = study["variance"]
     groups: dict[tuple[str, str], list[pd.DataFrame]] = {}
@@ -295,7 +329,7 @@ def load_variance(study: Mapping, report_dir: Path) -> dict:
         rows.append(dict(
             optimizer=optimizer, bn=bn, seeds=len(frames),
             epochs=f"{int(first['epoch'].iloc[0])} / {int(last['epoch'].iloc[0])}",
-            ratio_first=float(first["variance_ratio"].mean()), ratio_last=float(last["variance_ratio"].mean()),
+            ratio_first=ratio_interval(first), ratio_last=ratio_interval(last),
             var_sgd=float(last["var_sgd"].mean()), var_svrg=float(last["var_svrg"].mean()),
         ))  # fmt: skip
     settings = variance.get("settings", {})
@@ -362,64 +396,159 @@ def _runs(paths) -> list:
 
 def load_claims_inputs(manifest: Mapping):
     """vrdl.claims.evaluate_claims's inputs from the manifest: the final runs per (study, BN) and
-    optimizer (one per seed), the studies' models, the MetaInit runs, the selected points'
-    tune-run spreads (selected.tsv) per (study, BN) and optimizer, and the seeds per study."""
-    finals, models, seeds, spreads = {}, {}, {}, {}
+    optimizer (one per seed), the studies' models and titles, the MetaInit runs, and the seeds
+    per study."""
+    finals, models, titles, seeds = {}, {}, {}, {}
     for study in manifest["studies"]:
         models[study["name"]] = study.get("model", "")
+        titles[study["name"]] = study.get("title", "")
         for setting in study["settings"]:
             key = (study["name"], setting["bn"])
             finals[key] = {optimizer: _runs(paths) for optimizer, paths in setting["finals"].items()}
             seeds[study["name"]] = max((len(v) for v in finals[key].values()), default=0)
-            if setting.get("selected"):
-                spreads[key] = {
-                    row.optimizer: study_claims.TuneSpread(float(row.std_val_loss), int(row.folds), int(row.seeds))
-                    for row in read_tsv(setting["selected"]).itertuples(index=False)
-                }
     metainit = None
     if manifest.get("metainit"):
         runs = manifest["metainit"]["runs"]
         metainit = {"with": _runs(runs["on"]), "without": _runs(runs["off"])}
-    return finals, models, metainit, spreads, seeds
+        titles[study_claims.METAINIT] = manifest["metainit"].get("title", "")
+    return finals, models, titles, metainit, seeds
 
 
-def _part_row(part) -> dict:
-    return dict(setting=part.setting, compared=f"{part.lower} < {part.higher}", a=str(part.a), b=str(part.b),
-                gap=fmt_gap(part.gap, part.noise), budget=part.a.budget if part.a else None,
-                verdict=part.verdict, css=verdict_class(part.verdict), evidence=part.evidence,
+def load_tuning(manifest: Mapping) -> dict[str, dict]:
+    """Per setting label ("STUDY BN on"): each optimizer's grid-point values (tuning.tsv) and
+    the grid edges its selected point sits on; settings that tuned nothing are absent."""
+    out = {}
+    for study in manifest["studies"]:
+        grids = {name: spec["grid"] for name, spec in study["optimizers"].items()}
+        for setting in study["settings"]:
+            if not setting.get("selected"):
+                continue
+            chosen = {row.optimizer: json.loads(row.hparams) for row in read_tsv(setting["selected"]).itertuples()}
+            out[f"{study['name']} BN {setting['bn']}"] = dict(
+                values=grid_values(setting["tuning"]),
+                edges={o: tuning.grid_edges(h, grids.get(o, {})) for o, h in chosen.items()})
+    return out
+
+
+def tuning_notes(part, tuned: Mapping[str, dict]) -> tuple[str, str]:
+    """(how the comparison's ranking depends on the tuning budget, its grid-edge flags) of a
+    comparison between two tuned optimizers; ("", "") otherwise."""
+    info = tuned.get(part.setting)
+    if not info or part.lower not in info["values"] or part.higher not in info["values"]:
+        return "", ""
+    name = study_claims.display_name
+    ranking = tuning.ranking_text(name(part.lower), name(part.higher), info["values"][part.lower],
+                                  info["values"][part.higher])
+    edges = [f"{name(o)} {flag}" for o in (part.lower, part.higher) for flag in info["edges"].get(o, [])]
+    return ranking, "; ".join(edges)
+
+
+def _part_row(part, tuned: Mapping[str, dict] | None = None) -> dict:
+    ranking, edges = tuning_notes(part, tuned or {})
+    return dict(setting=part.setting, compared=f"{part.lower} < {part.higher}", words=part.words or part.setting,
+                tuning=ranking, edges=edges,
+                a=str(part.a), b=str(part.b), gap=fmt_gap(part.gap, part.noise),
+                budget=part.a.budget if part.a else None, verdict=part.verdict, css=verdict_class(part.verdict),
+                evidence=part.evidence, noise_source="; ".join(dict.fromkeys(part.sources)),
                 learned=bool(part.a and part.b and part.a.learned and part.b.learned))
+
+
+def judged_at(claim) -> str:
+    """Where the claim is judged, for a reader."""
+    if claim.at == study_claims.END:
+        return "end of training" + (f" ({claim.protocol} epochs in the study)" if claim.protocol else "")
+    return "common gradient budget"
+
+
+def _claim_row(claim, tuned: Mapping[str, dict]) -> dict:
+    part = claim.decisive
+    flips = ", ".join(f"{x:.3g}" for x in claim.flips)
+    return dict(claim=claim.claim, origin=claim.origin, verdict=claim.verdict, css=verdict_class(claim.verdict),
+                decisive=_part_row(part, tuned) if part else None, noise=claim.noise, at=judged_at(claim),
+                flips=flips, parts=[_part_row(p, tuned) for p in claim.parts], evidence=claim.evidence,
+                short=claim.verdict == study_claims.SHORT)
+
+
+def _claim_tsv(row: dict, claim) -> dict:
+    part = claim.decisive
+    return dict(claim=claim.claim, origin=claim.origin, verdict=claim.verdict, judged_at=row["at"],
+                setting=part.setting if part else "", compared=row["decisive"]["words"] if part else "",
+                gap=part.gap if part else math.nan, noise=part.noise if part else None,
+                grad_evals=part.a.budget if part else math.nan,
+                noise_source=row["decisive"]["noise_source"] if part else "", flips_at=row["flips"],
+                tuning_budget=row["decisive"]["tuning"] if part else "",
+                grid_edges=row["decisive"]["edges"] if part else "",
+                evidence=claim.evidence)
+
+
+def profile_times(finals: Mapping) -> tuple[dict, list[dict], list[dict]]:
+    """Per workload (study x BN) with a common target (vrdl.targets.common_target): the
+    optimizers' median gradient computations to reach it, the same per seed, and the targets'
+    rows for the page."""
+    median, per_seed, rows = {}, [], []
+    for (study, bn), by_optimizer in finals.items():
+        curves = {o: [r.curve for r in runs] for o, runs in by_optimizer.items() if runs}
+        skip = [o for o, runs in by_optimizer.items() if any(study_claims.learning_failure(r) for r in runs)]
+        target = targets.common_target(curves, skip) if len(curves) > 1 else None
+        if target is None:
+            continue
+        label = f"{study} BN {bn}"
+        *seeds, median[label] = targets.workload_times(curves, target)
+        per_seed += [{} for _ in range(len(seeds) - len(per_seed))]
+        for i, times in enumerate(seeds):
+            per_seed[i][label] = times
+        rows.append(dict(workload=f"{study} BN {bn}", loss=target.loss, source=target.source,
+                         skipped=", ".join(skip)))
+    return median, per_seed, rows
+
+
+def load_profile(finals: Mapping) -> dict:
+    """The performance profile across workloads: figure and targets (no figure without a
+    workload that has a target)."""
+    from vrdl.plots import performance_profile_figure, png_bytes
+
+    median, per_seed, rows = profile_times(finals)
+    if not median:
+        return dict(figure=None, targets=[], seeds=0)
+    finite = [x for r in targets.ratios(median).values() for x in r.values() if math.isfinite(x)]
+    top = max(2.0, 1.5 * max(finite, default=1.0))
+    taus = [top ** (i / 199) for i in range(200)]
+    profiles = {name: {"median": values} for name, values in targets.performance_profile(median, taus).items()}
+    if len(per_seed) > 1 and all(len(seed) == len(median) for seed in per_seed):
+        seeds = [targets.performance_profile(times, taus) for times in per_seed]
+        for name, profile in profiles.items():
+            profile["low"] = [min(s[name][i] for s in seeds) for i in range(len(taus))]
+            profile["high"] = [max(s[name][i] for s in seeds) for i in range(len(taus))]
+    figure = performance_profile_figure(profiles, taus, len(median))
+    return dict(figure=Image("performance profiles across workloads", png_uri(png_bytes(figure))), targets=rows,
+                seeds=len(per_seed) if len(per_seed) > 1 else 0)
 
 
 def load_claims(manifest: Mapping) -> tuple[dict, list[dict]]:
     """The claims section and the claims table's rows for the TSV."""
-    from vrdl.plots import claims_figure, png_bytes
+    from vrdl.plots import claims_figure, png_bytes, verdict_strip_figure
 
-    finals, models, metainit, spreads, seeds = load_claims_inputs(manifest)
+    finals, models, titles, metainit, seeds = load_claims_inputs(manifest)
     declared = study_claims.declared_claims(manifest.get("claims") or [])
-    claims = study_claims.evaluate_claims(finals, models, metainit, spreads,
-                                          claims=(*study_claims.CLAIMS, *declared))
-    rows, tsv = [], []
-    for claim in claims:
-        if claim.verdict == study_claims.MISSING:
-            continue
-        part = claim.decisive
-        row = dict(claim=claim.claim, origin=claim.origin, verdict=claim.verdict, css=verdict_class(claim.verdict),
-                   decisive=_part_row(part) if part else None, noise=claim.noise,
-                   parts=[_part_row(p) for p in claim.parts], evidence=claim.evidence)
-        rows.append(row)
-        tsv.append(dict(claim=claim.claim, origin=claim.origin, verdict=claim.verdict,
-                        setting=part.setting if part else "", compared=row["decisive"]["compared"] if part else "",
-                        gap=part.gap if part else math.nan, noise=part.noise if part else None,
-                        grad_evals=part.a.budget if part else math.nan, noise_source=claim.noise,
-                        evidence=claim.evidence))
-    figure = claims_figure(claims)
+    claims = study_claims.evaluate_claims(finals, models, metainit, claims=(*study_claims.CLAIMS, *declared),
+                                          titles=titles)
+    shown = [c for c in claims if c.verdict != study_claims.MISSING]
+    tuned = load_tuning(manifest)
+    rows = [_claim_row(c, tuned) for c in shown]
+    tsv = [_claim_tsv(row, c) for row, c in zip(rows, shown)]
+    figure, strip = claims_figure(claims), verdict_strip_figure(claims)
     seed_text = "; ".join(f"{name}: {n}" for name, n in seeds.items())
     seed_text += "; MetaInit comparison: 1" if metainit else ""
     section = dict(
         rows=rows, not_run=[c.claim for c in claims if c.verdict == study_claims.MISSING],
+        short=[dict(claim=c.claim, why=next((p.short for p in c.parts if p.short), "")) for c in shown
+               if c.verdict == study_claims.SHORT],
         figure=Image("claims: each compared test loss with its noise", png_uri(png_bytes(figure))) if figure else None,
+        strip=Image("each claim's verdict along the gradient budget", png_uri(png_bytes(strip))) if strip else None,
         seeds=seed_text, failures=study_claims.did_not_learn(finals, metainit),
-        decisive=study_claims.DECISIVE, loss_drop=study_claims.LOSS_DROP,
+        decisive=study_claims.DECISIVE, loss_drop=study_claims.LOSS_DROP, blocks=bootstrap.BLOCKS,
+        profile=load_profile(finals),
+        resamples=bootstrap.RESAMPLES,
     )
     return section, tsv
 
@@ -440,27 +569,33 @@ def _run_metas(manifest: Mapping) -> list[dict]:
 
 
 def provenance(metas: list[dict]) -> dict:
-    """Device, versions and the commits the runs came from (RUN.json's git_commit, git_dirty;
-    runs written before vrdl recorded them count as unrecorded), with a warning when they came
-    from several commits or a dirty tree: then the page mixes code versions."""
+    """Device, versions and the commits the runs came from (RUN.json's git_commit, git_dirty and
+    git_dirty_files: changed code files; runs written before vrdl recorded them count as
+    unrecorded), with a warning naming the changed files when they came from several commits or
+    a tree with changed code: then the page mixes code versions."""
     commits: dict[str, int] = {}
     dirty = unrecorded = 0
+    files: dict[str, None] = {}
     for meta in metas:
         commit = meta.get("git_commit")
         if commit:
             commits[commit] = commits.get(commit, 0) + 1
         else:
             unrecorded += 1
-        dirty += meta.get("git_dirty") is True
+        if meta.get("git_dirty") is True:
+            dirty += 1
+            files.update(dict.fromkeys(meta.get("git_dirty_files") or ["changed files not recorded"]))
     warnings = []
     if len(commits) > 1:
         warnings.append(f"the runs come from {len(commits)} different commits")
     if dirty:
-        warnings.append(f"{dirty} of {len(metas)} runs ran from a tree with uncommitted changes")
+        warnings.append(f"{dirty} of {len(metas)} runs ran from a tree with uncommitted code changes "
+                        f"({', '.join(list(files)[:10])}{', ...' if len(files) > 10 else ''})")
     first = metas[0] if metas else {}
     versions = ", ".join(f"{k} {v}" for k, v in first.get("versions", {}).items())
     return dict(device=first.get("device"), versions=versions, commits=sorted(commits.items(), key=lambda kv: -kv[1]),
-                dirty=dirty, unrecorded=unrecorded, runs=len(metas), warning="; ".join(warnings))
+                dirty=dirty, unrecorded=unrecorded, runs=len(metas), warning="; ".join(warnings),
+                dirty_files=list(files))
 
 
 def demo_subsets(manifest: Mapping) -> list[str]:

@@ -24,6 +24,7 @@ import torch
 
 import vrdl
 from vrdl import checkpoints, data, gpu_slots, provenance, settings, variance
+from vrdl.bootstrap import evaluate_blocks
 from vrdl.compiled import CompiledGradients
 from vrdl.files import check_writable, remove_stale_temporaries, strict_json, write_atomic
 from vrdl.gradients import Objective, ReferenceGradients, evaluate, minibatch_gradient
@@ -250,9 +251,10 @@ def run(
 
     def measure(epoch: int, grad_evals: int, wall: float, train_loss: float, train_acc: float) -> dict:
         with autocast:
-            eval_loss, eval_acc = evaluate(net, evaluation)
+            eval_loss, eval_acc, blocks = evaluate_blocks(net, evaluation)  # blocks: the report's bootstrap
             row = dict(epoch=epoch, grad_evals=grad_evals, wall_s=round(wall, 3), lr=current_step_size(optimizer),
-                       train_loss=train_loss, train_acc=train_acc, eval_loss=eval_loss, eval_acc=eval_acc)
+                       train_loss=train_loss, train_acc=train_acc, eval_loss=eval_loss, eval_acc=eval_acc,
+                       eval_blocks=blocks)
             if cfg.track_objective:
                 row["train_objective"] = evaluate(net, train, objective)[0]
         return row
@@ -338,7 +340,8 @@ def _epoch_line(cfg: RunConfig, row: dict, wall: float, eta: float) -> str:
 
 def _write_outputs(cfg: RunConfig, out: Path, state: dict, summary: dict) -> None:
     """RUN.csv, RUN.json (recording the CSVs' hashes) and RUN.variance.csv, each atomically."""
-    curve = rows_to_csv(state["rows"], COLUMNS + (("train_objective",) if cfg.track_objective else ()))
+    rows = [{k: v for k, v in r.items() if k != "eval_blocks"} for r in state["rows"]]  # blocks: in RUN.json
+    curve = rows_to_csv(rows, COLUMNS + (("train_objective",) if cfg.track_objective else ()))
     variance_text = rows_to_csv(state["variance"], variance.COLUMNS) if cfg.variance_epochs else None
     summary.update(run_record(out, curve, variance_text))
     if variance_text is not None:
@@ -495,5 +498,6 @@ def _summary(cfg, state, optimizer, model, train, evaluation, device, command, s
         final_eval_loss=last["eval_loss"],
         final_eval_acc=last["eval_acc"],
         metainit=state["metainit"],
+        eval_blocks=[row.get("eval_blocks") for row in state["rows"]],  # vrdl.bootstrap: per CSV row
         **provenance.describe(cfg.optimizer, stacked),  # commit, dirty tree, code fingerprint, vrdl path
     )

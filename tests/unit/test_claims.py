@@ -1,6 +1,7 @@
-"""The claims table's logic on constructed results: the noise estimate each comparison uses
-(several seeds, folds only, neither), the decisive factor, runs that did not learn, the claims
-on results shaped like the paper's and against it."""
+"""The claims table's logic on constructed results: where a claim is judged (end of training,
+common budget, along the budget), runs shorter than the protocol, the noise estimate each
+comparison uses (several seeds, the bootstrap over test examples, neither), the decisive factor,
+runs that did not learn, the claims on results shaped like the paper's and against it."""
 
 import math
 
@@ -16,13 +17,15 @@ from vrdl.claims import (
     NO_NOISE,
     NO_NOISE_SOURCE,
     NOT_LEARNED,
+    NOT_REACHED,
+    SHORT,
     WITHIN_NOISE,
     Estimate,
     LowerLoss,
     Run,
-    TuneSpread,
     chance_threshold,
     compare,
+    declared_claims,
     did_not_learn,
     estimates,
     evaluate_claims,
@@ -30,12 +33,14 @@ from vrdl.claims import (
 )
 
 
-def run(final_loss, grad_evals=(0, 100, 200), start=2.3, acc=0.8, name="seed 1"):
-    """A 10-class run whose test loss falls from `start` to `final_loss`, ending at accuracy `acc`."""
-    losses = [start, (start + final_loss) / 2, final_loss][: len(grad_evals)]
+def run(final_loss, grad_evals=(0, 100, 200), start=2.3, acc=0.8, name="seed 1", epochs=None, middle=None):
+    """A 10-class run whose test loss falls from `start` to `final_loss` (through `middle`),
+    ending at accuracy `acc`; `epochs`: what it was set to run (None: unknown)."""
+    middle = (start + final_loss) / 2 if middle is None else middle
+    losses = [start, middle, final_loss][: len(grad_evals)]
     curve = pd.DataFrame({"grad_evals": list(grad_evals), "eval_loss": losses,
                           "eval_acc": [0.1] + [acc] * (len(grad_evals) - 1)})
-    return Run(curve, num_classes=10, n_eval=10_000, name=name)
+    return Run(curve, num_classes=10, n_eval=10_000, name=name, epochs=epochs, n_train=100)
 
 
 def seeds(*losses, **kw):
@@ -52,22 +57,38 @@ def test_losses_are_compared_at_the_common_gradient_budget():
 
 
 def test_several_seeds_use_the_standard_error_of_the_seed_mean():
-    est = estimates({"sgd": seeds(0.5, 0.6, 0.7)}, {"sgd": TuneSpread(std=9.0, runs=4, seeds=1)})["sgd"]
+    est = estimates({"sgd": seeds(0.5, 0.6, 0.7)})["sgd"]
     assert est.mean == pytest.approx(0.6)
     assert est.noise == pytest.approx(0.1 / math.sqrt(3))  # std (ddof 1) 0.1 over 3 seeds
-    assert est.source == "seed spread (3 seeds)"  # the seeds win over the fold spread
+    assert est.source == "seeds' standard error (3 seeds)"
 
 
-def test_one_seed_with_folds_uses_the_fold_spread_unscaled():
-    est = estimates({"sgd": [run(0.5)]}, {"sgd": TuneSpread(std=0.03, runs=4, seeds=1)})["sgd"]
-    assert est.noise == 0.03 and est.source == "fold spread (4 folds)"
-    labels = [TuneSpread(0.1, 8, 2).label, TuneSpread(0.1, 3, 3).label]
-    assert labels == ["tune-run spread (4 folds × 2 seeds)", "tune-seed spread (3 seeds)"]
+def blocked(final_loss, spread, **kw):
+    """A one-seed run whose 64 test blocks scatter by +-spread around each row's loss."""
+    base = run(final_loss, **kw)
+    offsets = [spread * (1 if i % 2 else -1) for i in range(64)]
+    blocks = tuple(tuple(loss + d for d in offsets) for loss in base.curve["eval_loss"])
+    return Run(base.curve, base.num_classes, base.n_eval, base.name, blocks=blocks)
 
 
-@pytest.mark.parametrize("spread", [None, TuneSpread(std=math.nan, runs=1, seeds=1)])
-def test_one_seed_and_a_hold_out_split_has_no_noise_estimate(spread):
-    est = estimates({"sgd": [run(0.5)]}, {"sgd": spread} if spread else None)["sgd"]
+def test_one_seed_uses_the_bootstrap_over_test_examples():
+    est = estimates({"sgd": [blocked(0.5, 0.1)]})["sgd"]
+    assert est.source.startswith("bootstrap over test examples")
+    assert est.noise == pytest.approx(0.1 / 8, rel=0.1)  # std 0.1 over 64 blocks
+
+
+def test_the_gap_of_one_seed_each_is_a_paired_bootstrap():
+    """Two runs whose blocks move together: their gap is certain although each loss scatters."""
+    e = estimates({"sgd": [blocked(0.5, 0.2)], "svrg": [blocked(0.45, 0.2)]})
+    part = compare(e["svrg"], e["sgd"])
+    assert part.noise == pytest.approx(0.0, abs=1e-9) and part.verdict == HOLDS
+    assert part.sources == ("paired bootstrap over test examples (64 blocks, 1 seed)",)
+    unpaired = math.hypot(e["svrg"].noise, e["sgd"].noise)
+    assert unpaired == pytest.approx(math.hypot(0.2 / 8, 0.2 / 8), rel=0.15)  # each side alone
+
+
+def test_one_seed_without_test_blocks_has_no_noise_estimate():
+    est = estimates({"sgd": [run(0.5)]})["sgd"]
     assert est.noise is None and est.source == NO_NOISE_SOURCE
 
 
@@ -133,17 +154,6 @@ def test_one_seed_without_folds_decides_nothing_and_shows_the_gaps():
     assert all(c.noise == NO_NOISE_SOURCE for c in claims[:5])
     # LeNet: svrg 0.40 vs the best other, sgd 0.30: the claimed way is negative
     assert "svrg 0.4 vs best of sgd, adam, adagrad (sgd) 0.3: gap -0.1, noise unknown" in claims[0].evidence
-
-
-def test_one_seed_with_folds_decides_on_the_fold_spread():
-    finals, models, metainit = results(0.25, 0.5, 0.61, 0.98, n_seeds=1)
-    spreads = {key: {name: TuneSpread(0.005, 4, 1) for name in runs} for key, runs in finals.items()}
-    claims = evaluate_claims(finals, models, metainit, spreads)
-    # MetaInit has no tuning, so no noise estimate; the studies' claims use their fold spread
-    assert [c.verdict for c in claims] == [HOLDS] * 4 + [NO_NOISE] + [MISSING] * 2
-    assert claims[0].noise == "fold spread (4 folds)" and claims[4].noise == NO_NOISE_SOURCE
-    wide = {key: {name: TuneSpread(0.5, 4, 1) for name in runs} for key, runs in finals.items()}
-    assert [c.verdict for c in evaluate_claims(finals, models, metainit, wide)][:4] == [WITHIN_NOISE] * 4
 
 
 def test_missing_studies_are_reported_as_not_run():
@@ -234,3 +244,59 @@ def test_a_claim_rests_on_every_optimizer_it_names():
     finals, models, metainit = results(0.25, 0.5, 0.61, 0.98)
     finals[("lenet_mnist", "off")]["adagrad"] = seeds(2.3, 2.3, 2.3, acc=0.1)
     assert evaluate_claims(finals, models, metainit)[0].verdict == NOT_LEARNED
+
+
+# ---------------------------------------------------------------------------- where a claim is judged
+
+
+def lenet(svrg_epochs, sgd_epochs, svrg_middle=None):
+    """LeNet finals of 3 seeds: SVRG spends twice SGD's gradients per epoch; it ends lower (0.2
+    vs 0.3) but is worse at SGD's last budget (its first epoch: `svrg_middle`)."""
+    def s(loss, grad_evals, epochs, middle=None):
+        return [run(loss + d, grad_evals=grad_evals, epochs=epochs, middle=middle, name=f"seed {i}")
+                for i, d in enumerate((-0.01, 0.0, 0.01))]
+
+    return {("lenet_mnist", "off"): {"sgd": s(0.3, (0, 100, 200), sgd_epochs),
+                                     "svrg": s(0.2, (0, 200, 400), svrg_epochs, svrg_middle)}}
+
+
+def test_the_study_claims_are_judged_at_the_end_of_its_protocol():
+    finals = lenet(100, 100, svrg_middle=0.6)
+    [claim] = evaluate_claims(finals, {"lenet_mnist": "lenet"}, claims=CLAIMS[:1])
+    assert claim.verdict == HOLDS and claim.at == "end"
+    # each at its own last epoch: SVRG's 400 gradient computations against SGD's 200
+    assert (claim.parts[0].a.budget, claim.parts[0].b.budget) == (400, 200)
+    assert claim.parts[0].words == "SVRG vs SGD, lenet_mnist, BN off"
+
+
+def test_runs_shorter_than_the_protocol_make_the_claim_inconclusive():
+    [claim] = evaluate_claims(lenet(2, 2, svrg_middle=0.6), {"lenet_mnist": "lenet"}, claims=CLAIMS[:1])
+    assert claim.verdict == SHORT and claim.parts[0].short == "2 epochs, the protocol 100"
+    # a declared claim at a common budget is not about the protocol's end: SVRG worse at 200
+    declared = declared_claims([{"name": "SVRG beats SGD", "better": "svrg", "than": ["sgd"]}])
+    [at_budget] = evaluate_claims(lenet(2, 2, svrg_middle=0.6), {"lenet_mnist": "lenet"}, claims=declared)
+    assert at_budget.verdict == FAILS and at_budget.parts[0].a.budget == 200
+
+
+def test_the_strip_shows_where_the_ranking_flips():
+    """Common budget 200 (SGD's end): SVRG is ahead at 100 (start 2.3 vs SGD's 1.3? no: SVRG has
+    not finished an epoch at 100), behind at 200; beyond 200 SGD has no runs."""
+    declared = declared_claims([{"name": "SVRG beats SGD", "better": "svrg", "than": ["sgd"]}])
+    finals = lenet(2, 2, svrg_middle=0.6)
+    finals[("lenet_mnist", "off")]["sgd"] = [run(1.2 + d, grad_evals=(0, 100, 200), middle=0.1 + d, epochs=2,
+                                                 name=f"seed {i}") for i, d in enumerate((-0.01, 0.0, 0.01))]
+    [claim] = evaluate_claims(finals, {"lenet_mnist": "lenet"}, claims=declared)
+    # per training example (100): SGD 0.1 vs SVRG 2.3 at 1, SGD 1.2 vs SVRG 0.6 at 2
+    assert claim.strip == ((1.0, FAILS), (2.0, HOLDS), (4.0, NOT_REACHED))
+    assert claim.flips == [2.0] and claim.verdict == HOLDS
+
+
+def test_the_decisive_comparison_is_the_clearest_gap_of_runs_that_learned():
+    finals, models, metainit = results(0.40, 0.3, 0.9, 0.5, n_seeds=1)  # one seed, no blocks: no noise
+    finals[("resnet101_cifar100", "on")] = {"sgd": seeds(0.500), "svrg": seeds(0.40)}
+    finals[("resnet101_cifar100", "off")] = {"sgd": seeds(0.505), "svrg": seeds(0.5)}
+    models["resnet101_cifar100"] = "resnet101"
+    claim = evaluate_claims(finals, models, metainit, titles={"resnet18_cifar10": "ResNet-18 on CIFAR-10"})[3]
+    assert claim.verdict == NO_NOISE
+    # BN helps: ResNet-18 sgd by 0.2, svrg by 0.6; ResNet-101 sgd by 0.005, svrg by 0.1: the clearest decides
+    assert claim.decisive.words == "SVRG with BN vs without, ResNet-18 on CIFAR-10"

@@ -69,14 +69,21 @@ def test_the_report_page_and_its_tables(tmp_path):
     # seeds 0.40/0.41 vs 0.60/0.62: a gap of 0.205 with a noise of about 0.009
     assert declared.origin == "config" and declared.verdict == "holds"
     assert declared.gap == pytest.approx(0.205) and declared.grad_evals == 200
-    assert declared.compared == "svrg < sgd"
+    assert declared.compared == "SVRG vs SGD, LeNet <tiny>, BN off"  # in words, the study's title
+    assert declared.judged_at == "common gradient budget"
+    assert declared.noise_source == "seeds' standard error (2 seeds)"
     assert "Lion beats Adam" not in set(claims["claim"])  # not run here: one line below the table
     assert "Lion beats Adam" in html[html.index("Not run by this config"):]
     assert '<span class="verdict holds">holds</span>' in html
     assert html.count("<details") >= 2  # evidence per claim, the grid points
     assert "LeNet &lt;tiny&gt;" in html  # autoescaped
     assert "<td>svrg</td><td>lr ∈ {0.1}</td>" in html
-    assert html.count("data:image/png;base64,") == 4  # the claims figure and the setting's three
+    # claims strip and figure, performance profile, tuning budget, the setting's three
+    assert html.count("data:image/png;base64,") == 7
+    assert "may be under-tuned" not in html  # one-point grids have no edge
+    # the profile's target: the slower optimizer's best (sgd 0.61 mean), which both reach
+    profile = claims_section(tmp_path)["profile"]
+    assert profile["targets"][0]["loss"] == pytest.approx(0.61) and "sgd's" in profile["targets"][0]["source"]
     assert 'href="figures/lenet_tiny_final.pdf"' in html
     target = pd.read_csv(tables["time_to_target"], sep="\t")
     assert list(target["optimizer"]) == ["sgd", "svrg"] and list(target["grad_evals"]) == [200, 100]
@@ -84,13 +91,51 @@ def test_the_report_page_and_its_tables(tmp_path):
     assert "This is a demo, not the study." in html
 
 
+def claims_section(tmp_path):
+    from vrdl.report import load_claims
+
+    return load_claims(study_manifest(tmp_path / "again"))[0]
+
+
 def test_runs_from_several_commits_or_a_dirty_tree_are_flagged(tmp_path):
     report = load_report(study_manifest(tmp_path, commits=("abc123", "def456")), tmp_path)
     assert report.page["provenance"]["warning"] == "the runs come from 2 different commits"
     assert "Mixed code versions:" in render_report(report.page)
-    mixed = provenance([{"git_commit": "abc", "git_dirty": True}, {}])
-    assert mixed["warning"] == "1 of 2 runs ran from a tree with uncommitted changes"
+    mixed = provenance([{"git_commit": "abc", "git_dirty": True, "git_dirty_files": ["src/vrdl/plots.py"]}, {}])
+    assert mixed["warning"] == "1 of 2 runs ran from a tree with uncommitted code changes (src/vrdl/plots.py)"
     assert mixed["unrecorded"] == 1  # older runs without the field
+    older = provenance([{"git_commit": "abc", "git_dirty": True}])
+    assert older["warning"].endswith("uncommitted code changes (changed files not recorded)")
+
+
+def test_only_code_changes_make_a_tree_dirty(tmp_path):
+    """A symlinked .venv (which `.venv/` in .gitignore does not match), notes and tests are not
+    code that ran; a changed or new file under src/, workflow/, scripts/ or config/ is, named."""
+    import subprocess
+
+    from vrdl.provenance import git_state
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    (tmp_path / "src" / "vrdl").mkdir(parents=True)
+    (tmp_path / "src" / "vrdl" / "a.py").write_text("A = 1\n")
+    (tmp_path / ".gitignore").write_text(".venv/\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    (tmp_path / "venv-elsewhere").mkdir()
+    (tmp_path / ".venv").symlink_to(tmp_path / "venv-elsewhere")
+    (tmp_path / "notes.txt").write_text("todo\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_x.py").write_text("\n")
+    commit, dirty, files = git_state(tmp_path / "src")
+    assert commit and dirty is False and files == []
+    (tmp_path / "src" / "vrdl" / "a.py").write_text("A = 2\n")
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "mine.yaml").write_text("name: mine\n")
+    commit, dirty, files = git_state(tmp_path / "src")
+    assert dirty is True and sorted(files) == ["config/mine.yaml", "src/vrdl/a.py"]
 
 
 def test_a_target_met_before_any_update_is_a_note(tmp_path):
@@ -107,3 +152,13 @@ def test_a_report_on_data_subsets_says_it_is_a_demo():
     assert demo_subsets({"studies": [study], "metainit": None}) == ["lenet_fmnist: 1024 training / all test images"]
     study["setup"]["train_subset"] = None
     assert demo_subsets({"studies": [study], "metainit": None}) == []
+
+
+def test_a_variance_ratio_is_shown_with_its_jackknife_interval():
+    from vrdl.report import ratio_interval
+
+    one = pd.DataFrame({"variance_ratio": [0.97], "variance_ratio_se": [0.1]})
+    assert ratio_interval(one) == "0.97 ± 0.1 (not told from 1)"
+    seeds = pd.DataFrame({"variance_ratio": [0.5, 0.6], "variance_ratio_se": [0.03, 0.04]})
+    assert ratio_interval(seeds) == "0.55 ± 0.025 (below 1)"  # sqrt(0.03² + 0.04²) / 2
+    assert ratio_interval(pd.DataFrame({"variance_ratio": [1.23]})) == "1.23"  # older runs: no interval

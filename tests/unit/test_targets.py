@@ -33,7 +33,7 @@ def test_reference_target_is_the_best_of_the_mean_curve_with_slack():
     assert reference_target(runs, "sgd").loss == pytest.approx(0.6)
     target = reference_target(runs, "sgd", slack=0.1)
     assert target.loss == pytest.approx(0.66)
-    assert target.source == "best test loss of sgd (+10%)"
+    assert target.source == "lowest point of the mean test-loss curve of sgd (+10%)"
 
 
 def test_reference_target_skips_epochs_where_a_seed_diverged():
@@ -70,7 +70,7 @@ def test_study_target_is_a_given_loss_or_the_reference_optimizers_best():
     runs = {"sgd": [curve([2.0, 1.0, 0.6])], "mars": [curve([2.0, 0.5, 0.4])]}
     assert study_target({"loss": 0.5, "reference": "sgd"}, runs) == Target(0.5, "given")
     assert study_target({"reference": "sgd", "slack": 0.5}, runs).loss == pytest.approx(0.9)
-    assert study_target({}, runs).source == "best test loss of sgd"
+    assert study_target({}, runs).source == "lowest point of the mean test-loss curve of sgd"
     with pytest.raises(ValueError, match="no runs of the reference optimizer adam"):
         study_target({"reference": "adam"}, runs)
 
@@ -103,3 +103,36 @@ def test_a_target_met_before_any_update_is_a_note_not_bars(tmp_path):
     figure = time_to_target_figure(runs, {"reference": "sgd"}, (tmp_path / "t.png",), title="t")
     assert not figure.axes  # no bar chart
     assert "before any update" in figure.texts[0].get_text()
+
+
+# ---------------------------------------------------------------------------- performance profiles
+
+
+def test_the_performance_profile_of_a_hand_worked_example():
+    """Three workloads, two optimizers: A takes 100, 300, 100 gradient computations, B 200, 150
+    and never. Ratios to the fastest: A 1, 2, 1; B 2, 1, inf. So rho_A = 2/3 at tau 1 and 1
+    from 2 on; rho_B = 1/3 at 1, 2/3 from 2 on, never 1."""
+    from vrdl.targets import performance_profile, ratios
+
+    times = {"w1": {"A": 100.0, "B": 200.0}, "w2": {"A": 300.0, "B": 150.0}, "w3": {"A": 100.0, "B": math.nan}}
+    assert ratios(times) == {"w1": {"A": 1.0, "B": 2.0}, "w2": {"A": 2.0, "B": 1.0}, "w3": {"A": 1.0, "B": math.inf}}
+    profile = performance_profile(times, [1.0, 1.5, 2.0, 100.0])
+    assert profile["A"] == pytest.approx([2 / 3, 2 / 3, 1.0, 1.0])
+    assert profile["B"] == pytest.approx([1 / 3, 1 / 3, 2 / 3, 2 / 3])
+
+
+def test_a_profile_counts_only_the_workloads_an_optimizer_ran():
+    from vrdl.targets import performance_profile
+
+    times = {"w1": {"A": 100.0, "B": 100.0}, "w2": {"A": 100.0}, "w3": {"A": math.nan, "B": math.nan}}
+    profile = performance_profile(times, [1.0])  # w3: nobody reached its target, left out
+    assert profile == {"A": [1.0], "B": [1.0]}
+
+
+def test_the_common_target_is_every_optimizers_reach_not_one_optimizers_best():
+    from vrdl.targets import common_target
+
+    curves = {"sgd": [curve([2.3, 0.8, 0.6])], "svrg": [curve([2.3, 1.0, 0.9])], "flat": [curve([2.3, 2.3, 2.3])]}
+    target = common_target(curves, skip=["flat"])
+    assert target.loss == 0.9 and "svrg's" in target.source  # the slower one's best: both reach it
+    assert common_target({"a": [curve([0.5, 0.6])], "b": [curve([0.5, 0.7])]}) is None  # met before any update

@@ -46,6 +46,16 @@ def test_variances_match_a_brute_force_computation():
     d = np.concatenate([t.numpy().ravel() for t in direction])
     assert got["storm_sq_error"] == pytest.approx(float(np.sum((d - g.mean(0)) ** 2)), rel=1e-5)
 
+    # the jackknife over the 5 batches, brute force: each estimate recomputed without batch j
+    def jackknife(stat):
+        values = np.array([stat(np.delete(g, j, 0), np.delete(svrg, j, 0)) for j in range(len(g))])
+        return float(np.sqrt((len(g) - 1) / len(g) * np.sum((values - values.mean()) ** 2)))
+
+    assert got["var_sgd_se"] == pytest.approx(jackknife(lambda a, b: total_variance(a)), rel=1e-4)
+    assert got["var_svrg_se"] == pytest.approx(jackknife(lambda a, b: total_variance(b)), rel=1e-4)
+    ratio_se = jackknife(lambda a, b: total_variance(b) / total_variance(a))
+    assert got["variance_ratio_se"] == pytest.approx(ratio_se, rel=1e-4) and ratio_se > 0
+
 
 def test_svrg_variance_vanishes_at_its_snapshot():
     torch.manual_seed(0)
@@ -54,6 +64,7 @@ def test_svrg_variance_vanishes_at_its_snapshot():
     params = [p.detach() for p in model.parameters()]
     got = estimator_variances(ReferenceGradients(model), params, params, [(x[:16], y[:16]), (x[16:], y[16:])])
     assert got["var_svrg"] == 0 and got["var_sgd"] > 0
+    assert np.isnan(got["variance_ratio_se"])  # 2 batches: no jackknife
 
 
 def test_l2_objective_adds_the_weight_penalty():

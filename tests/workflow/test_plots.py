@@ -102,7 +102,7 @@ def _with_variance(run, epochs=(1, 2, 3)):
     csv = run["csv"]
     frame = pd.DataFrame({"epoch": list(epochs), "batches": 4, "var_sgd": [1.0, 0.8, 0.6],
                           "var_svrg": [0.5, 0.3, 0.2], "variance_ratio": [0.5, 0.375, 0.33],
-                          "storm_sq_error": [math.nan] * 3})
+                          "storm_sq_error": [math.nan] * 3, "variance_ratio_se": [0.05, 0.04, 0.03]})
     path = csv.with_name(csv.stem + ".variance.csv")
     frame.to_csv(path, index=False, na_rep="nan")
     meta = json.loads(csv.with_suffix(".json").read_text())
@@ -163,7 +163,14 @@ def draw(kind, tmp_path):
             for run in _runs(tmp_path / locking, {"svrg": EVERY_OPTIMIZER["svrg"]}):
                 runs.append(dict(run, locking=locking, variance=_with_variance(run)))
         return plots.ablation_figure(runs, out, title=LONG_TITLE)
-    if kind == "claims":
+    if kind == "metainit":  # two variants of one optimizer, labelled by the variant
+        runs = _runs(tmp_path, {"svrg": EVERY_OPTIMIZER["svrg"][:1], "sgd": EVERY_OPTIMIZER["sgd"][:1]})
+        return plots.test_curves_figure({"with MetaInit": [runs[0]["csv"]], "without MetaInit": [runs[1]["csv"]]},
+                                        out, title=LONG_TITLE)
+    if kind == "dodge":
+        values = {name: [0.9 - i / 10, 1.2, math.inf, 0.8 + i / 20][: 2 + i % 3] for i, name in enumerate(OPTIMIZERS)}
+        return plots.expected_best_figure(values, out, title=LONG_TITLE)
+    if kind in ("claims", "strip"):
         flat = [[2.3, 2.3, 2.3, 2.3]] * 2  # did not learn: long setting labels on the left
         runs = _runs(tmp_path, dict(EVERY_OPTIMIZER, adagrad=flat, sgd=flat, storm=flat))
         finals = {}
@@ -171,7 +178,7 @@ def draw(kind, tmp_path):
             finals.setdefault(run["optimizer"], []).append(load_run(run["csv"]))
         claims = evaluate_claims({("lenet_mnist", "off"): finals, ("resnet18_cifar10", "on"): finals},
                                  {"lenet_mnist": "lenet", "resnet18_cifar10": "resnet18"})
-        return plots.claims_figure(claims, title=LONG_TITLE)
+        return (plots.claims_figure if kind == "claims" else plots.verdict_strip_figure)(claims, title=LONG_TITLE)
     raise ValueError(kind)
 
 
@@ -208,7 +215,8 @@ def layout_problems(figure) -> list[str]:
     return problems
 
 
-FIGURE_KINDS = ("tuning", "final", "target", "target_at_start", "variance", "convex", "ablation", "claims")
+FIGURE_KINDS = ("tuning", "final", "target", "target_at_start", "variance", "convex", "ablation", "metainit", "claims",
+                "strip", "dodge")
 
 
 @pytest.mark.parametrize("kind", FIGURE_KINDS)
@@ -233,4 +241,33 @@ def test_each_optimizer_has_one_colour_and_marker_everywhere(tmp_path):
             for line in ax.get_lines():
                 name = line.get_label().split(" ")[0].rstrip(",")
                 if name in styles:
-                    assert (to_hex(line.get_color()), line.get_marker()) == styles[name], (kind, name)
+                    assert to_hex(line.get_color()) == styles[name][0], (kind, name)
+                    if "BN off" not in line.get_label():  # a second variant: the colour, another marker
+                        assert line.get_marker() == styles[name][1], (kind, name)
+
+
+@pytest.mark.parametrize("kind", FIGURE_KINDS)
+def test_no_two_series_of_a_figure_share_colour_and_marker(kind, tmp_path):
+    """Within every panel, each labelled series (a curve with a legend entry) has its own colour
+    and marker: "with MetaInit" and "without", "locking on" and "off", SVRG with BN on and off
+    never look alike; grid points of a tuning panel never take an optimizer's colour."""
+    from matplotlib.colors import to_hex
+
+    from vrdl.plots import STYLES
+
+    for ax in draw(kind, tmp_path).axes:
+        series = [(line.get_label(), to_hex(line.get_color()), line.get_marker()) for line in ax.get_lines()
+                  if not line.get_label().startswith("_") and len(line.get_xdata()) > 1]
+        looks = [(color, marker) for _, color, marker in series]
+        assert len(set(looks)) == len(looks), (kind, series)
+        if kind == "tuning":
+            assert not {color for _, color, _ in series} & {c for c, _ in STYLES.values()}, series
+
+
+def test_an_accuracy_axis_of_runs_at_chance_is_not_a_zoom_into_noise(tmp_path):
+    """Constant accuracy (0.5 in every row here, as at chance): the axis spans 0-1, not 0.49-0.51."""
+    from vrdl import plots
+
+    runs = _runs(tmp_path, {"sgd": [[2.3, 2.29, 2.28]], "svrg": [[2.3, 2.3, 2.29]]})
+    figure = plots.test_curves_figure({r["optimizer"]: [r["csv"]] for r in runs}, [tmp_path / "f.png"])
+    assert figure.axes[1].get_ylim() == (0.0, 1.0)

@@ -50,9 +50,21 @@ def test_the_report_in_a_real_browser(completed_run, browser, tmp_path):
     sections = browser.execute_script("return Array.from(document.querySelectorAll('h2[id]')).map(h => h.id)")
     assert sections[0] == "claims" and {"lenet_tiny", "resnet_tiny", "metainit", "convex", "ablation"} <= set(sections)
     header = browser.execute_script("return Array.from(document.querySelectorAll('#claims ~ .scroll table th'))"
-                                    ".slice(0, 5).map(t => t.textContent)")
-    assert header == ["claim", "verdict", "decisive comparison", "gap ± noise (test loss)",
-                      "at gradient computations"]
+                                    ".slice(0, 7).map(t => t.textContent)")
+    assert header == ["claim", "verdict", "judged at", "decisive comparison", "gap ± noise (test loss)",
+                      "noise: standard error from", "at gradient computations"]
+    # the tiny runs are far shorter than the study's: said on the first screen, above the strip
+    short = browser.execute_script(
+        "const w = Array.from(document.querySelectorAll('p.warning'))"
+        ".find(p => p.textContent.includes(\"runs shorter than the claim's protocol\"));"
+        "return w ? w.getBoundingClientRect().top : null")
+    assert short is not None and short < 900
+    alts = [alt for alt, _ in images]
+    assert "each claim's verdict along the gradient budget" in alts
+    # the tiny runs learn too little for a target every optimizer reaches: the section says so
+    profile = browser.execute_script("return document.querySelector('#profile + p').textContent")
+    assert "performance profiles across workloads" in alts or profile.startswith("None: no workload")
+    assert any(alt.endswith("expected best validation loss after k grid points") for alt in alts)
 
     artefacts = Path(os.environ.get("VRDL_TEST_ARTIFACTS", tmp_path))
     artefacts.mkdir(parents=True, exist_ok=True)

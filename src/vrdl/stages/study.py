@@ -129,7 +129,8 @@ class Study:
     def target_title(self, bn) -> str:
         spec = self.time_to_target()
         target = (f"test loss {fmt_value(spec['loss'])}" if "loss" in spec else
-                  f"best test loss of {spec['reference']}" + (f" +{spec['slack']:.0%}" if spec["slack"] else ""))
+                  f"lowest point of the mean test-loss curve of {spec['reference']}"
+                  + (f" +{spec['slack']:.0%}" if spec["slack"] else ""))
         seeds = self.final_seeds
         runs = f"median of the {len(seeds)} seeds that reach it" if len(seeds) > 1 else f"seed {seeds[0]}"
         return f"{self.title}, BN {bn}: gradient computations to reach the {target} ({runs})"
