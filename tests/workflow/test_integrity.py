@@ -5,8 +5,6 @@ holds; the tuning figure marks the selected point."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 
 import pandas as pd
 import pytest
@@ -237,20 +235,5 @@ def test_a_malformed_selection_names_the_file_and_heals(small_run):
 # ---------------------------------------------------------------------------- no data lost
 
 
-def test_a_rerun_of_prepare_data_keeps_the_prepared_file(tmp_path, fashion_mnist_dir):
-    """Offline (no sources), a data file older than the scripts (cp -p) that Snakemake prepares
-    again: before, the job deleted it first and then failed; now it is kept, byte for byte."""
-    from tests.workflow.conftest import tiny_config, write_config
-
-    workdir = copy_workflow(tmp_path / "wf")
-    data = tmp_path / "data"
-    data.mkdir()
-    shutil.copy2(fashion_mnist_dir / "fashion_mnist.pt", data)
-    os.utime(data / "fashion_mnist.pt", (946684800, 946684800))  # 2000-01-01
-    config = dict(SMALL, data={"dir": str(data), "sources": {"fashion_mnist": str(tmp_path / "offline")}},
-                  compute=tiny_config(data)["compute"])
-    write_config(workdir / "config" / "small.yaml", config)
-    before = (data / "fashion_mnist.pt").read_bytes()
-    snakemake(workdir, str(data / "fashion_mnist.pt"), "--forcerun", "prepare_data", "--configfile",
-              "config/small.yaml")
-    assert (data / "fashion_mnist.pt").read_bytes() == before
+# An old prepared file offline (cp -p) is kept byte for byte and used as it is, with no
+# prepare_data job at all: tests/workflow/test_prepared_data.py.
