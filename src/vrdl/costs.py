@@ -156,6 +156,13 @@ def _hours(seconds: float | None) -> str:
     return "no rate" if seconds is None else f"{seconds / 3600:.2f}"
 
 
+def _grouping_lines(plan) -> list[str]:
+    """How the grouped studies' tune runs share cluster jobs (cluster.group_runs)."""
+    groups = plan.tune_groups
+    return [f"On a cluster: {study}'s {sum(map(len, runs))} tune runs in {len(runs)} jobs of up to "
+            f"{groups.size[study]} (cluster.group_runs)" for study, runs in groups.groups.items()]
+
+
 def report(plan, *, costs=None, results=None) -> str:
     jobs = plan.jobs()
     if costs:
@@ -205,7 +212,8 @@ def report(plan, *, costs=None, results=None) -> str:
     by_stage = defaultdict(int)
     for job in jobs:
         by_stage[job["stage"]] += 1
-    lines = ["Training runs: " + ", ".join(f"{n} {STAGE_NAMES[s]}" for s, n in by_stage.items()), ""]
+    lines = ["Training runs: " + ", ".join(f"{n} {STAGE_NAMES[s]}" for s, n in by_stage.items()),
+             *_grouping_lines(plan), ""]
     lines += _table(header, rows + [footer])
     lines += ["", f"Per-sample gradient costs: {source}."]
     if rates and missing:

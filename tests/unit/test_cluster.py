@@ -51,3 +51,14 @@ def test_grouping_an_unknown_study_is_refused():
     config["data"]["dir"] = "data"
     with pytest.raises(ConfigError, match=r"cluster.group_runs.lenet: no such study"):
         Plan(config)
+
+
+def test_vrdl_plan_says_how_runs_share_cluster_jobs():
+    from vrdl.costs import report
+
+    config = dict(copy.deepcopy(TINY), cluster={"group_runs": {"lenet_tiny": 4}})
+    config["data"]["dir"] = "data"
+    plan = Plan(config)
+    n = len(plan.studies.tune_runs("lenet_tiny", "off"))
+    line = f"On a cluster: lenet_tiny's {n} tune runs in {-(-n // 4)} jobs of up to 4 (cluster.group_runs)"
+    assert line in report(plan)
