@@ -108,17 +108,6 @@ def scontrol_job(jobid: str) -> dict[str, str]:
     return dict(re.findall(r"(\S+?)=(\S*)", result.stdout))
 
 
-def squeue_all() -> dict[str, dict[str, str]]:
-    """Every job squeue still knows (all states; MinJobAge keeps finished ones for an hour)."""
-    out = _cmd("squeue", "-t", "all", "-h", "-o", "%i|%T|%Z|%k")
-    jobs = {}
-    for line in out.splitlines():
-        parts = line.split("|")
-        if len(parts) == 4:
-            jobs[parts[0].strip()] = dict(state=parts[1], workdir=parts[2], comment=parts[3].strip())
-    return jobs
-
-
 @dataclass
 class Submission:
     """One sbatch of the Snakemake executor: Snakemake job id (a number, or a uuid for a group

@@ -13,6 +13,9 @@ its tune runs grouped two per cluster job (cluster.group_runs). The test shows:
 2. training jobs that ran at the same time saw different CUDA_VISIBLE_DEVICES (their RUN.json);
 3. grouped tune runs: one SLURM job per group (fewer than runs), each running its runs one after
    the other on one GPU and then the group's check; every result equal to an ungrouped local run.
+
+Each SLURM job is checked as SLURM knows it (working directory, output log, state), matched by
+working directory and log path, never by number alone.
 """
 
 from __future__ import annotations
@@ -86,8 +89,16 @@ def test_every_training_job_got_a_gpu_in_the_gpu_partition(gpu_runs):
     assert set(local_training) == {"tune", "final", "metainit", "convex", "ablation",
                                    "tune_stacked_lenet_gpu_sgd_seed1"}
     assert Counter(rule for rule in inside if rule != "tune_group") == local_training
+    assert len({s.slurm_id for s in subs}) == len(subs), "a SLURM job id was reported twice"
+    assert len({s.job for s in subs}) == len(subs), "a Snakemake job was submitted twice"
     for sub in subs:
+        # the log the plugin named, .snakemake/slurm_logs/{rule_RULE,group_...}/[WILDCARDS/]ID.log,
+        # is the SLURM job's output, and inside it Snakemake ran the job(s) to the end
+        assert sub.log.is_file() and sub.log.name == f"{sub.slurm_id}.log", sub
+        assert sub.log.is_relative_to(slurm.workdir / ".snakemake" / "slurm_logs"), sub
+        assert "--attempt 1 " in sub.log.read_text(errors="replace"), sub
         info = scontrol_job(sub.slurm_id)
+        assert info["StdOut"] == str(sub.log), (sub, info)
         assert info["WorkDir"] == str(slurm.workdir), (sub, info)
         assert info["JobState"] == "COMPLETED", (sub, info)
         assert info["Partition"] == "gpu", (sub, info)
@@ -128,3 +139,7 @@ def test_grouped_tune_runs_share_a_slurm_job_with_the_results_of_separate_runs(g
         assert scontrol_job(sub.slurm_id)["TimeLimit"] == "04:05:00"  # 2 x 120 min + the 5-min check
     counts = assert_same_results(slurm.workdir, local.workdir)
     assert counts[".tsv"] == 2 * 2 + 2 + 2  # selected and tuning per BN, each group's check, the report's
+    assert counts[".json"] == 15 and counts[".parquet"] == 2 and counts[".html"] == 1
+    for path in (slurm.workdir / "logs").rglob("*.log"):
+        assert "resuming from checkpoint" not in path.read_text(), path
+    assert not list((slurm.workdir / "checkpoints").rglob("*.ckpt"))

@@ -1,19 +1,18 @@
 """The workflow on a real SLURM (the single-node test cluster of tests/slurm/local-cluster.sh),
 through `--profile profiles/slurm --workflow-profile profiles/slurm-test`:
 
-1. the tiny config (tests/slurm/tiny.yaml: every rule, 11 jobs) runs its training jobs as SLURM
-   jobs (each asking for a GPU), each one visible to SLURM under the id Snakemake reported, and
-   the other jobs (localrules) in the submitting Snakemake, with the same results as a local run;
-2. a `tune` job cancelled with scancel after its first epoch checkpoint is retried by Snakemake
-   and resumes from the checkpoint, with the same CSV as an uninterrupted run;
-3. the same for a job killed by its SLURM time limit (TIMEOUT; runtime = attempt minutes). A
+1. a `tune` job (asking for one of the node's GPUs) cancelled with scancel after its first epoch
+   checkpoint is retried by Snakemake and resumes from the checkpoint, with the same CSV as an
+   uninterrupted run;
+2. the same for a job killed by its SLURM time limit (TIMEOUT; runtime = attempt minutes). A
    job that would finish before its 1-min limit on a fast machine is paused (SIGSTOP) a few
    epochs before its end, so that the limit always hits it.
 
 The cluster must be up (tests/slurm/local-cluster.sh up; .ci/run does it): otherwise these tests
 fail, naming the fix. Every Snakemake call has a timeout and cancels its own SLURM jobs on the
 way out; SLURM job ids are matched by working directory and log path, never by number alone.
-The whole file takes ~7 minutes on a 2-CPU machine.
+The whole file takes ~5 minutes on a 2-CPU machine. A whole study through SLURM, every job
+checked as SLURM knows it and its results against a local run: tests/slurm/test_gpu_cluster.py.
 
 Wall times and job counts are printed in the terminal summary ("SLURM test measurements")."""
 
@@ -26,18 +25,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.workflow.conftest import executed_jobs
-
 from .conftest import (
-    SnakemakeRun,
     assert_same_curve,
-    assert_same_results,
     load_tiny,
     local_args,
     read_meta,
@@ -45,16 +39,12 @@ from .conftest import (
     scontrol_job,
     slurm_args,
     slurm_workflow,
-    squeue_all,
 )
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
-ALL_RULES = {"prepare_data", "tune", "select", "final", "metainit",
-             "figure_tuning", "figure_final", "figure_target", "figure_metainit", "report", "tables"}
-TRAINING_RULES = {"tune", "final", "metainit"}  # cluster jobs; the others are localrules
 
-# The single tune job of tests 2 and 3 (lenet_slurm's only grid point, fold 0) and its files.
+# The single tune job of tests 1 and 2 (lenet_slurm's only grid point, fold 0) and its files.
 RUN = "tiny/lenet_slurm/bn~off/tune/sgd/lr~0.05/seed~1/fold~0"  # config tiny.yaml: results/tiny/
 TARGET = [f"results/{RUN}.csv", f"results/{RUN}.json"]
 CHECKPOINT = f"checkpoints/{RUN}.ckpt"
@@ -66,97 +56,7 @@ _RESUMED = re.compile(r"resuming from checkpoint (\S+) after epoch (\d+)")
 
 
 # ---------------------------------------------------------------------------------------------
-# 1. The tiny config: SLURM vs local
-
-
-@pytest.fixture(scope="module")
-def tiny_runs(slurm_cluster, tmp_path_factory):
-    """The tiny config run locally (--cores 2) and then through SLURM, each in its own copy."""
-    base = tmp_path_factory.mktemp("tiny")
-    local_dir = slurm_workflow(base / "local")
-    slurm_dir = slurm_workflow(base / "slurm")
-    runs = []
-    try:
-        local = SnakemakeRun(local_dir, local_args(), "snakemake")
-        runs.append(local)
-        local.wait(timeout=600)
-        slurm = SnakemakeRun(slurm_dir, slurm_args(), "snakemake")
-        runs.append(slurm)
-        slurm.wait(timeout=900)
-    finally:
-        for run in runs:
-            run.stop()
-    local_jobs = [rule for rule, _ in set(executed_jobs(local.output)) if rule != "all"]
-    record(f"tiny config (tests/slurm/tiny.yaml), local --cores 2: {local.wall_s:.0f} s wall, "
-           f"{len(local_jobs)} jobs")
-    record(f"tiny config through SLURM (profiles/slurm + slurm-test, 2-CPU node): {slurm.wall_s:.0f} s "
-           f"wall, {len(slurm.submissions())} SLURM jobs "
-           f"({', '.join(f'{r} {n}' for r, n in sorted(Counter(s.rule for s in slurm.submissions()).items()))})")
-    return local, slurm
-
-
-def test_tiny_config_every_training_job_ran_as_a_slurm_job(tiny_runs):
-    local, slurm = tiny_runs
-    subs = slurm.submissions()
-    assert subs, f"Snakemake submitted no SLURM job:\n{slurm.output[-4000:]}"
-    assert len({s.slurm_id for s in subs}) == len(subs), "a SLURM job id was reported twice"
-    assert len({s.job for s in subs}) == len(subs), "a Snakemake job was submitted twice"
-    # Every training job of the local run was a SLURM job, and nothing else: the other jobs
-    # (localrules) ran in the submitting Snakemake.
-    local_jobs = {job for job in executed_jobs(local.output) if job[0] != "all"}
-    assert {rule for rule, _ in local_jobs} == ALL_RULES
-    assert Counter(s.rule for s in subs) == Counter(rule for rule, _ in local_jobs if rule in TRAINING_RULES)
-    ran_here = Counter(rule for rule, _ in executed_jobs(slurm.output) if rule not in TRAINING_RULES | {"all"})
-    assert ran_here == Counter(rule for rule, _ in local_jobs if rule not in TRAINING_RULES)
-
-    known = squeue_all()
-    slurm_jobs = set()
-    for sub in subs:
-        # The log the plugin named is .snakemake/slurm_logs/rule_<rule>/[<wildcards>/]<jobid>.log
-        log = sub.log
-        assert log.is_file(), f"missing SLURM log {log}"
-        assert log.is_relative_to(slurm.workdir / ".snakemake" / "slurm_logs" / f"rule_{sub.rule}")
-        assert log.name == f"{sub.slurm_id}.log"
-        text = log.read_text(errors="replace")
-        # ...and inside it, Snakemake ran exactly this job (as a SLURM job step) to its end.
-        assert f"--target-jobs {sub.rule}:" in text, log
-        assert "--attempt 1 " in text, log
-        assert f"Finished jobid: 0 (Rule: {sub.rule})" in text, log
-        slurm_jobs |= {job for job in executed_jobs(text) if job[0] == sub.rule}
-        # SLURM knows the id as this job: same working directory, same log, finished fine.
-        info = scontrol_job(sub.slurm_id)
-        assert info, f"scontrol does not know SLURM job {sub.slurm_id}"
-        assert info["WorkDir"] == str(slurm.workdir), (sub, info)
-        assert info["StdOut"] == str(log), (sub, info)
-        assert info["Comment"].startswith(f"rule_{sub.rule}"), (sub, info)
-        assert info["JobState"] == "COMPLETED", (sub, info)
-        assert info["Partition"] == "debug"
-        assert sub.slurm_id in known and known[sub.slurm_id]["workdir"] == str(slurm.workdir)
-        # each asked for one of the node's GPUs and LeNet's memory (vrdl.cluster), and got them
-        assert info["TresPerJob"] == "gres:gpu:1", info
-        assert info["JOB_GRES"] == "gpu:1", info
-        assert info["MinMemoryNode"] == "8000M", info
-    # Training jobs one by one: each (rule, wildcards) of the local run ran inside a SLURM job.
-    training = {job for job in local_jobs if job[0] in TRAINING_RULES}
-    assert len(training) == 5
-    assert training <= slurm_jobs, training - slurm_jobs
-
-
-def test_tiny_config_slurm_results_equal_local(tiny_runs):
-    local, slurm = tiny_runs
-    counts = assert_same_results(slurm.workdir, local.workdir)
-    # 2 tune + 1 final + 2 metainit runs, each a CSV and a JSON; selected.tsv and tuning.tsv; the
-    # tidy tables runs.csv, runs.parquet, curves.parquet
-    assert counts[".csv"] - 1 == counts[".json"] == 5 and counts[".parquet"] == 2
-    assert counts[".tsv"] == 4  # selected.tsv, tuning.tsv; the report's claims.tsv, time_to_target.tsv
-    assert counts[".png"] == counts[".pdf"] == 4 and counts[".html"] == 1  # tuning, final, target, metainit
-    for path in (slurm.workdir / "logs").rglob("*.log"):
-        assert "resuming from checkpoint" not in path.read_text(), path
-    assert not list((slurm.workdir / "checkpoints").rglob("*.ckpt"))
-
-
-# ---------------------------------------------------------------------------------------------
-# 2 and 3. A tune job killed by SLURM resumes from its checkpoint
+# 1 and 2. A tune job killed by SLURM resumes from its checkpoint (it asks for a GPU: tiny.yaml)
 
 
 @pytest.fixture(scope="module")
