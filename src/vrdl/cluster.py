@@ -22,15 +22,18 @@ from __future__ import annotations
 from vrdl import models
 
 
+def resource_names(compute: dict) -> tuple[str, ...]:
+    """What every training job of a config asks for (a partition only with a GPU)."""
+    return ("gpu", "cpus_per_task", "mem_mb", "runtime") + (("slurm_partition",) if compute["gpus_per_job"] else ())
+
+
 def training_resources(model: str, compute: dict, cluster: dict) -> dict:
     """One training run's request: gpu, cpus_per_task, mem_mb, runtime (minutes, attempt 1) and,
     when it asks for a GPU, slurm_partition."""
     entry = models.get(model)
-    resources = dict(gpu=compute["gpus_per_job"], cpus_per_task=compute["threads"], mem_mb=entry.job_mem_mb,
-                     runtime=entry.job_minutes)
-    if resources["gpu"]:
-        resources["slurm_partition"] = cluster.get("gpu_partition") or ""
-    return resources
+    request = dict(gpu=compute["gpus_per_job"], cpus_per_task=compute["threads"], mem_mb=entry.job_mem_mb,
+                   runtime=entry.job_minutes, slurm_partition=cluster.get("gpu_partition") or "")
+    return {name: request[name] for name in resource_names(compute)}
 
 
 def group_problems(cfg: dict) -> list[str]:

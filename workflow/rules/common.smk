@@ -20,6 +20,7 @@ REPO = WORKFLOW_DIR.parent
 if (REPO / "src" / "vrdl").is_dir():
     sys.path.insert(0, str(REPO / "src"))
 from vrdl import fingerprint  # noqa: E402
+from vrdl.cluster import resource_names  # noqa: E402
 from vrdl import plan as vp  # noqa: E402
 from vrdl.optim.registry import OPTIMIZERS  # noqa: E402
 from vrdl.paths import variance_csv  # noqa: E402
@@ -122,7 +123,7 @@ def training_resources(model):
     def value(key):
         return lambda wildcards: PLAN.resources(model_of(wildcards))[key]
 
-    resources = {key: value(key) for key in PLAN.resources("lenet")}
+    resources = {key: value(key) for key in resource_names(COMPUTE)}
     resources["runtime"] = (
         lambda wildcards, attempt: value("runtime")(wildcards) * attempt
     )
@@ -132,7 +133,7 @@ def training_resources(model):
 def group_check_resources():
     """The check of a group: seconds, in its runs' partition (a cluster job has one)."""
     resources = {"runtime": 5, "mem_mb": 2000}
-    if "slurm_partition" in PLAN.resources("lenet"):
+    if "slurm_partition" in resource_names(COMPUTE):
         resources["slurm_partition"] = PLAN.config["cluster"]["gpu_partition"] or ""
     return resources
 
