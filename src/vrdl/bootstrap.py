@@ -56,32 +56,8 @@ def gap_se(lower: Sequence[float] | None, higher: Sequence[float] | None, scale:
 
 
 def evaluate_blocks(model, split, blocks: int = BLOCKS) -> tuple[float, float, list[float]]:
-    """vrdl.gradients.evaluate's (mean loss, accuracy) with the same operations (so the same
-    numbers), and the mean per-example cross-entropy of each of `blocks` blocks of the split.
-    One pass, one host transfer at the end."""
-    import torch
-    import torch.nn.functional as F
+    """vrdl.gradients.evaluate's (mean loss, accuracy) and, from the same pass, the mean
+    per-example cross-entropy of each of `blocks` blocks of the split."""
+    from vrdl.gradients import evaluate
 
-    from vrdl.gradients import Objective
-
-    objective = Objective()
-    was_training = model.training
-    model.eval()
-    device = split.x.device
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    block_sum = torch.zeros(blocks, dtype=torch.float64, device=device)
-    start = 0
-    with torch.no_grad():
-        for x, y in split.eval_batches():
-            loss, logits = objective(model, x, y, reduction="sum")
-            loss_sum += loss
-            correct += (logits.argmax(1) == y).sum()
-            each = F.cross_entropy(logits.float(), y, reduction="none").double()
-            index = torch.arange(start, start + len(y), device=device) % blocks
-            block_sum.index_add_(0, index, each)
-            start += len(y)
-    model.train(was_training)
-    counts = np.bincount(np.arange(start) % blocks, minlength=blocks)
-    means = block_sum.cpu().numpy() / np.maximum(counts, 1)
-    return float(loss_sum) / len(split), int(correct) / len(split), [float(f"{v:.6g}") for v in means]
+    return evaluate(model, split, blocks=blocks)

@@ -30,18 +30,33 @@ class Objective:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: DeviceSplit, objective: Objective = Objective()) -> tuple[float, float]:
-    """Mean objective and accuracy over a split, in eval mode (BN running statistics)."""
+def evaluate(model: nn.Module, split: DeviceSplit, objective: Objective = Objective(), blocks: int = 0):
+    """Mean objective and accuracy over a split, in eval mode (BN running statistics). With
+    `blocks`, also the mean per-example cross-entropy of each of that many blocks of the split
+    (example i in block i mod blocks; vrdl.bootstrap), from the same pass."""
     was_training = model.training
     model.eval()
-    loss_sum = torch.zeros((), dtype=torch.float64, device=split.x.device)
-    correct = torch.zeros((), dtype=torch.int64, device=split.x.device)
-    for x, y in split.eval_batches():
-        loss, logits = objective(model, x, y, reduction="sum")
-        loss_sum += loss
-        correct += (logits.argmax(1) == y).sum()
+    device = split.x.device
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    block_sum = torch.zeros(blocks, dtype=torch.float64, device=device)
+    start = 0
+    with torch.no_grad():
+        for x, y in split.eval_batches():
+            loss, logits = objective(model, x, y, reduction="sum")
+            loss_sum += loss
+            correct += (logits.argmax(1) == y).sum()
+            if blocks:
+                each = F.cross_entropy(logits.float(), y, reduction="none").double()
+                block_sum.index_add_(0, torch.arange(start, start + len(y), device=device) % blocks, each)
+            start += len(y)
     model.train(was_training)
-    return float(loss_sum) / len(split), int(correct) / len(split)
+    mean_loss, accuracy = float(loss_sum) / len(split), int(correct) / len(split)
+    if not blocks:
+        return mean_loss, accuracy
+    counts = torch.bincount(torch.arange(start) % blocks, minlength=blocks).clamp(min=1)
+    means = block_sum.cpu() / counts
+    return mean_loss, accuracy, [float(f"{v:.6g}") for v in means.tolist()]
 
 
 def minibatch_gradient(model: nn.Module, objective: Objective, x: torch.Tensor, y: torch.Tensor):
