@@ -209,12 +209,6 @@ def run_fingerprint(optimizer: str, stacked: bool = False, root: Path | None = N
     return digest(closure(["vrdl.grid" if stacked else "vrdl.train"], root, optimizer, functions), root)
 
 
-def modules_fingerprint(roots: tuple[str, ...], root: Path | None = None) -> str:
-    """The fingerprint of code that imports `roots` (an analysis rule's script)."""
-    root = root or source_root()
-    return digest(closure(list(roots), root), root)
-
-
 def script_imports(script: str | Path) -> tuple[str, ...]:
     """The vrdl modules a rule script imports (its analysis code's roots)."""
     tree = ast.parse(Path(script).read_text())
@@ -228,7 +222,22 @@ def script_imports(script: str | Path) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+def _local_imports(script: Path) -> list[Path]:
+    """The rule script's helper modules beside it (scripts/vrdl_env.py) that it imports."""
+    tree = _tree(script)
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+    return sorted(script.with_name(f"{name}.py") for name in names if script.with_name(f"{name}.py").is_file())
+
+
 def script_fingerprint(script: str | Path, root: Path | None = None) -> str:
-    root = root or source_root()
+    """What a rule script executes: the script itself and its helpers beside it (read as syntax
+    trees, as modules are), and the vrdl modules it imports with theirs. Snakemake's own check of
+    a script is its mtime, which the workflow turns off (a restored result or a clock skew would
+    rerun the study): this is what reruns a job after an edit of its script."""
+    root, script = root or source_root(), Path(script)
     roots = tuple(name for name in script_imports(script) if module_path(name, root))
-    return modules_fingerprint(roots, root)
+    modules = closure(list(roots), root)
+    for path in [script, *_local_imports(script)]:
+        modules[f"scripts/{path.name}"] = list(_tree(path).body)
+    return digest(modules, root)

@@ -35,3 +35,12 @@ def test_environment_has_every_runtime_dependency_at_the_tested_version():
 def test_environment_holds_nothing_else():
     wanted = {CONDA_NAME.get(name, name.lower()) for name in pyproject_dependencies()} | {"python"}
     assert set(conda_pins()) == wanted
+
+
+def test_the_profiles_let_content_not_clocks_decide_reruns():
+    """Snakemake's `code` trigger only compares script mtimes (the params carry the code's
+    fingerprints): both shipped profiles leave it out, and keep every other trigger."""
+    for profile in ("default", "slurm"):
+        text = (REPO / "profiles" / profile / "config.yaml").read_text()
+        triggers = yaml.safe_load(text.replace("__use_yte__: true\n", ""))["rerun-triggers"]
+        assert triggers == ["mtime", "params", "input", "software-env"], profile

@@ -19,6 +19,8 @@ FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 # What a copy of the workflow needs: the rules and scripts, configs, profile, envs, and the
 # library (the workflow runs its own checkout's src/, so a test can edit the copy's code).
 WORKFLOW_PARTS = ["workflow", "scripts", "config", "envs", "profiles/default", "src"]
+# What reruns a job: as the shipped profiles say (no profile here: each test names its config).
+RERUN_TRIGGERS = yaml.safe_load((REPO / "profiles/default/config.yaml").read_text())["rerun-triggers"]
 
 
 def copy_workflow(dest: Path) -> Path:
@@ -31,7 +33,8 @@ def copy_workflow(dest: Path) -> Path:
 def snakemake(workdir: Path, *args: str, configfile: Path | str | None = None, check: bool = True,
               timeout: float = 900) -> subprocess.CompletedProcess:
     """Run Snakemake in `workdir` (the copy) without the default profile; output in .stdout."""
-    cmd = [sys.executable, "-m", "snakemake", "--workflow-profile", "none", "--cores", "2"]
+    cmd = [sys.executable, "-m", "snakemake", "--workflow-profile", "none", "--cores", "2",
+           "--rerun-triggers", *RERUN_TRIGGERS]
     if configfile is not None:
         cmd += ["--configfile", str(configfile)]
     cmd += list(args)

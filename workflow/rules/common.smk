@@ -89,8 +89,12 @@ def data_input(dataset):
 # Code fingerprints (vrdl.fingerprint) as params: an edit of the code a job runs reruns it.
 @functools.cache
 def run_code(optimizer, stacked=False):
-    """What a training run of `optimizer` executes: the loop, its imports, the optimizer."""
-    return fingerprint.run_fingerprint(optimizer, stacked)
+    """What a training run of `optimizer` executes: the loop, its imports, the optimizer, and
+    the rule script that starts it."""
+    script = "train_grid.py" if stacked else "train.py"
+    return "+".join(
+        (fingerprint.run_fingerprint(optimizer, stacked), script_code(script))
+    )
 
 
 @functools.cache
