@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from torch.func import functional_call, grad_and_value, vmap
 
 from vrdl import checkpoints, data
-from vrdl.files import check_writable, remove_stale_temporaries, strict_json
+from vrdl.files import check_writable, remove_stale_temporaries
 from vrdl.gradients import evaluate
-from vrdl.identity import run_record
+from vrdl.identity import run_record, sealed_json
 from vrdl.models import build_model
 from vrdl.optim import build_optimizer, registry
 from vrdl.registries import resolve
@@ -426,4 +426,4 @@ def _write_runs(cfgs: list[RunConfig], outs: list[Path], grid: Grid, models: Sta
         curve = rows_to_csv(progress.rows[r], COLUMNS)
         summary.update(run_record(out, curve))
         write_atomic(out, curve)
-        write_atomic(json_path(out), strict_json(summary))
+        write_atomic(json_path(out), sealed_json(summary))

@@ -56,3 +56,24 @@ def run_record(out: str | Path, csv_text: str, variance_text: str | None = None)
     if variance_text is not None:
         record["variance_sha256"] = sha256_of(variance_text)
     return record
+
+
+def sealed_json(meta: dict) -> str:
+    """RUN.json's text: `meta` and, last, `json_sha256`, the SHA-256 of the text without it, so
+    that an edited field (a hyperparameter, the budget) is seen as an edited CSV is."""
+    from vrdl.files import strict_json
+
+    body = {key: value for key, value in meta.items() if key != "json_sha256"}
+    return strict_json(dict(body, json_sha256=sha256_of(strict_json(body))))
+
+
+def unseal(meta: dict) -> str | None:
+    """Remove RUN.json's seal from `meta` (as read); why it does not hold, None when it does."""
+    from vrdl.files import strict_json
+
+    recorded = meta.pop("json_sha256", None)
+    if not isinstance(recorded, str):
+        return "records no json_sha256 (written by an older vrdl?), so it cannot be checked"
+    if sha256_of(strict_json(meta)) != recorded:
+        return "is not the file the run wrote (its content differs from its json_sha256): an edited file"
+    return None

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vrdl.identity import identity_of, run_stem, sha256_of
+from vrdl.identity import identity_of, run_stem, sha256_of, unseal
 
 CURVE_COLUMNS = ("epoch", "grad_evals", "wall_s", "lr", "train_loss", "train_acc", "eval_loss", "eval_acc")
 
@@ -120,6 +120,9 @@ def read_meta(json_path: str | Path) -> dict:
         raise RunFileError(f"{json_path} is not valid JSON ({err}); rerun the run") from None
     if not isinstance(meta, dict):
         raise RunFileError(f"{json_path} does not hold a run's description (a JSON object)")
+    broken = unseal(meta)
+    if broken:
+        raise RunFileError(f"{json_path} {broken}")
     return meta
 
 

@@ -26,9 +26,9 @@ import vrdl
 from vrdl import checkpoints, data, gpu_slots, provenance, settings, variance
 from vrdl.bootstrap import evaluate_blocks
 from vrdl.compiled import CompiledGradients
-from vrdl.files import check_writable, remove_stale_temporaries, strict_json, write_atomic
+from vrdl.files import check_writable, remove_stale_temporaries, write_atomic
 from vrdl.gradients import Objective, ReferenceGradients, evaluate, minibatch_gradient
-from vrdl.identity import run_record
+from vrdl.identity import run_record, sealed_json
 from vrdl.metainit import metainit
 from vrdl.models import build_model, count_parameters
 from vrdl.optim import STORM, SVRG, build_optimizer, current_step_size, hyperparameters, registry
@@ -347,7 +347,7 @@ def _write_outputs(cfg: RunConfig, out: Path, state: dict, summary: dict) -> Non
     if variance_text is not None:
         write_atomic(variance_path(out), variance_text)
     write_atomic(out, curve)
-    write_atomic(json_path(out), strict_json(summary))
+    write_atomic(json_path(out), sealed_json(summary))
 
 
 def _variance_row(cfg, epoch, model, optimizer, reference, train, epoch_start_params) -> dict:

@@ -14,6 +14,7 @@ from vrdl import costs
 from vrdl.cli import main
 from vrdl.config import ConfigError, load_config, point_name, train_size
 from vrdl.data import split_indices
+from vrdl.identity import sealed_json
 from vrdl.optim import registry
 from vrdl.plan import Plan, PlanError
 
@@ -226,7 +227,7 @@ def finished_run(results, stem, model, dataset="mnist", width=1.0, batch_size=32
     done = results / stem
     done.parent.mkdir(parents=True, exist_ok=True)
     done.with_suffix(".csv").write_text(f"epoch,grad_evals,wall_s\n0,0,0.0\n100,6000000,{wall}\n")
-    done.with_suffix(".json").write_text(json.dumps(dict(
+    done.with_suffix(".json").write_text(sealed_json(dict(
         model=model, bn=bn, width=width, dataset=dataset, batch_size=batch_size, precision="fp32",
         grad_evals=6000000, device="cpu")))
 
@@ -237,7 +238,7 @@ def test_progress_and_rates_from_a_results_directory(tmp_path):
     done = results / "paper-hparams/lenet_mnist_paper/bn~off/final/sgd/seed~1"
     write_run(done.with_suffix(".csv"), [2.3, 0.5], {"lr": 0.1}, eval_split="test")  # 100 gradients in 0.1 s
     meta = json.loads(done.with_suffix(".json").read_text())
-    done.with_suffix(".json").write_text(json.dumps(dict(
+    done.with_suffix(".json").write_text(sealed_json(dict(
         meta, model="lenet", bn=False, device="cpu", dataset="mnist", width=1.0, batch_size=32, precision="fp32")))
     damaged = results / "paper-hparams/lenet_mnist_paper/bn~off/final/adam/seed~1"
     write_run(damaged.with_suffix(".csv"), [2.3, 0.5], {"lr": 0.1}, eval_split="test", optimizer="adam")

@@ -11,6 +11,7 @@ import pytest
 
 from tests.workflow.test_select import make_runs, write_run
 from vrdl import plots
+from vrdl.identity import sealed_json
 from vrdl.report import TABLE_COLUMNS, demo_subsets, load_report, provenance, render_report, write_report
 from vrdl.select import run_selection
 
@@ -33,7 +34,7 @@ def study_manifest(tmp_path, name="lenet_tiny", commits=("abc123", "abc123"), lo
                             optimizer=optimizer, seed=seed)
             meta = json.loads(csv.with_suffix(".json").read_text())
             meta.update(git_commit=commits[seed - 1], git_dirty=False, device="cpu", versions={"torch": "2"})
-            csv.with_suffix(".json").write_text(json.dumps(meta))
+            csv.with_suffix(".json").write_text(sealed_json(meta))
             finals.setdefault(optimizer, []).append(str(csv))
             runs.append(dict(optimizer=optimizer, seed=seed, csv=csv))
     figures = tmp_path / "figures"

@@ -33,11 +33,10 @@ def copy_workflow(dest: Path) -> Path:
 def snakemake(workdir: Path, *args: str, configfile: Path | str | None = None, check: bool = True,
               timeout: float = 900) -> subprocess.CompletedProcess:
     """Run Snakemake in `workdir` (the copy) without the default profile; output in .stdout."""
-    cmd = [sys.executable, "-m", "snakemake", "--workflow-profile", "none", "--cores", "2",
-           "--rerun-triggers", *RERUN_TRIGGERS]
+    cmd = [sys.executable, "-m", "snakemake", "--workflow-profile", "none", "--cores", "2"]
     if configfile is not None:
         cmd += ["--configfile", str(configfile)]
-    cmd += list(args)
+    cmd += [*args, "--rerun-triggers", *RERUN_TRIGGERS]  # last: it takes every word up to the next option
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     result = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
     result.stdout = result.stdout + result.stderr

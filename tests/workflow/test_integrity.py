@@ -12,6 +12,7 @@ import pytest
 from tests.workflow.conftest import copy_workflow, executed_jobs, snakemake
 from tests.workflow.test_select import make_runs, write_run
 from vrdl import plots
+from vrdl.identity import sealed_json
 from vrdl.report import write_report
 from vrdl.runs import RunFileError, check_same_data, listed_files_data, read_run
 from vrdl.select import SelectionError, load_tune_runs, run_selection
@@ -66,8 +67,24 @@ def test_a_non_numeric_cell_is_refused_naming_line_and_column(tmp_path, cell):
 def test_a_json_that_disagrees_with_its_csv_or_config_is_refused(tmp_path, edit, message):
     runs = one_run(tmp_path)
     json_path = runs[0]["csv"].with_suffix(".json")
-    json_path.write_text(json.dumps({**json.loads(json_path.read_text()), **edit}))
+    json_path.write_text(sealed_json({**json.loads(json_path.read_text()), **edit}))
     with pytest.raises(SelectionError, match=message):
+        load_tune_runs(runs)
+
+
+def test_a_hand_edited_json_is_refused_by_its_seal(tmp_path):
+    """RUN.json proves itself as RUN.csv does: any field edited (here the hyperparameters, to
+    what the config asks) breaks its json_sha256; one without a seal cannot be checked."""
+    runs = one_run(tmp_path)
+    json_path = runs[0]["csv"].with_suffix(".json")
+    meta = json.loads(json_path.read_text())
+    json_path.write_text(json.dumps({**meta, "hparams": {"lr": 0.2}}, indent=2))
+    with pytest.raises(SelectionError, match="run.json is not the file the run wrote .*an edited file"):
+        load_tune_runs(runs)
+    runs = one_run(tmp_path / "old")
+    json_path = runs[0]["csv"].with_suffix(".json")
+    json_path.write_text(json.dumps({k: v for k, v in meta.items() if k != "json_sha256"}))
+    with pytest.raises(SelectionError, match="records no json_sha256"):
         load_tune_runs(runs)
 
 
@@ -82,7 +99,7 @@ def test_non_standard_json_is_refused(tmp_path):
 def test_runs_trained_on_different_data_are_not_compared(tmp_path):
     runs = make_runs(tmp_path, SPEC)
     json_path = runs[-1]["csv"].with_suffix(".json")
-    json_path.write_text(json.dumps({**json.loads(json_path.read_text()), "data_sha256": "e" * 64}))
+    json_path.write_text(sealed_json({**json.loads(json_path.read_text()), "data_sha256": "e" * 64}))
     with pytest.raises(SelectionError, match=f"runs trained on different fashion_mnist data: .* and {runs[-1]['csv']}"):
         load_tune_runs(runs)
 
@@ -95,7 +112,7 @@ def test_the_report_refuses_final_runs_on_other_data_than_the_selection(tmp_path
     manifest = {"studies": [{"settings": [setting]}]}
     check_same_data(listed_files_data(manifest))  # same data: fine
     meta = json.loads(final.with_suffix(".json").read_text())
-    final.with_suffix(".json").write_text(json.dumps({**meta, "data_sha256": "e" * 64}))
+    final.with_suffix(".json").write_text(sealed_json({**meta, "data_sha256": "e" * 64}))
     with pytest.raises(RunFileError, match=f"different fashion_mnist data: .*selected.tsv .* and {final}"):
         write_report(manifest, tmp_path / "report.html")
     assert not (tmp_path / "report.html").exists()

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vrdl.identity import run_record
+from vrdl.identity import run_record, sealed_json
 from vrdl.optim.registry import OPTIMIZERS
 from vrdl.plots import seed_band, suboptimality
 
@@ -107,7 +107,7 @@ def _with_variance(run, epochs=(1, 2, 3)):
     frame.to_csv(path, index=False, na_rep="nan")
     meta = json.loads(csv.with_suffix(".json").read_text())
     meta |= run_record(csv, csv.read_text(), path.read_text())  # the variance CSV's hash too, as vrdl writes it
-    csv.with_suffix(".json").write_text(json.dumps({**meta, "variance_epochs": list(epochs)}))
+    csv.with_suffix(".json").write_text(sealed_json({**meta, "variance_epochs": list(epochs)}))
     return path
 
 
@@ -155,7 +155,7 @@ def draw(kind, tmp_path):
             frame.to_csv(run["csv"], index=False)
             meta = json.loads(run["csv"].with_suffix(".json").read_text())
             meta |= run_record(run["csv"], run["csv"].read_text())
-            run["csv"].with_suffix(".json").write_text(json.dumps(meta))
+            run["csv"].with_suffix(".json").write_text(sealed_json(meta))
         return plots.convex_figure(runs, out, title=LONG_TITLE)
     if kind == "ablation":
         runs = []

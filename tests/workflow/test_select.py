@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from vrdl.identity import run_record
+from vrdl.identity import run_record, sealed_json
 from vrdl.select import (
     SelectionError,
     aggregate,
@@ -38,7 +38,7 @@ def write_run(path, losses, hparams, diverged=False, eval_split="val", optimizer
                 epochs_run=epochs, diverged_epoch=epochs if diverged else None, grad_evals=100 * epochs,
                 final_eval_loss=None if diverged else losses[-1])
     meta |= run_record(path, path.read_text())  # its identity (if any) and the CSV's hash
-    path.with_suffix(".json").write_text(json.dumps(meta))
+    path.with_suffix(".json").write_text(sealed_json(meta))
     return path
 
 
