@@ -342,7 +342,8 @@ register(Optimizer(
 
 def markdown_table() -> str:
     """The optimizers' hyperparameters as config/README.md shows them (a unit test keeps that copy equal)."""
-    lines = ["| optimizer | hyperparameter | flag | type | what it is (range; default) |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| optimizer | hyperparameter | flag | type | what it is (range; default) |",
+             "| --- | --- | --- | --- | --- |"]
     for entry in OPTIMIZERS.values():
         for hparam in entry.hparams:
             cells = [f"`{entry.name}`", f"`{hparam.name}`", f"`{hparam.cli_flag}`", _TYPES[hparam.type],
