@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vrdl.optim import registry
+from vrdl import reference
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -64,6 +64,5 @@ def test_every_relative_link_reaches_its_file_and_heading(doc):
 def test_the_optimizers_table_is_the_generated_one():
     text = (ROOT / "config" / "README.md").read_text()
     begin, end = "<!-- vrdl optimizers: begin -->\n", "<!-- vrdl optimizers: end -->"
-    assert text[text.index(begin) + len(begin):text.index(end)] == registry.markdown_table(), (
-        "config/README.md's optimizers table is stale: paste the output of "
-        "`python -c \"from vrdl.optim import registry; print(registry.markdown_table(), end='')\"` between its markers")
+    assert text[text.index(begin) + len(begin):text.index(end)] == reference.optimizers_markdown(), (
+        "config/README.md's optimizers table is stale: paste `python -m vrdl.reference` between its markers")

@@ -338,15 +338,3 @@ register(Optimizer(
      _beta("beta2_1d", "beta2 of the AdamW tensors", 0.95),
      Hparam("weight_decay_1d", float, "weight decay of the AdamW tensors", default=0.1, minimum=0)),
     "vrdl.optim.builtin:mars", reference=lambda hparams: "previous" if hparams["exact"] else "none"))
-
-
-def markdown_table() -> str:
-    """The optimizers' hyperparameters as config/README.md shows them (a unit test keeps that copy equal)."""
-    lines = ["| optimizer | hyperparameter | flag | type | what it is (range; default) |",
-             "| --- | --- | --- | --- | --- |"]
-    for entry in OPTIMIZERS.values():
-        for hparam in entry.hparams:
-            cells = [f"`{entry.name}`", f"`{hparam.name}`", f"`{hparam.cli_flag}`", _TYPES[hparam.type],
-                     hparam.describe().replace("|", "\\|")]
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
