@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one-call GPU check, offline (README.md, "Running on a GPU"). On a GPU machine with
+# The one-call GPU check, offline (docs/performance.md, "Checking a GPU machine"). On a GPU machine with
 # PyTorch but no network, after benchmarks/gpu/bundle.sh built .gpu-bundle/ where there is one:
 #   bash benchmarks/gpu/run.sh                      # 6-7 minutes on one H100 (estimate)
 # Parts, each under its own time limit and all by one deadline (9.5 minutes after the start; --quick
@@ -55,7 +55,7 @@ if [ -n "$BUNDLE" ] && [ ! -d "$BUNDLE/wheels" ]; then
 fi
 if [ -z "$BUNDLE" ] && [ "$DEVICE" = cuda ] && ! "$PY" -c "import snakemake" 2>/dev/null; then
   echo "run.sh: no bundle and $PY has no Snakemake: run bash benchmarks/gpu/bundle.sh where there is" \
-       "network and carry .gpu-bundle (README.md, Running on a GPU)" >&2; exit 2
+       "network and carry .gpu-bundle (docs/performance.md, Checking a GPU machine)" >&2; exit 2
 fi
 SOURCE=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 [ -n "$BUNDLE" ] && SOURCE=$(cd "$BUNDLE/fashion-mnist" && pwd)

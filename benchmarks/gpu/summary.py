@@ -61,7 +61,7 @@ def benchmark_figures(work: Path) -> dict:
 
 def per_epoch_costs(speed: dict | None, date: str, quick: bool) -> dict | None:
     """The rate of every model and precision measured without channels-last or compile (the study's
-    runs use neither), each with the shape it was measured on (config/README.md, Per-epoch costs)."""
+    runs use neither), each with the shape it was measured on (docs/cli.md, Per-epoch costs)."""
     if not speed:
         return None
     rates = [dict(r["shape"], seconds_per_sample_gradient=r["seconds_per_sample"]) for r in speed["results"]

@@ -173,7 +173,7 @@ def _add_plan(sub) -> None:
                          "earlier ones, mappings key by key)")
     pl.add_argument("--per-epoch-costs", metavar="COSTS.json",
                     help="seconds per sample gradient, each for one shape of work (model, BN, width, input, "
-                         "batch size, precision, device kind) and only for runs of that shape (config/README.md)")
+                         "batch size, precision, device kind) and only for runs of that shape (docs/cli.md)")
     pl.add_argument("--results", metavar="DIR",
                     help="a results/ directory: progress (done, running, pending) and, without "
                          "--per-epoch-costs, rates measured from its finished runs")
@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default="data", help="where NAME.pt is written (an intact one is kept)")
     p.add_argument("--source-dir", metavar="RAW_DIR", help="directory with the data set's original files")
     sub.add_parser("optimizers", help="list the optimizers with their hyperparameters and flags")
-    sub.add_parser("settings", help="print the table of vrdl train's settings (markdown, as in README.md)")
+    sub.add_parser("settings", help="print the table of vrdl train's settings (markdown, as in docs/cli.md)")
     _add_registry_listings(sub)
     _add_plan(sub)
     _add_describe(sub)

@@ -5,7 +5,7 @@ gradient, device-hours; with a results/ directory, which runs are done, running 
 A rate is measured on one shape of work: model, BN, width, input shape, batch size, precision and
 device kind (SHAPE_KEYS). It prices only runs of that same shape: a width-1/8 ResNet on 28x28
 images says nothing about a full-width one on CIFAR. Rates come from a per-epoch-costs file
-(format in config/README.md; the GPU check writes one) or from finished runs (wall_s of the last
+(format in docs/cli.md; the GPU check writes one) or from finished runs (wall_s of the last
 RUN.csv row / RUN.json's grad_evals). There is no built-in rate and no scaling between shapes.
 """
 
@@ -65,17 +65,17 @@ def load_rates(path: str | Path) -> tuple[list[dict], str]:
     """(the rates of a per-epoch-costs file, where they come from)."""
     data = read_json(path, "--per-epoch-costs")
     if not isinstance(data, dict):
-        raise ValueError(f"--per-epoch-costs {path} must hold a JSON object (format: config/README.md)")
+        raise ValueError(f"--per-epoch-costs {path} must hold a JSON object (format: docs/cli.md)")
     rates = data.get("rates")
     if not isinstance(rates, list) or not rates:
         old = "seconds_per_sample_gradient" in data
         raise ValueError(f"{path}: " + ("a rate per model without its shape (model, width, input, batch size, "
                                          "precision, device) prices nothing honestly; rerun benchmarks/gpu/run.sh"
-                                         if old else "no `rates` list") + " (format: config/README.md)")
+                                         if old else "no `rates` list") + " (format: docs/cli.md)")
     for i, rate in enumerate(rates):
         missing = [k for k in (*SHAPE_KEYS, "seconds_per_sample_gradient") if k not in rate]
         if missing:
-            raise ValueError(f"{path}: rates[{i}] lacks {', '.join(missing)} (format: config/README.md)")
+            raise ValueError(f"{path}: rates[{i}] lacks {', '.join(missing)} (format: docs/cli.md)")
         seconds = rate["seconds_per_sample_gradient"]
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
             raise ValueError(f"{path}: rates[{i}].seconds_per_sample_gradient must be a positive number")

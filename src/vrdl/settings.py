@@ -1,7 +1,7 @@
 """Every `vrdl train` setting, declared once: its flag, type, default, valid range or choices and
 help. The `vrdl train` options (vrdl.cli), RunConfig's defaults and range checks (vrdl.train), the
 workflow's `vrdl train` arguments (vrdl.stages.base.train_args), the config schema's matching enums and bounds
-(vrdl.config) and the settings table (`vrdl settings`, README.md) are made from it. The
+(vrdl.config) and the settings table (`vrdl settings`, docs/cli.md) are made from it. The
 optimizer's hyperparameters are declared in vrdl.optim.registry.
 
 No torch here (the workflow reads it in Snakemake's environment). The data set, model and
@@ -210,7 +210,7 @@ def train_arguments(values: Mapping, hparams: Mapping | None = None) -> list[str
 
 
 def markdown_table() -> str:
-    """The settings table of README.md (`vrdl settings` prints it)."""
+    """The settings table of docs/cli.md (`vrdl settings` prints it)."""
     lines = ["| flag | values | default | what it does |", "| --- | --- | --- | --- |"]
     lines += ["| " + " | ".join(s.describe()) + " |" for s in SETTINGS]
     return "\n".join(lines) + "\n"

@@ -589,7 +589,7 @@ def test_vrdl_version():
 
 
 @pytest.mark.parametrize("args,n_params", [
-    (["--model", "lenet"], 61706),  # the README's count: LeNet-5 on MNIST, 1 input channel
+    (["--model", "lenet"], 61706),  # the count docs/cli.md gives: LeNet-5 on MNIST, 1 input channel
     (["--model", "lenet", "--in-channels", "3", "--image-size", "32"], 62006),
     (["--model", "resnet18"], 11169162),  # CIFAR: 3 channels
 ])

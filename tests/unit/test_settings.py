@@ -1,6 +1,6 @@
 """The run settings' one declaration (vrdl.settings) and what is made from it: the `vrdl train`
 options, RunConfig's defaults and range checks, the workflow's argument list, the config schema's
-enums and README.md's settings table."""
+enums and the settings table of docs/cli.md."""
 
 import dataclasses
 import os
@@ -15,7 +15,8 @@ from vrdl.cli import build_parser
 from vrdl.config import build_schema
 from vrdl.train import RunConfig
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+CLI_DOC = ROOT / "docs" / "cli.md"
 REQUIRED = ["train", "--dataset", "mnist", "--model", "lenet", "--optimizer", "sgd", "--lr", "0.1",
             "--epochs", "2", "--batch-size", "32", "--out", "run.csv"]
 
@@ -97,7 +98,7 @@ def test_the_plan_passes_the_generated_arguments():
     from vrdl.config import load_config
     from vrdl.plan import Plan
 
-    plan = Plan(load_config(README.parent / "config" / "config.yaml"))
+    plan = Plan(load_config(ROOT / "config" / "config.yaml"))
     run = dict(study="lenet_mnist", bn="off", optimizer="storm", point="c~100_k~0.1", seed=1, split="fold~3")
     assert plan.studies.tune_args(run) == [
         "--dataset", "mnist", "--model", "lenet", "--no-bn", "--optimizer", "storm",
@@ -114,11 +115,11 @@ def test_the_schema_takes_the_declared_choices_and_defaults():
     assert schema["$defs"]["selection"]["properties"]["folds"] == {"type": "integer", "minimum": 2}
 
 
-def test_the_readme_table_is_the_generated_one():
-    text = README.read_text()
+def test_the_docs_table_is_the_generated_one():
+    text = CLI_DOC.read_text()
     begin, end = "<!-- vrdl settings: begin -->\n", "<!-- vrdl settings: end -->"
     assert text[text.index(begin) + len(begin):text.index(end)] == settings.markdown_table(), (
-        "README.md's settings table is stale: paste the output of `vrdl settings` between its markers")
+        "docs/cli.md's settings table is stale: paste the output of `vrdl settings` between its markers")
 
 
 @pytest.mark.parametrize("command", [

@@ -2,7 +2,7 @@
 side studies beside them (`metainit`, `convex`, `ablation`), each a `SideStage` (vrdl.stages.base)
 read from its config block. `vrdl.plan.Plan` composes them.
 
-Adding a side study: README.md, "Adding a side study", lists every place it touches."""
+Adding a side study: docs/extending.md, "A side study", lists every place it touches."""
 
 from vrdl.stages.ablation import Ablation
 from vrdl.stages.convex import Convex

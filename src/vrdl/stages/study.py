@@ -85,7 +85,7 @@ class Study:
     def stacked_optimizers(self, config: dict) -> list[str]:
         """Optimizers whose BN-off tune grids train stacked: all of them with `stacked: true`; with
         `auto`, those train-grid can stack, where stacking pays: compute.device `cuda`, or
-        compute.compile (on a CPU an eager grid is slower than separate runs: README, Performance).
+        compute.compile (on a CPU an eager grid is slower than separate runs: docs/performance.md).
         Device `auto` counts as no CUDA: the plan cannot know where jobs will run, and the DAG stays
         the same on every machine."""
         if self.cfg["stacked"] != "auto":
