@@ -206,6 +206,22 @@ def read_run(csv_path: str | Path, expected: Mapping | None = None, heal: bool =
     return run
 
 
+def check_run_files(csv_path: str | Path, heal: bool = True) -> None:
+    """The cheap half of read_run, for every run a job reads on every workflow call: RUN.json's
+    seal, the run's identity and its CSVs' hashes, no parsing. A file edited or swapped since it
+    was written (its mtime kept: a restore, `cp -p`) is caught here, not only by a job that runs."""
+    csv_path = Path(csv_path)
+    try:
+        meta = read_meta(csv_path.with_suffix(".json"))
+        _check_identity(csv_path, meta)
+        _check_hash(csv_path, meta, "csv_sha256")
+        variance = Path(run_stem(csv_path) + ".variance.csv")
+        if "variance_sha256" in meta and variance.is_file():
+            _check_hash(variance, meta, "variance_sha256")
+    except RunFileError as err:
+        raise _refused(err, csv_path, heal) from None
+
+
 def read_variance(path: str | Path, heal: bool = True) -> tuple[pd.DataFrame, dict]:
     """RUN.variance.csv (numbers only, epochs the run was asked to measure) and its RUN.json."""
     path = Path(path)

@@ -10,6 +10,8 @@ import random
 
 import pytest
 
+from vrdl.runs import check_run_files
+
 from .conftest import executed_jobs, snakemake
 from .test_incremental import STUDY_RULES, assert_up_to_date, config_path
 
@@ -46,4 +48,40 @@ def test_code_in_the_future_reruns_nothing_and_a_deleted_run_reruns_once(run_cop
     ]
     assert {rule for rule, _ in jobs} <= STUDY_RULES
     assert csv.is_file()
+    assert_up_to_date(run_copy)
+
+
+def without_wall(csv_text):
+    return [row.split(",")[:2] + row.split(",")[3:] for row in csv_text.splitlines()]
+
+
+def keep_mtime(path, write):
+    stat = path.stat()
+    write()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_run_files_swapped_or_edited_with_their_mtimes_kept_rerun_in_the_next_call(run_copy):
+    tune = run_copy / "results/tiny/lenet_tiny/bn~off/tune"
+    first, second = tune / "sgd/lr~0.01/seed~1/fold~0.csv", tune / "sgd/lr~0.1/seed~1/fold~0.csv"
+    texts = first.read_text(), second.read_text()
+    keep_mtime(first, lambda: first.write_text(texts[1]))
+    keep_mtime(second, lambda: second.write_text(texts[0]))
+    edited = tune / "svrg/lr~0.01/seed~1/fold~1.json"
+    keep_mtime(edited, lambda: edited.write_text(edited.read_text().replace('"lr": 0.01', '"lr": 0.02', 1)))
+
+    dry = snakemake(run_copy, "-n", configfile=config_path(run_copy)).stdout
+    for path in (first, second, edited):
+        assert f"{path.relative_to(run_copy)}" in dry and path.is_file()  # named; -n moves nothing
+    assert "a run without -n reruns it" in dry and not list(tune.rglob("*.rejected"))
+
+    jobs = executed_jobs(snakemake(run_copy, configfile=config_path(run_copy)).stdout)
+    assert sorted(w for rule, w in jobs if rule == "tune") == [
+        "study=lenet_tiny, bn=off, optimizer=sgd, point=lr~0.01, seed=1, split=fold~0",
+        "study=lenet_tiny, bn=off, optimizer=sgd, point=lr~0.1, seed=1, split=fold~0",
+        "study=lenet_tiny, bn=off, optimizer=svrg, point=lr~0.01, seed=1, split=fold~1",
+    ]
+    assert (without_wall(first.read_text()), without_wall(second.read_text())) == tuple(map(without_wall, texts))
+    for csv in tune.rglob("*.csv"):
+        check_run_files(csv, heal=False)
     assert_up_to_date(run_copy)

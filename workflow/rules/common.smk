@@ -24,6 +24,7 @@ from vrdl.cluster import resource_names  # noqa: E402
 from vrdl import plan as vp  # noqa: E402
 from vrdl.optim.registry import OPTIMIZERS  # noqa: E402
 from vrdl.paths import variance_csv  # noqa: E402
+from vrdl.runs import RunFileError, check_run_files  # noqa: E402
 from vrdl.select import SelectionError, read_selection  # noqa: E402
 
 if not config:
@@ -78,6 +79,26 @@ def planned(method, *args):
         return method(*args)
     except vp.PlanError as err:
         raise WorkflowError(str(err)) from None
+
+
+def verified(csvs):
+    """`csvs`, the runs a job reads, each checked again on every call (vrdl.runs.check_run_files:
+    hashes, not mtimes), so that a run file edited or swapped since it was written is caught even
+    when Snakemake would find nothing to do. A refused run is set aside and so reruns in this
+    call; a dry run only names it (-n moves no file)."""
+    for csv in csvs:
+        if csv in VERIFIED or not Path(csv).exists():
+            continue
+        VERIFIED.add(csv)
+        try:
+            check_run_files(csv, heal=not workflow.dryrun)
+        except RunFileError as err:
+            rerun = "a run without -n reruns it" if workflow.dryrun else "it reruns now"
+            logger.warning(f"{err} ({rerun})")
+    return csvs
+
+
+VERIFIED = set()
 
 
 def data_input(dataset):
@@ -180,7 +201,7 @@ def tune_params(wildcards):
 
 
 def select_csvs(wildcards):
-    return STUDIES.tune_files(wildcards.study, wildcards.bn, ".csv")
+    return verified(STUDIES.tune_files(wildcards.study, wildcards.bn, ".csv"))
 
 
 def select_jsons(wildcards):
@@ -207,7 +228,7 @@ def final_hparams(wildcards):
     if selected is None:
         return STUDIES[wildcards.study].paper_hparams(wildcards.bn, wildcards.optimizer)
     try:  # checked against tuning.tsv; a refused one is moved aside, so the next run selects again
-        rows = read_selection(selected).set_index("optimizer")
+        rows = read_selection(selected, heal=not workflow.dryrun).set_index("optimizer")
     except SelectionError as err:
         raise WorkflowError(str(err)) from None
     if wildcards.optimizer not in rows.index:
@@ -302,7 +323,7 @@ def final_csvs(wildcards):
     # Waiting for the selection like `final` does makes Snakemake re-evaluate this job after
     # `select`, so a select rerun that leaves every final run alone leaves the figure alone.
     wait_for_selection(wildcards.study, wildcards.bn)
-    return STUDIES.final_files(wildcards.study, wildcards.bn, ".csv")
+    return verified(STUDIES.final_files(wildcards.study, wildcards.bn, ".csv"))
 
 
 def final_jsons(wildcards):
@@ -346,7 +367,7 @@ def table_inputs(wildcards):
     """Every run's CSV and JSON, once the selections the final runs wait for are made."""
     for setting in STUDIES.settings(selected_only=True):
         wait_for_selection(setting["study"], setting["bn"])
-    csvs = [run["csv"] for run in PLAN.table_runs()]
+    csvs = verified([run["csv"] for run in PLAN.table_runs()])
     return {
         "csvs": csvs,
         "jsons": [path.removesuffix(".csv") + ".json" for path in csvs],
