@@ -8,12 +8,14 @@ from vrdl_env import use_library  # noqa: E402
 
 use_library(snakemake.scriptdir)  # noqa: F821
 from vrdl.runs import RunFileError  # noqa: E402
+from vrdl.seals import write_seal  # noqa: E402
 from vrdl.tables import write  # noqa: E402
 
 smk = snakemake  # noqa: F821
 with open(smk.log[0], "w") as log:
     try:
         write(smk.params.runs, smk.output.runs, smk.output.runs_csv, smk.output.curves)
+        write_seal(smk.output.seal, [smk.output.runs, smk.output.runs_csv, smk.output.curves])
     except RunFileError as err:
         print(err, file=log)
         sys.exit(f"tables: {err}")

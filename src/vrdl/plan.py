@@ -83,7 +83,8 @@ class Plan:
     def tables(self) -> dict:
         """The tidy tables' paths (rule `tables`)."""
         return {key: self.paths.table(name) for key, name in
-                (("runs", "runs.parquet"), ("runs_csv", "runs.csv"), ("curves", "curves.parquet"))}
+                (("runs", "runs.parquet"), ("runs_csv", "runs.csv"), ("curves", "curves.parquet"),
+                 ("seal", "tables.sha256"))}
 
     def all_results(self) -> list[str]:
         sides = self.present_sides()

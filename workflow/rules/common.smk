@@ -25,6 +25,7 @@ from vrdl import plan as vp  # noqa: E402
 from vrdl.optim.registry import OPTIMIZERS  # noqa: E402
 from vrdl.paths import variance_csv  # noqa: E402
 from vrdl.runs import RunFileError, check_run_files  # noqa: E402
+from vrdl.seals import seal_problem  # noqa: E402
 from vrdl.select import SelectionError, read_selection  # noqa: E402
 
 if not config:
@@ -99,6 +100,17 @@ def verified(csvs):
 
 
 VERIFIED = set()
+
+
+def resealed(seal):
+    """A derived file (vrdl.seals) edited or replaced since its job wrote it: the seal is removed,
+    so that the job rebuilds the files in this call (a dry run only names it)."""
+    problem = seal_problem(seal)
+    if problem:
+        if not workflow.dryrun:
+            Path(seal).unlink()
+        rebuild = "a run without -n rebuilds it" if workflow.dryrun else "rebuilding it"
+        logger.warning(f"{problem} ({rebuild})")
 
 
 def data_input(dataset):
@@ -322,8 +334,9 @@ def variance_title(wildcards):
 def final_csvs(wildcards):
     # Waiting for the selection like `final` does makes Snakemake re-evaluate this job after
     # `select`, so a select rerun that leaves every final run alone leaves the figure alone.
+    csvs = verified(STUDIES.final_files(wildcards.study, wildcards.bn, ".csv"))
     wait_for_selection(wildcards.study, wildcards.bn)
-    return verified(STUDIES.final_files(wildcards.study, wildcards.bn, ".csv"))
+    return csvs
 
 
 def final_jsons(wildcards):
@@ -365,9 +378,12 @@ def report_manifest(wildcards):
 
 def table_inputs(wildcards):
     """Every run's CSV and JSON, once the selections the final runs wait for are made."""
+    # Checks first: before the wait, which Snakemake's first pass of the DAG ends, so that what
+    # they remove is missing when Snakemake looks at the files.
+    resealed(PLAN.tables()["seal"])
+    csvs = verified([run["csv"] for run in PLAN.table_runs()])
     for setting in STUDIES.settings(selected_only=True):
         wait_for_selection(setting["study"], setting["bn"])
-    csvs = verified([run["csv"] for run in PLAN.table_runs()])
     return {
         "csvs": csvs,
         "jsons": [path.removesuffix(".csv") + ".json" for path in csvs],
