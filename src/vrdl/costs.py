@@ -19,8 +19,8 @@ from pathlib import Path
 
 from vrdl import datasets
 from vrdl.config import read_json
-from vrdl.runs import RunFileError, read_run
 from vrdl.stages import SIDE_STAGES
+from vrdl.status import STATES, results_dir, run_status, unfinished_lines
 
 STAGE_NAMES = {"tune": "tune", "final": "final"} | {stage.key: stage.label for stage in SIDE_STAGES}
 SHAPE_KEYS = ("model", "bn", "width", "input", "batch_size", "precision", "device")
@@ -134,24 +134,6 @@ def device_hours(plan, rates: list[dict]) -> dict:
                 total_hours=round(sum(hours.values()), 3), missing_rates=sorted(missing))
 
 
-def job_status(job: dict, results: Path) -> str:
-    """done (RUN.csv and RUN.json written and checked by vrdl.runs), running (a checkpoint
-    exists) or pending (a refused run file counts as pending: the workflow reruns it)."""
-    stem = job["stem"].removeprefix("results/")
-    if (results / f"{stem}.json").is_file():
-        try:
-            read_run(results / f"{stem}.csv", heal=False)  # vrdl plan only looks: it moves nothing
-            return "done"
-        except RunFileError:
-            pass
-    checkpoints = results.parent / "checkpoints"
-    seed_dir = Path(stem).parent  # a stacked tune grid's checkpoint: .../tune/OPT/seed~N.grid.ckpt
-    grid = checkpoints / seed_dir.parent.parent / f"{seed_dir.name}.grid.ckpt"
-    if (checkpoints / f"{stem}.ckpt").is_file() or grid.is_file():
-        return "running"
-    return "pending"
-
-
 def _hours(seconds: float | None) -> str:
     return "no rate" if seconds is None else f"{seconds / 3600:.2f}"
 
@@ -171,16 +153,18 @@ def report(plan, *, costs=None, results=None) -> str:
         rates, source = collect_rates(results)
     else:
         rates, source = [], "none given: no estimate (pass --per-epoch-costs FILE or --results DIR)"
-    status = {}
+    status, statuses = {}, {}
     if results:
-        status = {job["stem"]: job_status(job, Path(results)) for job in jobs}
+        root = results_dir(results, plan.paths.name)
+        statuses = {job["stem"]: run_status(plan, job, root) for job in jobs}
+        status = {stem: state for stem, (state, _) in statuses.items()}
 
     groups = defaultdict(list)
     for job in jobs:
         groups[(job["stage"], job["study"], job["bn"], job["optimizer"])].append(job)
     header = ["stage", "study", "bn", "optimizer", "runs", "epochs", "gradient computations", "device-hours"]
     if results:
-        header += ["done", "running", "pending"]
+        header += list(STATES)
     rows, missing = [], set()
     total_s = remaining_s = 0.0
     unpriced = False
@@ -198,7 +182,7 @@ def report(plan, *, costs=None, results=None) -> str:
         row = [STAGE_NAMES[stage], study, bn, optimizer, str(len(members)), "/".join(map(str, epochs)),
                f"{grads:.3g}", _hours(seconds)]
         if results:
-            counts = [sum(status[j["stem"]] == s for j in members) for s in ("done", "running", "pending")]
+            counts = [sum(status[j["stem"]] == s for j in members) for s in STATES]
             row += [str(c) for c in counts]
             if rate is not None:
                 remaining_s += rate * sum(j["grad_evals"] for j in members if status[j["stem"]] != "done")
@@ -207,7 +191,7 @@ def report(plan, *, costs=None, results=None) -> str:
     footer = ["total", "", "", "", str(len(jobs)), "", f"{total_grads:.3g}",
               "incomplete" if unpriced and rates else _hours(total_s if rates else None)]
     if results:
-        footer += [str(sum(s == k for s in status.values())) for k in ("done", "running", "pending")]
+        footer += [str(sum(s == k for s in status.values())) for k in STATES]
 
     by_stage = defaultdict(int)
     for job in jobs:
@@ -222,13 +206,13 @@ def report(plan, *, costs=None, results=None) -> str:
     if rates and not unpriced:
         lines.append(f"Estimate: {total_s / 3600:.2f} device-hours in all (one job at a time).")
     if results and rates:
-        lines.append(f"Remaining (running and pending runs, counted whole): {remaining_s / 3600:.2f} device-hours"
+        lines.append(f"Remaining (runs not done, counted whole): {remaining_s / 3600:.2f} device-hours"
                      + (" for the rows with a rate." if unpriced else "."))
     if any(job.get("assumed_point") for job in jobs):
         lines.append("Final runs are counted with their first grid point's settings (the selection is not "
                      "known before tuning).")
     lines.append("Gradient computations count per-sample gradients of training (not evaluation passes).")
-    return "\n".join(lines)
+    return "\n".join(lines + unfinished_lines(statuses))
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:

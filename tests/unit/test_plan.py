@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from tests.workflow.test_select import write_run
-from vrdl import costs
+from vrdl import costs, fingerprint
 from vrdl.cli import main
 from vrdl.config import ConfigError, load_config, point_name, train_size
 from vrdl.data import split_indices
-from vrdl.identity import sealed_json
+from vrdl.identity import identity_of, sealed_json
 from vrdl.optim import registry
 from vrdl.plan import Plan, PlanError
 
@@ -232,27 +232,43 @@ def finished_run(results, stem, model, dataset="mnist", width=1.0, batch_size=32
         grad_evals=6000000, device="cpu")))
 
 
+def finished_like_the_workflow(plan, stem, optimizer, lr):
+    """A final run as the workflow writes it: its code fingerprint, and the command it ran with
+    the config's arguments but for `lr`."""
+    identity = {key: value for key, value in identity_of(stem).items() if key not in ("stage", "name")}
+    args = plan.studies.final_args(identity, plan.studies[identity["study"]].paper_hparams("off", optimizer))
+    args[args.index("--lr") + 1] = str(lr)
+    write_run(stem.with_suffix(".csv"), [2.3, 0.5], {"lr": lr}, eval_split="test", optimizer=optimizer)
+    meta = json.loads(stem.with_suffix(".json").read_text())
+    stem.with_suffix(".json").write_text(sealed_json(dict(
+        meta, model="lenet", bn=False, device="cpu", dataset="mnist", width=1.0, batch_size=32, precision="fp32",
+        code_fingerprint=fingerprint.run_fingerprint(optimizer), command=["vrdl", "train", *args, "--out", "x"])))
+
+
 def test_progress_and_rates_from_a_results_directory(tmp_path):
+    """Each run's state from its files' contents: done, stale (other settings than the config's),
+    refused (with the reason), running (a checkpoint), missing; `--results results/NAME` too."""
     plan = paper_hparams_plan()
     results = tmp_path / "results"
-    done = results / "paper-hparams/lenet_mnist_paper/bn~off/final/sgd/seed~1"
-    write_run(done.with_suffix(".csv"), [2.3, 0.5], {"lr": 0.1}, eval_split="test")  # 100 gradients in 0.1 s
-    meta = json.loads(done.with_suffix(".json").read_text())
-    done.with_suffix(".json").write_text(sealed_json(dict(
-        meta, model="lenet", bn=False, device="cpu", dataset="mnist", width=1.0, batch_size=32, precision="fp32")))
-    damaged = results / "paper-hparams/lenet_mnist_paper/bn~off/final/adam/seed~1"
+    final = results / "paper-hparams/lenet_mnist_paper/bn~off/final"
+    finished_like_the_workflow(plan, final / "sgd/seed~1", "sgd", 0.1)  # 100 gradients in 0.1 s
+    finished_like_the_workflow(plan, final / "adagrad/seed~1", "adagrad", 0.5)  # the config says 0.01
+    damaged = final / "adam/seed~1"
     write_run(damaged.with_suffix(".csv"), [2.3, 0.5], {"lr": 0.1}, eval_split="test", optimizer="adam")
     damaged.with_suffix(".csv").write_text(damaged.with_suffix(".csv").read_text().replace("2.3", "2.2"))
     running = tmp_path / "checkpoints/paper-hparams/lenet_mnist_paper/bn~off/final/svrg/seed~1.ckpt"
     running.parent.mkdir(parents=True)
     running.write_bytes(b"")
-    text = costs.report(plan, results=results)
-    assert "collected from 1 finished runs" in text
-    total = [line for line in text.splitlines() if line.startswith("total")][0].split()
-    assert total[-3:] == ["1", "1", "3"]  # done, running, pending (the damaged run among them)
+    for given in (results, results / "paper-hparams"):
+        text = costs.report(plan, results=given)
+        assert "collected from 2 finished runs" in text
+        total = [line for line in text.splitlines() if line.startswith("total")][0].split()
+        assert total[-5:] == ["1", "1", "1", "1", "1"]  # done, stale, refused, running, missing
+        assert "adagrad/seed~1: its settings changed since: --lr 0.5 -> " in text
+        assert "adam/seed~1: " in text and "its SHA-256 differs" in text
     assert damaged.with_suffix(".csv").exists()  # vrdl plan moves nothing aside
     remaining = sum(j["grad_evals"] for j in plan.jobs() if "sgd" not in j["stem"]) * 0.1 / 100 / 3600
-    assert f"Remaining (running and pending runs, counted whole): {remaining:.2f} device-hours" in text
+    assert f"Remaining (runs not done, counted whole): {remaining:.2f} device-hours" in text
 
 
 def test_demo_results_price_none_of_the_papers_resnets(paper, tmp_path):

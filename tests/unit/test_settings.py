@@ -125,6 +125,7 @@ def test_the_docs_table_is_the_generated_one():
 @pytest.mark.parametrize("command", [
     ["optimizers"], ["datasets"], ["models"], ["settings"], ["--help"], ["train", "--help"],
     ["plan", "--configfile", "config/config.yaml"],
+    ["plan", "--configfile", "config/quick.yaml", "--results", "results"],
 ])
 def test_registry_and_config_commands_import_no_torch(command):
     """They answer in well under a second: importing torch alone takes seconds on a loaded machine."""
