@@ -10,7 +10,10 @@ import shutil
 
 import pytest
 
-from .conftest import copy_workflow, executed_jobs, job_counts, snakemake, write_config
+from vrdl.runs import check_run_files
+from vrdl.seals import seal_problem
+
+from .conftest import FASHION_MNIST, copy_workflow, executed_jobs, job_counts, snakemake, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -63,3 +66,31 @@ def test_scripts_in_the_future_still_plan_every_job(old_data_workflow):
     counts = job_counts(snakemake(workdir, "-n", configfile="config/small.yaml").stdout)
     assert "prepare_data" not in counts
     assert counts["tune"] == 2 and counts["final"] == 1 and counts["all"] == 1
+
+
+def every_run_passes_the_readers(root):
+    runs = [csv for csv in root.rglob("*.csv") if csv.with_suffix(".json").is_file()]
+    assert runs
+    for csv in runs:
+        check_run_files(csv, heal=False)
+    assert seal_problem(root / "tables.sha256") is None and (root / "report.html").stat().st_size > 0
+
+
+def test_an_old_data_file_online_runs_the_study_and_a_newer_copy_reruns_nothing(tmp_path, fashion_mnist_dir):
+    """With the raw files there too (online): the old prepared file is used as it is, every target
+    is made in the one call; then the file replaced by a newer copy changes nothing."""
+    workdir = copy_workflow(tmp_path / "wf")
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy2(fashion_mnist_dir / "fashion_mnist.pt", data)
+    os.utime(data / "fashion_mnist.pt", (OLD, OLD))
+    write_config(workdir / "config" / "small.yaml", small_config(data, FASHION_MNIST))
+    rules = [rule for rule, _ in executed_jobs(snakemake(workdir, configfile="config/small.yaml").stdout)]
+    assert "prepare_data" not in rules and {"tune", "select", "final", "tables", "report"} <= set(rules)
+    every_run_passes_the_readers(workdir / "results" / "small")
+
+    shutil.copy(fashion_mnist_dir / "fashion_mnist.pt", data / "fashion_mnist.pt.new")  # a new mtime
+    os.replace(data / "fashion_mnist.pt.new", data / "fashion_mnist.pt")
+    again = snakemake(workdir, configfile="config/small.yaml")
+    assert "Nothing to be done" in again.stdout
+    every_run_passes_the_readers(workdir / "results" / "small")
