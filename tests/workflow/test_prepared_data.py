@@ -94,3 +94,18 @@ def test_an_old_data_file_online_runs_the_study_and_a_newer_copy_reruns_nothing(
     again = snakemake(workdir, configfile="config/small.yaml")
     assert "Nothing to be done" in again.stdout
     every_run_passes_the_readers(workdir / "results" / "small")
+
+
+def test_a_call_that_ends_without_a_result_exits_non_zero_naming_it(old_data_workflow):
+    """The safety net under the above: make prepare_data a job for an existing file again (as it
+    was) and force it. Snakemake then drops every job after it, as it did, and would exit 0 with
+    "1 of 1 steps (100%) done"; the workflow's onsuccess check makes it fail, naming the results."""
+    workdir, data = old_data_workflow
+    write_config(workdir / "config" / "small.yaml", small_config(data.parent, FASHION_MNIST))  # it can prepare
+    rule = workdir / "workflow/rules/data.smk"
+    rule.write_text(rule.read_text().replace('"|".join(MISSING_DATA) or "(?!)"', '"|".join(DATASETS)'))
+    result = snakemake(workdir, "--forcerun", "prepare_data", configfile="config/small.yaml", check=False)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "1 of 1 steps (100%) done" in result.stdout  # what Snakemake did: prepare_data alone
+    assert "This call ended without" in result.stdout and "results/small/lenet_old/bn~off/selected.tsv" in result.stdout
+    assert "Traceback" not in result.stdout
