@@ -223,30 +223,33 @@ def test_a_damaged_tune_run_is_refused_set_aside_and_rerun(small_run):
     lines = run.read_text().splitlines(keepends=True)
     lines[1] = lines[1].replace(",0.", ",0.9", 1)  # epoch 0's row edited; the last row is intact
     run.write_text("".join(lines))
-    refused = small(workdir, check=False)
-    assert refused.returncode != 0
-    log = (workdir / "logs/small/select/lenet_s/bn~off.log").read_text()
-    assert f"{run.relative_to(workdir)} is not the file the run wrote" in log and "moved aside" in log
-    assert not run.exists() and run.with_name("fold~1.csv.rejected").exists()
-    healed = small(workdir)  # reruns the run, selects again
+    healed = small(workdir)  # refused when the call starts, set aside, rerun and selected again
+    assert f"{run.relative_to(workdir)} is not the file the run wrote" in healed.stdout
+    assert "moved aside" in healed.stdout and "it reruns now" in healed.stdout
+    assert run.with_name("fold~1.csv.rejected").exists()
     assert executed_jobs(healed.stdout) == [
         ("tune", "study=lenet_s, bn=off, optimizer=sgd, point=lr~0.1, seed=1, split=fold~1"),
         ("select", "study=lenet_s, bn=off"),
     ]  # the final run keeps its (same) selection
     assert run.exists()
-    small(workdir, "-n")  # and it stays fine
+    assert "Nothing to be done" in small(workdir, "-n").stdout  # and it stays fine
 
 
 def test_a_malformed_selection_names_the_file_and_heals(small_run):
     workdir, configfile = small_run
     selected = workdir / STEM / "selected.tsv"
-    selected.write_text(selected.read_text().replace("\t", " "))
+    malformed = selected.read_text().replace("\t", " ")
+    selected.write_text(malformed)
     refused = small(workdir, "-n", check=False)
     assert refused.returncode != 0
-    assert f"{STEM}/selected.tsv lacks column" in refused.stdout and "moved aside" in refused.stdout
+    assert f"{STEM}/selected.tsv lacks column" in refused.stdout
     assert "KeyError" not in refused.stdout and "JSONDecodeError" not in refused.stdout  # (as before)
-    small(workdir)  # selects again
-    assert selected.exists()
+    assert selected.read_text() == malformed and "moved aside" not in refused.stdout  # -n moves nothing
+    refused = small(workdir, check=False)  # a real run sets it aside (Snakemake knew it when it started)
+    assert refused.returncode != 0 and "moved aside" in refused.stdout
+    healed = small(workdir)  # and the next one selects again
+    assert ("select", "study=lenet_s, bn=off") in executed_jobs(healed.stdout)
+    assert selected.read_text() != malformed and selected.with_name("selected.tsv.rejected").exists()
 
 
 # ---------------------------------------------------------------------------- no data lost
