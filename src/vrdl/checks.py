@@ -12,6 +12,7 @@ from vrdl import datasets, models
 from vrdl.cluster import group_problems
 from vrdl.config import ConfigError, coerce_exponent_strings, key_path, study_bns, train_size
 from vrdl.optim import registry
+from vrdl.paths import MAX_NAME
 from vrdl.schema import build_schema, fill_defaults, schema_problems
 from vrdl.stages import SIDE_STAGES
 from vrdl.stages.grids import grid_points, stacking_problems
@@ -24,7 +25,7 @@ def side_blocks(cfg: dict) -> list[tuple]:
 
 def config_problems(cfg: dict, schema: dict) -> list[str]:
     """Every schema violation and semantic problem of a config, one line each, naming the key."""
-    problems = nonfinite_problems(cfg) or schema_problems(cfg, schema)
+    problems = nonfinite_problems(cfg) or name_problems(cfg) or schema_problems(cfg, schema)
     if problems:
         return problems
     problems += extra_optimizer_problems(cfg)
@@ -37,6 +38,19 @@ def config_problems(cfg: dict, schema: dict) -> list[str]:
         problems += size_problems(stage.key, stage.setting_of(block)) + stage.problems(block, cfg)
     problems += claim_problems(with_extra_optimizers(cfg))
     problems += group_problems(cfg)
+    return problems
+
+
+def name_problems(cfg: dict) -> list[str]:
+    """Names that become folder names (vrdl.paths.MAX_NAME): the config's and its studies'."""
+    problems = []
+    if isinstance(cfg.get("name"), str) and len(cfg["name"]) > MAX_NAME:
+        problems.append(f"name: {len(cfg['name'])} characters, too long for a folder name in every run's path; "
+                        f"use at most {MAX_NAME}")
+    for study in cfg.get("studies") or {}:
+        if len(study) > MAX_NAME:
+            problems.append(f"studies.{study[:20]}...: a study name of {len(study)} characters, too long for a "
+                            f"folder name in every run's path; use at most {MAX_NAME}")
     return problems
 
 
@@ -90,12 +104,19 @@ def size_problems(where: str, setting: dict) -> list[str]:
                     f"{setting['dataset']} leaves no validation or no training data (the paper: 0.05)"]
         splits.append("holdout")
     problems = []
+    if setting.get("train_subset") and setting["train_subset"] > n:
+        problems.append(f"{where}.train_subset: {setting['train_subset']:,} is more than the {n:,} training samples "
+                        f"of {setting['dataset']}; use at most {n:,}, or omit it for all of them")
     smallest = min(train_size(setting, split) for split in splits)
     if setting["batch_size"] > smallest:
         because = " (train_subset)" if smallest == setting.get("train_subset") else ""
         problems.append(f"{where}.batch_size: {setting['batch_size']} is larger than the {smallest:,} samples its "
                         f"runs train on{because}: use at most {smallest:,}")
     model = models.get(setting["model"])
+    if setting.get("width") is not None and not model.width:
+        takes = ", ".join(name for name, m in models.MODELS.items() if m.width)
+        problems.append(f"{where}.width: {model.name} has no width, so it would be recorded but not used; "
+                        f"remove it (models with one: {takes})")
     if setting.get("width", 1) > 1 and model.width:
         problem = models.size_problem(model.name, setting["width"], num_classes=data.num_classes,  # imports torch
                                       in_channels=data.channels, image_size=data.image_size, bn=False)
@@ -170,6 +191,10 @@ def claim_problems(cfg) -> list[str]:
     problems = []
     for i, claim in enumerate(cfg.get("claims") or []):
         where = f"claims[{i}] ({claim['name']})"
+        if "$" in claim["name"]:  # matplotlib reads $...$ as mathematics: every report job would fail
+            problems.append(f"claims[{i}].name: {claim['name']!r} has a '$', which the report's figures cannot "
+                            "draw; write it without '$'")
+            continue
         studies = claim.get("studies") or list(cfg["studies"])
         unknown = [s for s in studies if s not in cfg["studies"]]
         if unknown:

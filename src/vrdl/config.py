@@ -40,11 +40,27 @@ def coerce_exponent_strings(node):
     return node
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice in one mapping (plain YAML keeps the last one, silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice in one mapping (YAML would keep only the last): "
+                                "keep one", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path) -> dict:
-    """A config file's contents; ConfigError naming the file when it cannot be read or parsed."""
+    """A config file's contents; ConfigError naming the file when it cannot be read or parsed, or
+    when it gives a key twice."""
     try:
         with open(path) as handle:
-            return coerce_exponent_strings(yaml.safe_load(handle) or {})
+            return coerce_exponent_strings(yaml.load(handle, Loader=_UniqueKeyLoader) or {})
     except OSError as err:
         raise ConfigError([f"cannot read config file {path}: {err.strerror}"]) from None
     except yaml.YAMLError as err:

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# A config's and a study's name are folder names in every run's path; file systems take 255
+# bytes a name and some tools far fewer in a whole path, so keep each well short of that.
+MAX_NAME = 100
 STAGES_DIR = Path(__file__).resolve().parent / "stages"
 
 
@@ -45,6 +48,10 @@ def config_name(config: dict, configfiles=()) -> str:
     if not isinstance(name, str) or not NAME.match(name):
         raise ValueError(f"name: {name!r} cannot name a results folder (letters, digits, _ . -, "
                          "not starting with . or -)")
+    if len(name) > MAX_NAME:
+        where = "name" if config.get("name") is not None else "name (the config file's name)"
+        raise ValueError(f"{where}: {len(name)} characters, too long for a folder name in every run's path; "
+                         f"give `name:` at most {MAX_NAME}")
     return name
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from vrdl.checks import validated
 from vrdl.cluster import TuneGroups, run_key, training_resources
-from vrdl.config import ConfigError, bn_name, load_configs
+from vrdl.config import ConfigError, bn_name, load_config, load_configs
 from vrdl.paths import Paths, config_name
 from vrdl.stages import SIDE_STAGES
 from vrdl.stages.base import PlanError, SideStage
@@ -27,6 +27,9 @@ class Plan:
     (false when its config block is absent)."""
 
     def __init__(self, config: dict, configfiles=()):
+        for path in configfiles:  # Snakemake read them keeping a duplicate key's last value: refuse one
+            if Path(path).is_file():
+                load_config(path)
         config = validated(config)
         try:
             config["name"] = config_name(config, configfiles)
