@@ -129,60 +129,88 @@ def size_problems(where: str, setting: dict) -> list[str]:
 
 
 def _study_problems(cfg, name, study) -> list[str]:
-    problems = size_problems(f"studies.{name}", study)
+    where = f"studies.{name}"
+    problems = size_problems(where, study)
     if "seed" in study and "seeds" in study:
-        problems.append(f"studies.{name}.seed: give seed or seeds, not both")
+        problems.append(f"{where}.seed: give seed or seeds, not both")
     selection = study["selection"]
-    from_paper = selection == "paper"
-    if not from_paper and ("folds" in selection) == ("val_fraction" in selection):
-        problems.append(f"studies.{name}.selection: give exactly one of folds and val_fraction")
-    variance = study.get("variance")
-    if variance:
-        for optimizer in variance.get("optimizers", study["optimizers"]):
-            if optimizer not in study["optimizers"]:
-                problems.append(f"studies.{name}.variance.optimizers: {optimizer} is not an optimizer of this study")
-                continue
-            epochs = study["optimizers"][optimizer].get("epochs", study["epochs"])
-            if not any(e <= epochs for e in variance["epochs"]):
-                problems.append(f"studies.{name}.variance.epochs: none within the {epochs} epochs of {optimizer}")
+    if selection != "paper" and ("folds" in selection) == ("val_fraction" in selection):
+        problems.append(f"{where}.selection: give exactly one of folds and val_fraction")
+    problems += variance_problems(where, study)
     if study.get("stacked") is True:  # `auto` stacks only what can (vrdl.stages.study)
         problems += stacking_problems(cfg, name, study)
+    problems += target_problems(where, study)
+    for optimizer, spec in study["optimizers"].items():
+        problems += grid_problems(f"{where}.optimizers.{optimizer}", optimizer, spec, selection == "paper")
+    return problems + paper_problems(where, study)
+
+
+def variance_problems(where: str, study: dict) -> list[str]:
+    """The variance diagnostics name the study's optimizers, at epochs within their runs."""
+    variance = study.get("variance")
+    if not variance:
+        return []
+    problems = []
+    for optimizer in variance.get("optimizers", study["optimizers"]):
+        if optimizer not in study["optimizers"]:
+            problems.append(f"{where}.variance.optimizers: {optimizer} is not an optimizer of this study")
+            continue
+        epochs = study["optimizers"][optimizer].get("epochs", study["epochs"])
+        if not any(e <= epochs for e in variance["epochs"]):
+            problems.append(f"{where}.variance.epochs: none within the {epochs} epochs of {optimizer}")
+    return problems
+
+
+def target_problems(where: str, study: dict) -> list[str]:
+    """time_to_target: a reference optimizer of the study, or a loss, not both."""
     target = study.get("time_to_target") or {}
     if "loss" in target and "reference" in target:
-        problems.append(f"studies.{name}.time_to_target: give reference or loss, not both")
-    elif "reference" in target and target["reference"] not in study["optimizers"]:
-        problems.append(f"studies.{name}.time_to_target.reference: {target['reference']} is not an optimizer "
-                        "of this study; name one of them or give a target `loss`")
-    for optimizer, spec in study["optimizers"].items():
-        where = f"studies.{name}.optimizers.{optimizer}"
-        entry = registry.get(optimizer)
-        grid, fixed = spec.get("grid", {}), spec.get("fixed", {})
-        if not from_paper and "grid" not in spec:
-            problems.append(f"{where}: 'grid' is a required property (or selection: paper)")
-        for key in sorted(set(grid) & set(fixed)):
-            problems.append(f"{where}.fixed.{key}: also a grid axis; keep one")
-        if not from_paper:
-            for key in entry.required:
-                if key not in grid and key not in fixed:
-                    problems.append(f"{where}.grid.{key}: required for {optimizer}")
-            if entry.check:  # hyperparameters that must agree (alpha-SVRG's base and its settings)
-                for point, hparams in grid_points(spec).items():
-                    problems += entry.problems(hparams, f"{where} (point {point})")
-    for setting, paper in study.get("paper", {}).items():
-        for optimizer, hparams in paper.get("selected", {}).items():
-            entry = registry.get(optimizer)
-            where = f"studies.{name}.paper.{setting}.selected.{optimizer}"
-            problems += [p for p in entry.problems(hparams, where) if not p.endswith(f"required for {optimizer}")]
+        return [f"{where}.time_to_target: give reference or loss, not both"]
+    if "reference" in target and target["reference"] not in study["optimizers"]:
+        return [f"{where}.time_to_target.reference: {target['reference']} is not an optimizer "
+                "of this study; name one of them or give a target `loss`"]
+    return []
+
+
+def grid_problems(where: str, optimizer: str, spec: dict, from_paper: bool) -> list[str]:
+    """An optimizer's grid: there unless the paper selects, each key once, every required key
+    given, each point's hyperparameters in agreement (registry `check`)."""
+    entry = registry.get(optimizer)
+    grid, fixed = spec.get("grid", {}), spec.get("fixed", {})
+    problems = [f"{where}.fixed.{key}: also a grid axis; keep one" for key in sorted(set(grid) & set(fixed))]
     if from_paper:
-        for bn in study_bns(study):
-            selected = study.get("paper", {}).get(f"bn_{bn}", {}).get("selected", {})
-            for optimizer, spec in study["optimizers"].items():
-                where = f"studies.{name}.paper.bn_{bn}.selected.{optimizer}"
-                if optimizer not in selected:
-                    problems.append(f"{where}: missing; selection: paper takes the finals' hyperparameters from here")
-                    continue
-                point = {**spec.get("fixed", {}), **selected[optimizer]}
-                problems += [p for p in registry.get(optimizer).problems(point, where) if "required" in p]
+        return problems
+    if "grid" not in spec:
+        problems.insert(0, f"{where}: 'grid' is a required property (or selection: paper)")
+    problems += [f"{where}.grid.{key}: required for {optimizer}" for key in entry.required
+                 if key not in grid and key not in fixed]
+    if entry.check:  # hyperparameters that must agree (alpha-SVRG's base and its settings)
+        for point, hparams in grid_points(spec).items():
+            problems += entry.problems(hparams, f"{where} (point {point})")
+    return problems
+
+
+def paper_problems(where: str, study: dict) -> list[str]:
+    """The paper's selected points fit their optimizers; with `selection: paper` every optimizer
+    of every BN setting has one."""
+    paper = study.get("paper", {})
+    problems = []
+    for setting, part in paper.items():
+        for optimizer, hparams in part.get("selected", {}).items():
+            at = f"{where}.paper.{setting}.selected.{optimizer}"
+            problems += [p for p in registry.get(optimizer).problems(hparams, at)
+                         if not p.endswith(f"required for {optimizer}")]
+    if study["selection"] != "paper":
+        return problems
+    for bn in study_bns(study):
+        selected = paper.get(f"bn_{bn}", {}).get("selected", {})
+        for optimizer, spec in study["optimizers"].items():
+            at = f"{where}.paper.bn_{bn}.selected.{optimizer}"
+            if optimizer not in selected:
+                problems.append(f"{at}: missing; selection: paper takes the finals' hyperparameters from here")
+                continue
+            point = {**spec.get("fixed", {}), **selected[optimizer]}
+            problems += [p for p in registry.get(optimizer).problems(point, at) if "required" in p]
     return problems
 
 
