@@ -1,4 +1,5 @@
-"""Figure rules: one figure as PNG and PDF (vrdl.plots)."""
+"""Figure rules: one figure as PNG and PDF, drawn by the function its stage gives for the rule
+(vrdl.stages.figure_functions)."""
 
 import sys
 
@@ -7,39 +8,15 @@ sys.path.append(snakemake.scriptdir)  # noqa: F821
 from vrdl_env import use_library  # noqa: E402
 
 use_library(snakemake.scriptdir)  # noqa: F821
-from vrdl import plots  # noqa: E402
 from vrdl.runs import RunFileError  # noqa: E402
-
-
-def _runs(smk, paths, **extra):
-    return [dict(run, csv=path, **{k: v[i] for k, v in extra.items()})
-            for i, (run, path) in enumerate(zip(smk.params.runs, paths, strict=True))]
+from vrdl.stages import figure_functions  # noqa: E402
 
 
 def main(smk) -> None:
-    out = (smk.output.png, smk.output.pdf)
-    title = smk.params.title
-    if smk.rule == "figure_tuning":
-        plots.tuning_figure(_runs(smk, smk.input.runs), out, title=title)
-    elif smk.rule == "figure_final":
-        curves = {}
-        for run in _runs(smk, smk.input.runs):
-            curves.setdefault(run["optimizer"], []).append(run["csv"])
-        plots.test_curves_figure(curves, out, title=title, band=smk.params.band)
-    elif smk.rule == "figure_target":
-        plots.time_to_target_figure(_runs(smk, smk.input.runs), smk.params.target, out, title=title)
-    elif smk.rule == "figure_metainit":
-        curves = {label: [path] for label, path in zip(smk.params.labels, smk.input.runs, strict=True)}
-        plots.test_curves_figure(curves, out, title=title)
-    elif smk.rule == "figure_variance":
-        plots.variance_figure(_runs(smk, smk.input.runs), out, title=title, band=smk.params.band)
-    elif smk.rule == "figure_convex":
-        plots.convex_figure(_runs(smk, smk.input.runs), out, title=title, band=smk.params.band)
-    elif smk.rule == "figure_ablation":
-        runs = _runs(smk, smk.input.runs, variance=list(smk.input.variance))
-        plots.ablation_figure(runs, out, title=title, band=smk.params.band)
-    else:
-        raise ValueError(f"scripts/figures.py does not draw rule {smk.rule}")
+    draw = figure_functions().get(smk.rule)
+    if draw is None:
+        raise ValueError(f"scripts/figures.py: no stage draws rule {smk.rule}")
+    draw(smk.input, smk.params, (smk.output.png, smk.output.pdf))
 
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821

@@ -189,7 +189,7 @@ def main():
     summary["stacked_lenet_tune_hours"] = stacked_lenet_tune_hours(summary["slice"]["tune"], config)
     if costs and costs["rates"]:
         (out / "per-epoch-costs.json").write_text(json.dumps(costs, indent=2) + "\n")
-        plan = Plan(config, schema_path=REPO / "workflow" / "schemas" / "config.schema.yaml")
+        plan = Plan(config)
         summary["study_cost"] = device_hours(plan, costs["rates"])
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "summary.md").write_text(markdown(summary))

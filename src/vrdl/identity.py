@@ -13,10 +13,10 @@ from pathlib import Path
 
 def _layouts() -> list[tuple[str, re.Pattern]]:
     """(stage, pattern of a run's path stem) for each kind of run the workflow writes (vrdl.plan)."""
-    from vrdl.paths import SIDE_RUNS, Paths
+    from vrdl.paths import Paths, side_runs
 
     paths = Paths("{name}")  # the config's results namespace is part of a run's identity
-    templates = dict(tune=paths.tune, final=paths.final) | {key: paths.side_run(key) for key in SIDE_RUNS}
+    templates = dict(tune=paths.tune, final=paths.final) | {key: paths.side_run(key) for key in side_runs()}
     layouts = []
     for stage, template in templates.items():
         pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))

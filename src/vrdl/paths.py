@@ -8,18 +8,33 @@ No torch and no Snakemake here.
 
 from __future__ import annotations
 
+import ast
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# A config's and a study's name are folder names in every run's path; file systems take 255
+# bytes a name and some tools far fewer in a whole path, so keep each well short of that.
+MAX_NAME = 100
+STAGES_DIR = Path(__file__).resolve().parent / "stages"
 
-# Each side study's runs (vrdl.stages), under results/NAME/; the run identity reads them too.
-SIDE_RUNS = {
-    "metainit": "metainit/metainit~{variant}",
-    "convex": "convex/{optimizer}/seed~{seed}",
-    "ablation": "ablation/locking~{locking}/seed~{seed}",
-}
+
+@functools.cache
+def side_runs() -> dict[str, str]:
+    """Each side study's run path template under results/NAME/, by its key: the `RUNS` constant of
+    every module in vrdl/stages/ that has one (a side study's stage module), in the order of their
+    `ORDER` constants. Read from the source, not imported: the run identity (vrdl.identity) needs
+    them in every training job, whose code fingerprint must not take in the stages."""
+    found = []
+    for path in sorted(STAGES_DIR.glob("*.py")):
+        constants = {target.id: node.value.value for node in ast.parse(path.read_text()).body
+                     if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                     for target in node.targets if isinstance(target, ast.Name)}
+        if "RUNS" in constants:
+            found.append((constants.get("ORDER", 100), path.stem, constants["RUNS"]))
+    return {key: runs for _, key, runs in sorted(found)}
 
 
 def config_name(config: dict, configfiles=()) -> str:
@@ -33,6 +48,10 @@ def config_name(config: dict, configfiles=()) -> str:
     if not isinstance(name, str) or not NAME.match(name):
         raise ValueError(f"name: {name!r} cannot name a results folder (letters, digits, _ . -, "
                          "not starting with . or -)")
+    if len(name) > MAX_NAME:
+        where = "name" if config.get("name") is not None else "name (the config file's name)"
+        raise ValueError(f"{where}: {len(name)} characters, too long for a folder name in every run's path; "
+                         f"give `name:` at most {MAX_NAME}")
     return name
 
 
@@ -68,8 +87,8 @@ class Paths:
         return f"{self.root}/{{study}}/tune_groups/group~{{group}}.tsv"
 
     def side_run(self, key: str) -> str:
-        """A side study's run (SIDE_RUNS)."""
-        return f"{self.root}/{SIDE_RUNS[key]}"
+        """A side study's run (side_runs)."""
+        return f"{self.root}/{side_runs()[key]}"
 
     @property
     def figures(self) -> str:
@@ -90,7 +109,7 @@ class Paths:
         return f"{self.figures}/{study}_variance.{ext}"
 
     def side_figure(self, kind, ext="png") -> str:
-        """A side study's figure (SIDE_RUNS's keys)."""
+        """A side study's figure (by its key)."""
         return f"{self.figures}/{kind}.{ext}"
 
     def checkpoint(self, stem: str) -> str:

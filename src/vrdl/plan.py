@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vrdl.checks import validated
 from vrdl.cluster import TuneGroups, run_key, training_resources
-from vrdl.config import SCHEMA, ConfigError, bn_name, load_configs, validated
+from vrdl.config import ConfigError, bn_name, load_config, load_configs
 from vrdl.paths import Paths, config_name
 from vrdl.stages import SIDE_STAGES
 from vrdl.stages.base import PlanError, SideStage
 from vrdl.stages.study import Studies
 
-__all__ = ["ConfigError", "Plan", "PlanError", "print_plan"]  # the workflow's glue catches both errors
+__all__ = ["SIDE_STAGES", "ConfigError", "Plan", "PlanError", "print_plan"]  # the workflow's glue catches both errors
 
 
 class Plan:
@@ -25,8 +26,11 @@ class Plan:
     its stages: `studies` (vrdl.stages.study) and `sides`, one `SideStage` per side study kind
     (false when its config block is absent)."""
 
-    def __init__(self, config: dict, schema_path: str | Path = SCHEMA, configfiles=()):
-        config = validated(config, schema_path)
+    def __init__(self, config: dict, configfiles=()):
+        for path in configfiles:  # Snakemake read them keeping a duplicate key's last value: refuse one
+            if Path(path).is_file():
+                load_config(path)
+        config = validated(config)
         try:
             config["name"] = config_name(config, configfiles)
         except ValueError as err:

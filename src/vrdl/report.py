@@ -13,11 +13,8 @@ workflow's `report` rule builds (vrdl.plan): which files hold what.
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +24,22 @@ import pandas as pd
 
 from vrdl import bootstrap, targets, tuning
 from vrdl import claims as study_claims
+from vrdl.report_parts import (
+    Image,
+    fmt_hparams,
+    fmt_number,
+    fmt_spread,
+    load_image,
+    paths_of,
+    png_uri,
+    seeds_summary,
+    setup_rows,
+)
 from vrdl.runs import check_same_data, listed_files_data, read_meta, read_run, read_variance
 from vrdl.select import check_selections, read_tsv
+from vrdl.stages import SIDE_STAGES
+from vrdl.stages.base import TEMPLATES
 
-MAX_PNG_WIDTH = 1300  # px; the page is about 1150 px wide
 # The TSV tables beside the page: one row per claim (its decisive comparison), and per setting
 # and optimizer the time to the setting's target
 TABLE_COLUMNS = {
@@ -42,31 +51,6 @@ TABLE_COLUMNS = {
 
 
 # ---------------------------------------------------------------------------- formatting
-
-
-def fmt_number(value, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:.{digits}g}"
-
-
-def fmt_hparams(hparams: Mapping | None) -> str:
-    if not hparams:
-        return "–"
-    return ", ".join(f"{key}={_fmt_value(value)}" for key, value in sorted(hparams.items()))
-
-
-def _fmt_value(value) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    return f"{value:g}"
-
-
-def fmt_spread(stat: tuple[float, float]) -> str:
-    mean, std = stat
-    return fmt_number(mean) + (f" ± {std:.2g}" if math.isfinite(std) else "")
 
 
 def fmt_gap(gap: float, noise: float | None) -> str:
@@ -83,102 +67,6 @@ def verdict_class(verdict: str) -> str:
 
 def _same_hparams(ours: Mapping, paper: Mapping) -> bool:
     return all(key in ours and ours[key] == value for key, value in paper.items())
-
-
-def _paths(paths) -> list:
-    return [paths] if isinstance(paths, str | Path) else list(paths)
-
-
-# ---------------------------------------------------------------------------- images
-
-
-@dataclass(frozen=True)
-class Image:
-    alt: str
-    src: str  # a data: URI
-    pdf: str | None = None  # link relative to the report
-
-
-def png_uri(data: bytes) -> str:
-    """A PNG as a data URI, palette-compressed and at most MAX_PNG_WIDTH wide (whatever dpi the
-    figure was saved at: the page shows it at most this wide)."""
-    from PIL import Image as PILImage
-
-    image = PILImage.open(io.BytesIO(data))
-    if image.width > MAX_PNG_WIDTH or image.mode != "P":
-        image = image.convert("RGB")
-        if image.width > MAX_PNG_WIDTH:
-            height = round(image.height * MAX_PNG_WIDTH / image.width)
-            image = image.resize((MAX_PNG_WIDTH, height), PILImage.Resampling.LANCZOS)
-        out = io.BytesIO()
-        image.quantize(256).save(out, format="png", optimize=True)
-        data = out.getvalue()
-    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-
-
-def load_image(png: str | Path, report_dir: Path, alt: str) -> Image:
-    png = Path(png)
-    pdf = png.with_suffix(".pdf")
-    return Image(alt, png_uri(png.read_bytes()), os.path.relpath(pdf, report_dir) if pdf.exists() else None)
-
-
-# ---------------------------------------------------------------------------- runs
-
-
-def run_summary(csv_path: str | Path) -> dict:
-    """Final-epoch and best test numbers of one run, with its JSON."""
-    run = read_run(csv_path)
-    curve, meta = run.curve, run.meta
-    last = curve.iloc[-1]
-    finite = curve[curve["eval_loss"].map(math.isfinite)]
-    return dict(
-        meta=meta,
-        epochs=int(last["epoch"]),
-        grad_evals=int(last["grad_evals"]),
-        loss=float(last["eval_loss"]),
-        acc=float(last["eval_acc"]),
-        best_loss=float(finite["eval_loss"].min()) if len(finite) else math.nan,
-        wall_s=float(last["wall_s"]),
-    )
-
-
-def seeds_summary(csv_paths) -> dict:
-    """Final-epoch test numbers of the runs of one setting (one per seed): mean, std (ddof 1)
-    and the runs' summaries."""
-    runs = [run_summary(path) for path in _paths(csv_paths)]
-
-    def stats(key):
-        values = pd.Series([r[key] for r in runs], dtype=float)
-        return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else math.nan
-
-    return dict(runs=runs, seeds=len(runs), loss=stats("loss"), acc=stats("acc"), best_loss=stats("best_loss"),
-                diverged=sum(bool(r["meta"].get("diverged")) for r in runs))
-
-
-# ---------------------------------------------------------------------------- sections
-
-
-def setup_rows(setup: Mapping, selection) -> list[tuple[str, str]]:
-    rows = []
-    if selection == "paper":
-        rows.append(("selection", "none: the final runs use the paper's selected hyperparameters"))
-    elif selection:
-        if "folds" in selection:
-            rows.append(("selection", f"{selection['folds']}-fold cross-validation"))
-        else:
-            rows.append(("selection", f"hold-out of {selection['val_fraction']:g} of the training set"))
-    for key, value in setup.items():
-        if value is None:
-            continue
-        if key == "bn":
-            values = value if isinstance(value, list) else [value]
-            value = ", ".join("on" if v in (True, "on") else "off" for v in values)
-        elif isinstance(value, Mapping):
-            value = fmt_hparams(value) if key == "hparams" else ", ".join(f"{k}={v}" for k, v in value.items())
-        elif isinstance(value, list):
-            value = ", ".join(str(v) for v in value)
-        rows.append((key, str(value)))
-    return rows
 
 
 def _selection(setting: Mapping, paper_selected: Mapping, grids: Mapping) -> tuple[list[dict], list[dict], dict]:
@@ -230,7 +118,7 @@ def _final_rows(setting: Mapping, chosen: Mapping) -> tuple[list[dict], int]:
 
 def _target(setting: Mapping, label: str) -> tuple[dict, list[dict]]:
     """The time-to-target table of a setting (vrdl.targets) and its rows for the TSV."""
-    curves = {name: [read_run(p).curve for p in _paths(paths)] for name, paths in setting["finals"].items()}
+    curves = {name: [read_run(p).curve for p in paths_of(paths)] for name, paths in setting["finals"].items()}
     try:
         target = targets.study_target(setting["time_to_target"], curves)
     except ValueError as err:  # e.g. every reference run diverged: no target to reach
@@ -262,7 +150,7 @@ def _tuning_budget(setting: Mapping, label: str) -> Image:
 def _not_learned(setting: Mapping) -> list[str]:
     """The final runs of a setting that did not learn, with why: a caveat beside its tables."""
     return [f"{optimizer} {run.name}: {why}" for optimizer, paths in setting["finals"].items()
-            for run in (study_claims.load_run(p) for p in _paths(paths))
+            for run in (study_claims.load_run(p) for p in paths_of(paths))
             if (why := study_claims.learning_failure(run))]
 
 
@@ -338,66 +226,25 @@ def load_variance(study: Mapping, report_dir: Path) -> dict:
                 figure=load_image(variance["figure"], report_dir, f"{study['name']} gradient variance"))
 
 
-def load_metainit(meta: Mapping, report_dir: Path) -> dict:
-    rows = []
-    for variant, csv_path in meta["runs"].items():
-        s = run_summary(csv_path)
-        mi = s["meta"].get("metainit") or {}
-        rows.append(dict(run="with MetaInit" if variant == "on" else "without MetaInit",
-                         gq_before=mi.get("gq_before"), gq_after=mi.get("gq_after"), epochs=s["epochs"],
-                         grad_evals=s["grad_evals"], loss=s["loss"], acc=s["acc"], best_loss=s["best_loss"]))
-    return dict(title=meta["title"], setup=setup_rows(meta["setup"], None), rows=rows,
-                paper_figure=(meta.get("paper") or {}).get("figure"),
-                figure=load_image(meta["figure"], report_dir, "MetaInit comparison"))
+# ---------------------------------------------------------------------------- side studies
 
 
-def load_convex(convex: Mapping, report_dir: Path) -> dict:
-    from vrdl.plots import suboptimality
-
-    runs = convex["runs"]
-    curves, best = suboptimality([read_run(run["csv"]).curve for run in runs])
-    groups: dict[str, list] = {}
-    for run, curve in zip(runs, curves, strict=True):
-        groups.setdefault(run["optimizer"], []).append((run, curve))
-    rows = []
-    for optimizer, members in groups.items():
-        gaps = pd.Series([float(c["suboptimality"].iloc[-1]) for _, c in members])
-        lowest = pd.Series([float(c["suboptimality"][c["suboptimality"] > 0].min()) for _, c in members])
-        rows.append(dict(
-            optimizer=optimizer, hparams=fmt_hparams(members[0][0]["hparams"]), seeds=len(members),
-            epochs=int(members[0][1]["epoch"].iloc[-1]), grad_evals=int(members[0][1]["grad_evals"].iloc[-1]),
-            gap=float(gaps.mean()), lowest=float(lowest.min()),
-            acc=float(pd.Series([c["eval_acc"].iloc[-1] for _, c in members]).mean()),
-        ))  # fmt: skip
-    return dict(title=convex["title"], setup=setup_rows(convex["setup"], None), rows=rows, best=best,
-                figure=load_image(convex["figure"], report_dir, "convex sanity study"))
-
-
-def load_ablation(ablation: Mapping, report_dir: Path) -> dict:
-    groups: dict[str, list] = {}
-    for run in ablation["runs"]:
-        groups.setdefault(run["locking"], []).append(run)
-    rows = []
-    for locking, members in groups.items():
-        summary = seeds_summary([m["csv"] for m in members])
-        ratios = pd.concat([read_variance(m["variance"])[0] for m in members])["variance_ratio"]
-        rows.append(dict(locking=locking, seeds=summary["seeds"], loss=fmt_spread(summary["loss"]),
-                         acc=fmt_spread(summary["acc"]), ratio=float(ratios.mean()) if len(ratios) else math.nan))
-    return dict(title=ablation["title"], setup=setup_rows(ablation["setup"], None), rows=rows,
-                figure=load_image(ablation["figure"], report_dir, "transform-locking ablation"))
+def side_sections(manifest: Mapping) -> list[tuple]:
+    """(stage, its manifest part) of every side study that ran (vrdl.stages), in the page's order."""
+    return [(stage, manifest[stage.key]) for stage in SIDE_STAGES if manifest.get(stage.key)]
 
 
 # ---------------------------------------------------------------------------- claims
 
 
 def _runs(paths) -> list:
-    return [study_claims.load_run(path) for path in _paths(paths)]
+    return [study_claims.load_run(path) for path in paths_of(paths)]
 
 
 def load_claims_inputs(manifest: Mapping):
     """vrdl.claims.evaluate_claims's inputs from the manifest: the final runs per (study, BN) and
-    optimizer (one per seed), the studies' models and titles, the MetaInit runs, and the seeds
-    per study."""
+    optimizer (one per seed), the studies' models and titles, the MetaInit runs (a side study's
+    `claim_runs`), and the seeds per study."""
     finals, models, titles, seeds = {}, {}, {}, {}
     for study in manifest["studies"]:
         models[study["name"]] = study.get("model", "")
@@ -406,11 +253,12 @@ def load_claims_inputs(manifest: Mapping):
             key = (study["name"], setting["bn"])
             finals[key] = {optimizer: _runs(paths) for optimizer, paths in setting["finals"].items()}
             seeds[study["name"]] = max((len(v) for v in finals[key].values()), default=0)
-    metainit = None
-    if manifest.get("metainit"):
-        runs = manifest["metainit"]["runs"]
-        metainit = {"with": _runs(runs["on"]), "without": _runs(runs["off"])}
-        titles[study_claims.METAINIT] = manifest["metainit"].get("title", "")
+    metainit = None  # the comparison a side study gives the study's claims (vrdl.claims.METAINIT)
+    for stage, section in side_sections(manifest):
+        runs = stage.claim_runs(section)
+        if runs:
+            metainit = {key: _runs(paths) for key, paths in runs.items()}
+            titles[study_claims.METAINIT] = section.get("title", "")
     return finals, models, titles, metainit, seeds
 
 
@@ -557,14 +405,10 @@ def load_claims(manifest: Mapping) -> tuple[dict, list[dict]]:
 
 
 def _run_metas(manifest: Mapping) -> list[dict]:
-    """The JSON of every run whose curve the page shows (finals, MetaInit, convex, ablation)."""
+    """The JSON of every run whose curve the page shows (finals, side studies)."""
     paths = [p for study in manifest["studies"] for setting in study["settings"]
-             for paths in setting["finals"].values() for p in _paths(paths)]
-    if manifest.get("metainit"):
-        paths += list(manifest["metainit"]["runs"].values())
-    for key in ("convex", "ablation"):
-        if manifest.get(key):
-            paths += [run["csv"] for run in manifest[key]["runs"]]
+             for paths in setting["finals"].values() for p in paths_of(paths)]
+    paths += [path for stage, section in side_sections(manifest) for path in stage.run_csvs(section)]
     return [read_meta(Path(p).with_suffix(".json")) for p in paths]
 
 
@@ -601,7 +445,7 @@ def provenance(metas: list[dict]) -> dict:
 def demo_subsets(manifest: Mapping) -> list[str]:
     """"NAME: N training / M test images" of every part of the study run on data subsets."""
     parts = [(study["name"], study["setup"]) for study in manifest["studies"]]
-    parts += [(key, manifest[key]["setup"]) for key in ("metainit", "convex", "ablation") if manifest.get(key)]
+    parts += [(stage.key, section["setup"]) for stage, section in side_sections(manifest)]
     out = []
     for name, setup in parts:
         train, test = setup.get("train_subset"), setup.get("eval_subset")
@@ -628,15 +472,15 @@ def load_report(manifest: Mapping, report_dir: str | Path) -> Report:
         provenance=provenance(_run_metas(manifest)),
         claims=claims,
         studies=[load_study(study, report_dir, target_rows) for study in manifest["studies"]],
-        metainit=load_metainit(manifest["metainit"], report_dir) if manifest.get("metainit") else None,
-        convex=load_convex(manifest["convex"], report_dir) if manifest.get("convex") else None,
-        ablation=load_ablation(manifest["ablation"], report_dir) if manifest.get("ablation") else None,
+        sides=[dict(key=stage.key, template=stage.template(), section=stage.load_section(section, report_dir))
+               for stage, section in side_sections(manifest)],
     )
     return Report(page, {"claims": claims_tsv, "time_to_target": target_rows})
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("vrdl", "templates"), autoescape=True,
+    folders = dict.fromkeys([TEMPLATES, *(stage.template_dir for stage in SIDE_STAGES)])  # the side studies' templates
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(list(folders)), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              extensions=["jinja2.ext.do"])
     env.filters.update(num=fmt_number, spread=fmt_spread)

@@ -31,3 +31,19 @@ def test_rule_files_stay_short():
     rule_files = [REPO / "workflow" / "Snakefile", *(REPO / "workflow" / "rules").glob("*.smk")]
     assert len(rule_files) > 10
     assert [f"{p.name}: {n} lines" for p in rule_files if (n := len(p.read_text().splitlines())) > 500] == []
+
+
+def test_no_branch_on_a_side_study_or_figure_rule_outside_its_module():
+    """A side study is a plugin (vrdl.stages): code elsewhere loops over the stages and never
+    compares a name with one of theirs (issue 28: figures.py's if/elif on the rule name)."""
+    from vrdl.stages import SIDE_STAGES, figure_functions
+
+    names = {stage.key for stage in SIDE_STAGES} | set(figure_functions())
+    found = []
+    for path in SOURCES:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare):
+                compared = {n.value for n in ast.walk(node) if isinstance(n, ast.Constant)} & names
+                if compared - {path.stem}:
+                    found.append(f"{path.relative_to(REPO)}:{node.lineno} {ast.unparse(node)}")
+    assert found == []

@@ -12,11 +12,12 @@ import yaml
 from tests.workflow.test_select import write_run
 from vrdl import costs, fingerprint
 from vrdl.cli import main
-from vrdl.config import ConfigError, load_config, point_name, train_size
+from vrdl.config import ConfigError, load_config, train_size
 from vrdl.data import split_indices
 from vrdl.identity import identity_of, sealed_json
 from vrdl.optim import registry
 from vrdl.plan import Plan, PlanError
+from vrdl.stages.grids import point_name
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER = REPO / "config" / "config.yaml"

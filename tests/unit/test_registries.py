@@ -10,9 +10,11 @@ import sys
 import pytest
 
 from vrdl import costs, datasets, models
+from vrdl.checks import config_problems
 from vrdl.cli import main
-from vrdl.config import build_schema, config_problems, train_size
+from vrdl.config import train_size
 from vrdl.plan import Plan
+from vrdl.schema import build_schema
 
 TOY = "tests.toy_registry"
 

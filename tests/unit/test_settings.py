@@ -12,7 +12,7 @@ import pytest
 
 from vrdl import settings
 from vrdl.cli import build_parser
-from vrdl.config import build_schema
+from vrdl.schema import build_schema
 from vrdl.train import RunConfig
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import pytest
 from vrdl import costs
 from vrdl.config import load_config
 from vrdl.identity import identity_of
-from vrdl.paths import SIDE_RUNS
+from vrdl.paths import side_runs
 from vrdl.plan import Plan, PlanError
 from vrdl.stages import SIDE_STAGES
 
@@ -22,15 +22,15 @@ def quick():
 
 
 def test_every_side_stage_has_a_path_layout_and_is_in_the_quick_demo(quick):
-    assert [stage.key for stage in SIDE_STAGES] == list(SIDE_RUNS)
-    assert all(quick.sides[key] for key in SIDE_RUNS)
+    assert [stage.key for stage in SIDE_STAGES] == list(side_runs())
+    assert all(quick.sides[key] for key in side_runs())
     assert [side.wildcards for side in quick.sides.values()] == [("variant",), ("optimizer", "seed"),
                                                                   ("locking", "seed")]
     assert costs.STAGE_NAMES["metainit"] == "MetaInit" and costs.STAGE_NAMES["convex"] == "convex"
     assert list(quick.studies) == list(quick.config["studies"]) and "lenet_fmnist" in quick.studies
 
 
-@pytest.mark.parametrize("key", list(SIDE_RUNS))
+@pytest.mark.parametrize("key", list(side_runs()))
 def test_side_runs_read_back_as_their_identity(quick, key):
     side = quick.sides[key]
     runs = side.runs()
@@ -48,15 +48,15 @@ def test_side_runs_read_back_as_their_identity(quick, key):
 
 def test_an_absent_side_block_plans_nothing():
     config = load_config(REPO / "config" / "quick.yaml")
-    for key in SIDE_RUNS:
+    for key in side_runs():
         config.pop(key)
     plan = Plan(copy.deepcopy(config))
     assert not any(plan.sides.values())
     assert all(side.runs() == side.files(".csv") == side.figures() == side.jobs() == [] for side in plan.sides.values())
     manifest = plan.report_manifest()
-    assert all(manifest[key] is None for key in SIDE_RUNS)
-    assert not any(f"/{key}" in path for key in SIDE_RUNS for path in plan.all_results())
-    assert not set(SIDE_RUNS) & set(plan.report_inputs())
+    assert all(manifest[key] is None for key in side_runs())
+    assert not any(f"/{key}" in path for key in side_runs() for path in plan.all_results())
+    assert not set(side_runs()) & set(plan.report_inputs())
     with pytest.raises(PlanError, match="the config has no convex block: add one"):
         plan.sides["convex"].args(dict(optimizer="sgd", seed="1"))
 

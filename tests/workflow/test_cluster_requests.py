@@ -24,8 +24,11 @@ EXPECTED = {"lenet": (120, 8000), "resnet18": (720, 16000), "resnet101": (1440, 
 
 
 def local_rules() -> set[str]:
-    block = re.search(r"^localrules:\n((?:    \w+,?\n)+)", (REPO / "workflow" / "Snakefile").read_text(), re.M)
-    return set(re.findall(r"\w+", block.group(1)))
+    """The `localrules:` of the Snakefile and of every rule file (a side study names its figure's)."""
+    sources = [REPO / "workflow" / "Snakefile", *(REPO / "workflow" / "rules").glob("*.smk")]
+    blocks = [block for source in sources
+              for block in re.findall(r"^localrules:\n((?:    \w+,?\n)+)", source.read_text(), re.M)]
+    return {rule for block in blocks for rule in re.findall(r"\w+", block)}
 
 
 def fields(line: str) -> dict[str, str]:

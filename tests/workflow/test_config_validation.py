@@ -114,6 +114,21 @@ CASES = {
                      "studies.resnet18_cifar10.width: 1000 makes resnet18 a model of 11,157,515,648,010 parameters"),
     "metainit batch above the training set": (("metainit", "batch_size"), 60000,
                                               "metainit.batch_size: 60000 is larger than the 50,000 samples"),
+    # what the file system, the model or the data cannot honour (issue 26)
+    "name too long for a folder": (("name",), "n" * 300, "name: 300 characters, too long for a folder name"),
+    "study name too long for a folder": (("studies", "s" * 250), load_paper_config()["studies"]["lenet_mnist"],
+                                         "a study name of 250 characters, too long for a folder name"),
+    "claim name with mathtext": (("claims",), [{"name": "SVRG beats $SGD$", "better": "svrg", "than": ["sgd"]}],
+                                 "claims[0].name: 'SVRG beats $SGD$' has a '$'"),
+    "width of a model without one": ((*LENET, "width"), 2, "studies.lenet_mnist.width: lenet has no width"),
+    "train_subset above the data": ((*LENET, "train_subset"), 100000, "studies.lenet_mnist.train_subset: 100,000 "
+                                    "is more than the 60,000 training samples of mnist"),
+    "side study train_subset above the data": (("metainit", "train_subset"), 50001,
+                                               "metainit.train_subset: 50,001 is more than the 50,000"),
+    "infinite side study rate": (("metainit", "hparams", "lr"), float("inf"),
+                                 "metainit.hparams.lr: inf is not a finite number"),
+    "rate spelled beyond a float": ((*LENET, "optimizers", "sgd", "grid", "lr"), ["1e400"],
+                                    "studies.lenet_mnist.optimizers.sgd.grid.lr[0]: inf is not a finite number"),
 }
 
 
@@ -138,6 +153,16 @@ def test_bad_config_fails_before_any_job(workdir, tmp_path, case):
     assert message in result.stdout, result.stdout[-3000:]
     assert "Invalid configuration" in result.stdout or "required property" in result.stdout
     assert "Building DAG of jobs" not in result.stdout  # failed while reading the config
+
+
+def test_a_key_given_twice_is_refused(workdir, tmp_path):
+    """YAML keeps a duplicate key's last value, silently; the workflow refuses the file, naming the key."""
+    text = (workdir / "config" / "quick.yaml").read_text() + "\nname: quick_again\n"
+    assert "\nname: " in text[:-20]  # quick.yaml names itself: `name` is now there twice
+    path = tmp_path / "twice.yaml"
+    path.write_text(text)
+    result = snakemake(workdir, "-n", configfile=path, check=False)
+    assert result.returncode != 0 and "key 'name' is given twice in one mapping" in result.stdout, result.stdout[-3000:]
 
 
 def test_exponent_without_dot_is_a_number(workdir, tmp_path):

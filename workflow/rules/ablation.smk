@@ -4,6 +4,15 @@
 ABLATION_RUN = SIDES["ablation"].stem
 
 
+wildcard_constraints:
+    locking="on|off",
+
+
+# seconds-long: runs where Snakemake runs
+localrules:
+    figure_ablation,
+
+
 use rule tune as ablation with:
     input:
         data=side_data("ablation"),

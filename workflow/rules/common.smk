@@ -35,9 +35,7 @@ if not config:
     )
 try:
     # Fills in the schema's defaults in `config` itself, which the rule scripts read.
-    PLAN = vp.Plan(
-        config, WORKFLOW_DIR / "schemas" / "config.schema.yaml", workflow.configfiles
-    )
+    PLAN = vp.Plan(config, workflow.configfiles)
 except vp.ConfigError as err:
     raise WorkflowError(str(err)) from None
 logger.info(
@@ -69,8 +67,6 @@ wildcard_constraints:
     point=r"[a-z_]+~[^/]+",
     seed=r"\d+",
     split=r"fold~\d+|holdout",
-    variant="on|off",
-    locking="on|off",
     group=r"\d+",
 
 
@@ -302,7 +298,9 @@ def final_outputs():
 
 
 # ---------------------------------------------------------------------------------------------
-# Side studies (vrdl.stages.SIDE_STAGES): each rule file asks for its stage's functions by key.
+# Side studies (vrdl.stages.SIDE_STAGES): the Snakefile includes each one's rule file, which asks
+# for its stage's functions by key.
+SIDE_RULES = [stage.rules for stage in vp.SIDE_STAGES]
 
 
 def side_data(key):

@@ -4,6 +4,11 @@
 CONVEX_RUN = SIDES["convex"].stem
 
 
+# seconds-long: runs where Snakemake runs
+localrules:
+    figure_convex,
+
+
 use rule tune as convex with:
     input:
         data=side_data("convex"),

@@ -3,6 +3,15 @@
 METAINIT_RUN = SIDES["metainit"].stem
 
 
+wildcard_constraints:
+    variant="on|off",
+
+
+# seconds-long: runs where Snakemake runs
+localrules:
+    figure_metainit,
+
+
 use rule tune as metainit with:
     input:
         data=side_data("metainit"),

@@ -1,11 +1,21 @@
 """The plan's stages, one module each: the studies' tune -> select -> final (`study`), and the
-side studies beside them (`metainit`, `convex`, `ablation`), each a `SideStage` (vrdl.stages.base)
-read from its config block. `vrdl.plan.Plan` composes them.
+side studies beside them, each a `SideStage` (vrdl.stages.base) read from its config block.
+`vrdl.plan.Plan` composes them.
 
-Adding a side study: docs/extending.md, "A side study", lists every place it touches."""
+A side study is found by its module: every module here with a `RUNS` constant (its run path
+template, vrdl.paths.side_runs) and its stage class as `STAGE`; its schema block, rule file and
+report template sit where `SideStage` says. Adding one adds those four files and edits nothing
+(docs/extending.md, "A side study")."""
 
-from vrdl.stages.ablation import Ablation
-from vrdl.stages.convex import Convex
-from vrdl.stages.metainit import MetaInit
+import importlib
 
-SIDE_STAGES = (MetaInit, Convex, Ablation)
+from vrdl.paths import side_runs
+
+SIDE_STAGES = tuple(importlib.import_module(f"{__name__}.{key}").STAGE for key in side_runs())
+
+
+def figure_functions() -> dict:
+    """Every figure rule's drawing function (scripts/figures.py): the studies' and each side study's."""
+    from vrdl.stages.study import FIGURES
+
+    return FIGURES | {stage.figure_rule(): stage.draw for stage in SIDE_STAGES}

@@ -1,22 +1,25 @@
 """What every stage of the plan shares: the `vrdl train` argument list of a run, the cost job of a
 run (vrdl.costs), figure-title helpers, and `SideStage`, the protocol of the studies beside the
-main one (MetaInit, convex, ablation): one config block, fixed hyperparameters, one figure.
-No torch and no Snakemake here."""
+main one: one config block, fixed hyperparameters, one figure, one report section.
+No torch and no Snakemake here (the figure and report hooks import theirs when they run)."""
 
 from __future__ import annotations
 
 import string
+import sys
+from pathlib import Path
 
 from vrdl import settings
 from vrdl.config import bn_name, train_size
 from vrdl.optim import registry
-from vrdl.paths import SIDE_RUNS, Paths
+from vrdl.paths import Paths, side_runs
 
 # The run settings a report section shows.
 RUN_KEYS = (
     "dataset", "model", "bn", "width", "epochs", "batch_size", "seeds", "seed",
     "augment", "train_subset", "eval_subset",
 )  # fmt: skip
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 
 class PlanError(ValueError):
@@ -77,6 +80,12 @@ def cost_job(stage, study, setting, bn, optimizer, hparams, epochs, stem, split=
 # Figure titles
 
 
+def with_files(runs, paths, **extra) -> list[dict]:
+    """A figure rule's runs (its `params.runs`) with each one's file (`csv`) and `extra` lists."""
+    return [dict(run, csv=path, **{key: values[i] for key, values in extra.items()})
+            for i, (run, path) in enumerate(zip(runs, paths, strict=True))]
+
+
 def seeds_note(seeds) -> str:
     n = len(seeds)
     return f"mean of {n} seeds, band: min-max" if n > 1 else f"seed {seeds[0]}"
@@ -94,17 +103,75 @@ class SideStage:
     """A study beside the main one, from the config block `key` (absent: no runs): fixed
     hyperparameters, runs named by `wildcards`, one figure, one report section.
 
-    A subclass says which runs there are (`each_run`), their arguments (`run_args`), the setting and
-    hyperparameters each trains with (`setting`, `hparams`, `epochs`), its figure title and its
-    report section (`manifest`); the paths, files, tidy-table rows and cost jobs follow here."""
+    A side study is its stage module in vrdl/stages/ (a subclass as `STAGE`, its run path template
+    as `RUNS`: vrdl.paths.side_runs), its schema block beside it (KEY.schema.yaml), its rule file
+    (workflow/rules/KEY.smk: the training rule and `figure_KEY`) and its report section template
+    (vrdl/templates/KEY.html.j2). A subclass says which runs there are (`each_run`), their
+    arguments (`run_args`), the setting and hyperparameters each trains with (`setting`,
+    `hparams`, `epochs`), its figure title, config checks (`problems`), report section
+    (`manifest`, `load_section`) and figure (`draw`); the paths, files, tidy-table rows and cost
+    jobs follow here."""
 
-    key: str  # the config block, the figure's and the report section's name
+    key: str  # the config block, the figure's and the report section's name, the module's name
     label: str = ""  # how `vrdl plan` names its runs (default: the key)
     extensions: tuple[str, ...] = (".csv", ".json")  # the files each run writes, which the report reads
+    rules: str = ""  # its rule file, relative to workflow/ (default rules/KEY.smk)
+    template_dir: Path = TEMPLATES  # where its report section template KEY.html.j2 is
 
     def __init_subclass__(cls):
         super().__init_subclass__()
         cls.label = cls.label or cls.key
+        cls.rules = cls.rules or f"rules/{cls.key}.smk"
+
+    @classmethod
+    def schema_path(cls) -> Path:
+        """Its config block's schema (vrdl.schema puts it under the key)."""
+        return Path(sys.modules[cls.__module__].__file__).with_suffix(".schema.yaml")
+
+    @classmethod
+    def template(cls) -> str:
+        return f"{cls.key}.html.j2"
+
+    @classmethod
+    def figure_rule(cls) -> str:
+        return f"figure_{cls.key}"
+
+    # -- class-level hooks: the config checks, the figure job and the report job (no plan there)
+
+    @classmethod
+    def problems(cls, block: dict, config: dict) -> list[str]:
+        """What the schema cannot say about a present block, one line each naming the key."""
+        return []
+
+    @classmethod
+    def setting_of(cls, block: dict) -> dict:
+        """The block as the size checks read it (vrdl.config.size_problems)."""
+        return block
+
+    @classmethod
+    def optimizers_used(cls, block: dict) -> list[tuple[str, str]]:
+        """(config key, optimizer) of every run, for the config checks."""
+        return [(f"{cls.key}.optimizer", block["optimizer"])]
+
+    @staticmethod
+    def draw(inputs, params, out) -> None:
+        """Its figure from rule figure_KEY's input and params, to the paths `out`."""
+        raise NotImplementedError
+
+    @classmethod
+    def load_section(cls, section: dict, report_dir: Path) -> dict:
+        """Its report section's data (the template's `section`) from its manifest part."""
+        raise NotImplementedError
+
+    @classmethod
+    def run_csvs(cls, section: dict) -> list[str]:
+        """The CSV of every run its report section shows."""
+        return [run["csv"] for run in section["runs"]]
+
+    @classmethod
+    def claim_runs(cls, section: dict) -> dict | None:
+        """Runs the study's claims compare (vrdl.claims: {"with": paths, "without": paths}), if any."""
+        return None
 
     def __init__(self, spec: dict | None, paths: Paths, compute: dict):
         self.spec, self.paths, self.compute = spec or None, paths, compute
@@ -114,13 +181,13 @@ class SideStage:
 
     @property
     def stem(self) -> str:
-        """The path template of a run (without extension; vrdl.paths.SIDE_RUNS)."""
+        """The path template of a run (without extension; vrdl.paths.side_runs)."""
         return self.paths.side_run(self.key)
 
     @property
     def wildcards(self) -> tuple[str, ...]:
         """The wildcards that name a run (those of its path template)."""
-        return tuple(field for _, field, _, _ in string.Formatter().parse(SIDE_RUNS[self.key]) if field)
+        return tuple(field for _, field, _, _ in string.Formatter().parse(side_runs()[self.key]) if field)
 
     @property
     def dataset(self) -> str:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from vrdl.optim import registry
 from vrdl.optim.registry import format_value as fmt_value
 from vrdl.stages.base import SideStage, with_paper_figure
 
+RUNS = "metainit/metainit~{variant}"  # under results/NAME/ (vrdl.paths.side_runs)
+ORDER = 1  # the report's first side study
 VARIANTS = ("off", "on")
 
 
@@ -15,7 +20,7 @@ class MetaInit(SideStage):
         return [dict(variant=variant) for variant in VARIANTS]
 
     def check(self, run: dict) -> None:
-        pass  # one seed, and the workflow's wildcard constraint allows only the two variants
+        pass  # one seed, and the rule file's wildcard constraint allows only the two variants
 
     def seed(self, run: dict) -> int:
         return self.spec["seed"]
@@ -46,3 +51,44 @@ class MetaInit(SideStage):
             runs={run["variant"]: self.stem.format(**run) + ".csv" for run in self.runs()},
             figure=self.paths.side_figure(self.key),
         )
+
+    @classmethod
+    def problems(cls, block: dict, config: dict) -> list[str]:
+        entry = registry.get(block["optimizer"])
+        problems = entry.problems(block["hparams"], "metainit.hparams")
+        if block.get("cache_snapshot_grads") and entry.reference != "snapshot":
+            problems.append("metainit.cache_snapshot_grads: only for optimizers with snapshots (svrg, alpha_svrg)")
+        return problems
+
+    @staticmethod
+    def draw(inputs, params, out) -> None:
+        from vrdl import plots
+
+        curves = {label: [path] for label, path in zip(params.labels, inputs.runs, strict=True)}
+        plots.test_curves_figure(curves, out, title=params.title)
+
+    @classmethod
+    def load_section(cls, section: dict, report_dir: Path) -> dict:
+        from vrdl.report_parts import load_image, run_summary, setup_rows
+
+        rows = []
+        for variant, csv_path in section["runs"].items():
+            s = run_summary(csv_path)
+            mi = s["meta"].get("metainit") or {}
+            rows.append(dict(run="with MetaInit" if variant == "on" else "without MetaInit",
+                             gq_before=mi.get("gq_before"), gq_after=mi.get("gq_after"), epochs=s["epochs"],
+                             grad_evals=s["grad_evals"], loss=s["loss"], acc=s["acc"], best_loss=s["best_loss"]))
+        return dict(title=section["title"], setup=setup_rows(section["setup"], None), rows=rows,
+                    paper_figure=(section.get("paper") or {}).get("figure"),
+                    figure=load_image(section["figure"], report_dir, "MetaInit comparison"))
+
+    @classmethod
+    def run_csvs(cls, section: dict) -> list[str]:
+        return list(section["runs"].values())
+
+    @classmethod
+    def claim_runs(cls, section: dict) -> dict:
+        return {"with": section["runs"]["on"], "without": section["runs"]["off"]}
+
+
+STAGE = MetaInit

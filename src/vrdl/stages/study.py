@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from vrdl.config import grid_points, optimizer_stacking_problem, study_bns, study_stacking_problems
+from vrdl.config import study_bns
 from vrdl.optim.registry import format_value as fmt_value
 from vrdl.paths import Paths, variance_csv
 from vrdl.stages.base import (
@@ -20,8 +20,10 @@ from vrdl.stages.base import (
     seeds_note,
     train_args,
     variance_args,
+    with_files,
     with_paper_figure,
 )  # fmt: skip
+from vrdl.stages.grids import grid_points, optimizer_stacking_problem, study_stacking_problems
 
 
 class Study:
@@ -334,3 +336,38 @@ class Studies:
                                  s.epochs(run["optimizer"]), self.paths.final.format(**run)))
             jobs[-1]["assumed_point"] = not s.from_paper
         return jobs
+
+
+# ---------------------------------------------------------------------------------------------
+# The studies' figures (scripts/figures.py calls them by rule; matplotlib only when one runs)
+
+
+def draw_tuning(inputs, params, out) -> None:
+    from vrdl import plots
+
+    plots.tuning_figure(with_files(params.runs, inputs.runs), out, title=params.title)
+
+
+def draw_final(inputs, params, out) -> None:
+    from vrdl import plots
+
+    curves: dict[str, list] = {}
+    for run in with_files(params.runs, inputs.runs):
+        curves.setdefault(run["optimizer"], []).append(run["csv"])
+    plots.test_curves_figure(curves, out, title=params.title, band=params.band)
+
+
+def draw_target(inputs, params, out) -> None:
+    from vrdl import plots
+
+    plots.time_to_target_figure(with_files(params.runs, inputs.runs), params.target, out, title=params.title)
+
+
+def draw_variance(inputs, params, out) -> None:
+    from vrdl import plots
+
+    plots.variance_figure(with_files(params.runs, inputs.runs), out, title=params.title, band=params.band)
+
+
+FIGURES = {"figure_tuning": draw_tuning, "figure_final": draw_final, "figure_target": draw_target,
+           "figure_variance": draw_variance}
