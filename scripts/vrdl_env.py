@@ -70,10 +70,25 @@ def gpu_slot(log):
         sys.exit(str(err))
 
 
+def open_log(path: str):
+    """The job's log, open for writing; a log that cannot be written (a read-only or full logs/)
+    ends the job with one line naming it, the cause and the fix, not a traceback."""
+    try:
+        return open(path, "w")
+    except OSError as err:
+        try:
+            from vrdl.files import explain  # stdlib only: the cause and its fix
+
+            problem = explain(err, path)
+        except ImportError:
+            problem = f"{path}: {err.strerror}"
+        sys.exit(f"cannot write this job's log {problem}; then rerun snakemake")
+
+
 def run_logged(argv: list[str], log_path: str, what: str) -> None:
     """Run argv, on the job's GPU slot if it gets one, with stdout and stderr into the job's log
     (after the command line and the slot); exit on failure."""
-    with open(log_path, "w") as log:
+    with open_log(log_path) as log:
 
         def note(line: str) -> None:
             log.write(line + "\n")
