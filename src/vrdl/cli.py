@@ -12,7 +12,7 @@ from pathlib import Path
 
 import vrdl
 from vrdl import datasets, models, settings
-from vrdl.files import OutputError, explain
+from vrdl.files import BusyError, OutputError, explain
 from vrdl.optim import OPTIMIZERS, registry
 
 
@@ -343,6 +343,14 @@ def _interrupted(args: argparse.Namespace) -> str:
     return "interrupted before the first epoch ended (no checkpoint yet); rerun the same command to start again"
 
 
+def _file_error(args: argparse.Namespace, err: OSError | OutputError) -> str:
+    """One line: the file, the cause and the fix (files.explain); a run's rerun resumes."""
+    message = explain(err) if isinstance(err, OSError) else str(err)
+    if args.command in ("train", "train-grid") and not isinstance(err, BusyError):
+        message += "; then rerun the same command (it resumes where it stopped)"
+    return message
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
@@ -352,9 +360,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback; 130 as a shell reports SIGINT
         print(f"vrdl {args.command}: {_interrupted(args)}", file=sys.stderr)
         raise SystemExit(130) from None
-    except OSError as err:  # a run's own files: logs, results, checkpoints, data
-        rerun = "; then rerun the same command (it resumes)" if args.command in ("train", "train-grid") else ""
-        print(f"vrdl {args.command}: error: {explain(err)}{rerun}", file=sys.stderr)
+    except (OSError, OutputError) as err:  # a run's own files: logs, results, checkpoints, data
+        print(f"vrdl {args.command}: error: {_file_error(args, err)}", file=sys.stderr)
         raise SystemExit(2) from None
     except Exception as err:
         if not _user_error(err):

@@ -181,8 +181,12 @@ def _acquire(what: str, path: Path, lock: Path) -> int:
         if _still_there(fd, lock):
             break
         os.close(fd)  # its holder removed it between our open and flock: lock the new one
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}@{socket.gethostname()}\n".encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}@{socket.gethostname()}\n".encode(), 0)
+    except OSError as err:
+        os.close(fd)
+        raise _explain(lock, err) from None
     return fd
 
 
