@@ -4,7 +4,7 @@ import sys
 
 # snakemake is injected by Snakemake. Appended, not prepended: select.py must not shadow the stdlib.
 sys.path.append(snakemake.scriptdir)  # noqa: F821
-from vrdl_env import use_library  # noqa: E402
+from vrdl_env import open_log, use_library  # noqa: E402
 
 use_library(snakemake.scriptdir)  # noqa: F821
 from vrdl import plots  # noqa: E402
@@ -42,7 +42,7 @@ def main(smk) -> None:
         raise ValueError(f"scripts/figures.py does not draw rule {smk.rule}")
 
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+sys.stderr = open_log(snakemake.log[0])  # noqa: F821  (a read-only logs/: one line, not a traceback)
 try:
     main(snakemake)  # noqa: F821
 except RunFileError as err:  # a truncated, edited or mixed-up run file: one line naming it
