@@ -47,7 +47,7 @@ def digest(obj) -> str:
 
 # checkpoint path -> the epoch it holds, as this process wrote or verified it (for the line a
 # Ctrl-C prints: what a rerun resumes after)
-_epochs: dict[str, int] = {}
+_epochs: dict[str, int | None] = {}
 
 
 def _remember(path: Path, payload: dict) -> None:

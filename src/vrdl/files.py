@@ -8,6 +8,10 @@ internal message (torch.save on a full disk says only "unexpected pos ...").
 The temporary file is named `.NAME.pid<PID>@<HOST>.<random>.tmp` after its writer, so that the
 next start of a run can remove what a killed writer left (`remove_stale_temporaries`). Files get
 mode 0666 & ~umask, as `open()` would give them (mkstemp alone makes them 0600).
+
+One writer per output: a run holds a lock on its outputs while it runs (`one_writer`), so a
+second process on the same files is refused at start instead of mixing its files with the
+first's. `explain` turns an OSError into one line: the path, the cause and its fix.
 """
 
 from __future__ import annotations

@@ -151,10 +151,9 @@ def check_output_files(files: list[tuple[str, Path]]) -> None:
         if (path.exists() or path.is_symlink()) and not path.is_file():
             raise ValueError(f"{what} {path} exists and is not a regular file (a directory?): choose another path")
         if _of_another_kind(what, path):
-            raise ValueError(f"{what} {path} is an existing file that vrdl did not write (not a "
-                             f"{'checkpoint' if 'checkpoint' in what else 'run file'}): it is left as it is. Fix: "
-                             f"choose another {'--checkpoint' if 'checkpoint' in what else '--out'}, or delete "
-                             f"{path} if it is not needed")
+            kind, flag = ("checkpoint", "--checkpoint") if "checkpoint" in what else ("run file", "--out")
+            raise ValueError(f"{what} {path} is an existing file that vrdl did not write (not a {kind}): it is "
+                             f"left as it is. Fix: choose another {flag}, or delete {path} if it is not needed")
         key = os.path.realpath(path)
         if key in seen:
             raise ValueError(f"{what} {path} is also {seen[key]}: each output needs a file of its own")

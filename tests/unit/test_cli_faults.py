@@ -61,7 +61,7 @@ def test_a_second_writer_of_a_run_is_refused_naming_the_holder(fashion_mnist_dir
     out = tmp_path / "run.csv"
     first = subprocess.Popen(vrdl(long_run(fashion_mnist_dir, out)), stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(files.lock_path(out), first)
+        wait_for(out.with_suffix(".ckpt"), first)
         second = run(long_run(fashion_mnist_dir, out, lr=0.05))  # other settings, same --out
     finally:
         _, first_err = first.communicate(timeout=300)
