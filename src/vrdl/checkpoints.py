@@ -51,8 +51,10 @@ _epochs: dict[str, int | None] = {}
 
 
 def _remember(path: Path, payload: dict) -> None:
-    state = payload.get("state")
-    epoch = payload.get("epoch", state["rows"][-1]["epoch"] if isinstance(state, dict) else None)
+    try:  # a grid's checkpoint names its epoch, a run's has it in its last CSV row
+        epoch = payload["epoch"] if "epoch" in payload else payload["state"]["rows"][-1]["epoch"]
+    except (KeyError, IndexError, TypeError):
+        epoch = None
     _epochs[os.path.abspath(path)] = epoch
 
 
