@@ -3,6 +3,7 @@ workflow fingerprinted), else the installed one (a workflow copied without src/)
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import shutil
 import subprocess
@@ -83,6 +84,24 @@ def open_log(path: str):
         except ImportError:
             problem = f"{path}: {err.strerror}"
         sys.exit(f"cannot write this job's log {problem}; then rerun snakemake")
+
+
+@contextlib.contextmanager
+def file_errors_end_the_job(what: str):
+    """An OSError from the job's own files (its outputs, its inputs) ends the job with one line
+    naming the file, the cause and the fix, as `vrdl` does, not a traceback."""
+    try:
+        yield
+    except OSError as err:
+        from vrdl.files import explain
+
+        sys.exit(f"{what}: {explain(err)}; then rerun snakemake")
+    except RuntimeError as err:
+        from vrdl.files import OutputError  # what vrdl's atomic writes raise: it names the file
+
+        if not isinstance(err, OutputError):
+            raise
+        sys.exit(f"{what}: {err}; then rerun snakemake")
 
 
 def run_logged(argv: list[str], log_path: str, what: str) -> None:

@@ -56,15 +56,16 @@ def _no_free_inodes(path: Path) -> bool:
 def explain(err: OSError, path: str | Path | None = None) -> str:
     """`PATH: CAUSE (what it means: the fix)` for an OSError from one of a run's own files."""
     cause = err.strerror or str(err)
+    number = err.errno
+    if number is None:  # pyarrow's OSError has it in its text only: "... Detail: [errno 13] ..."
+        found = re.search(r"\[errno (\d+)\]", cause)
+        number = int(found[1]) if found else None
     path = path if path is not None else err.filename
-    if path is None:
-        return cause
-    path = Path(path)
-    meaning = _CAUSES.get(err.errno)
-    if err.errno == errno.ENOSPC and _no_free_inodes(path):
+    meaning = _CAUSES.get(number)
+    if number == errno.ENOSPC and path is not None and _no_free_inodes(Path(path)):
         meaning = ("the file system has no free inodes", "delete files there (many small ones) or choose "
                    "another location")
-    return f"{path}: {cause}" + (f" ({meaning[0]}: {meaning[1]})" if meaning else "")
+    return (f"{path}: {cause}" if path is not None else cause) + (f" ({meaning[0]}: {meaning[1]})" if meaning else "")
 
 
 def _explain(path: Path, err: OSError) -> OutputError:

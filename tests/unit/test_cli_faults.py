@@ -334,3 +334,10 @@ def test_readmes_runs_directory_is_ignored_by_git():
     done = subprocess.run(["git", "check-ignore", "runs/svrg.csv", "runs/svrg.json"], cwd=REPO, capture_output=True,
                           text=True)
     assert done.stdout.split() == ["runs/svrg.csv", "runs/svrg.json"]
+
+
+def test_an_oserror_that_has_its_errno_only_in_its_text_still_gets_its_fix():
+    """pyarrow raises OSError("Failed to open local file 'x'. Detail: [errno 13] ...") with no errno."""
+    err = OSError("Failed to open local file 'results/runs.parquet'. Detail: [errno 13] Permission denied")
+    assert files.explain(err) == (f"{err} (permission denied: fix its permissions (chmod/chown) or choose a writable "
+                                  "location)")
