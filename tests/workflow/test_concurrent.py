@@ -27,7 +27,6 @@ def test_a_second_workflow_on_the_same_job_leaves_the_running_one_alone(tmp_path
     config = one_job_config(data_dir)
     config["studies"]["lenet_tiny"]["epochs"] = 10
     write_config(workdir / "config" / "one.yaml", config)
-    snakemake(workdir, str(data_dir / "fashion_mnist.pt"), "--configfile", "config/one.yaml")  # prepared once
 
     cmd = [sys.executable, "-m", "snakemake", f"{TARGET}.csv", "--workflow-profile", "none", "--cores", "1",
            "--configfile", "config/one.yaml", "--nolock"]
