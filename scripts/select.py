@@ -4,7 +4,7 @@ import sys
 
 # snakemake is injected by Snakemake. Appended, not prepended: select.py must not shadow the stdlib.
 sys.path.append(snakemake.scriptdir)  # noqa: F821
-from vrdl_env import use_library  # noqa: E402
+from vrdl_env import file_errors_end_the_job, open_log, use_library  # noqa: E402
 
 use_library(snakemake.scriptdir)  # noqa: F821
 from vrdl.select import SelectionError, run_selection  # noqa: E402
@@ -19,5 +19,6 @@ def main(smk) -> None:
     print(selected.to_string(index=False), file=sys.stderr)
 
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
-main(snakemake)  # noqa: F821
+sys.stderr = open_log(snakemake.log[0])  # noqa: F821  (a read-only logs/: one line, not a traceback)
+with file_errors_end_the_job(f"select {snakemake.wildcards.study} bn~{snakemake.wildcards.bn}"):  # noqa: F821
+    main(snakemake)  # noqa: F821

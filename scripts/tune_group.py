@@ -5,7 +5,7 @@ import sys
 
 # snakemake is injected by Snakemake. Appended, not prepended: scripts/ must not shadow the stdlib.
 sys.path.append(snakemake.scriptdir)  # noqa: F821
-from vrdl_env import use_library  # noqa: E402
+from vrdl_env import file_errors_end_the_job, open_log, use_library  # noqa: E402
 
 use_library(snakemake.scriptdir)  # noqa: F821
 import pandas as pd  # noqa: E402
@@ -27,5 +27,6 @@ def main(smk) -> None:
     print(f"{len(rows)} runs checked", file=sys.stderr)
 
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
-main(snakemake)  # noqa: F821
+sys.stderr = open_log(snakemake.log[0])  # noqa: F821  (a read-only logs/: one line, not a traceback)
+with file_errors_end_the_job(f"tune group {snakemake.wildcards.study} {snakemake.wildcards.group}"):  # noqa: F821
+    main(snakemake)  # noqa: F821

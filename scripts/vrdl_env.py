@@ -3,6 +3,7 @@ workflow fingerprinted), else the installed one (a workflow copied without src/)
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import shutil
 import subprocess
@@ -70,10 +71,43 @@ def gpu_slot(log):
         sys.exit(str(err))
 
 
+def open_log(path: str):
+    """The job's log, open for writing; a log that cannot be written (a read-only or full logs/)
+    ends the job with one line naming it, the cause and the fix, not a traceback."""
+    try:
+        return open(path, "w")
+    except OSError as err:
+        try:
+            from vrdl.files import explain  # stdlib only: the cause and its fix
+
+            problem = explain(err, path)
+        except ImportError:
+            problem = f"{path}: {err.strerror}"
+        sys.exit(f"cannot write this job's log {problem}; then rerun snakemake")
+
+
+@contextlib.contextmanager
+def file_errors_end_the_job(what: str):
+    """An OSError from the job's own files (its outputs, its inputs) ends the job with one line
+    naming the file, the cause and the fix, as `vrdl` does, not a traceback."""
+    try:
+        yield
+    except OSError as err:
+        from vrdl.files import explain
+
+        sys.exit(f"{what}: {explain(err)}; then rerun snakemake")
+    except RuntimeError as err:
+        from vrdl.files import OutputError  # what vrdl's atomic writes raise: it names the file
+
+        if not isinstance(err, OutputError):
+            raise
+        sys.exit(f"{what}: {err}; then rerun snakemake")
+
+
 def run_logged(argv: list[str], log_path: str, what: str) -> None:
     """Run argv, on the job's GPU slot if it gets one, with stdout and stderr into the job's log
     (after the command line and the slot); exit on failure."""
-    with open(log_path, "w") as log:
+    with open_log(log_path) as log:
 
         def note(line: str) -> None:
             log.write(line + "\n")

@@ -45,15 +45,48 @@ def digest(obj) -> str:
     return h.hexdigest()
 
 
+# checkpoint path -> the epoch it holds, as this process wrote or verified it (for the line a
+# Ctrl-C prints: what a rerun resumes after)
+_epochs: dict[str, int | None] = {}
+
+
+def _remember(path: Path, payload: dict) -> None:
+    try:  # a grid's checkpoint names its epoch, a run's has it in its last CSV row
+        epoch = payload["epoch"] if "epoch" in payload else payload["state"]["rows"][-1]["epoch"]
+    except (KeyError, IndexError, TypeError):
+        epoch = None
+    _epochs[os.path.abspath(path)] = epoch
+
+
+def saved_epoch(path: Path) -> int | None:
+    """The epoch of the checkpoint at `path` if this process wrote or verified it, else None."""
+    return _epochs.get(os.path.abspath(path)) if path.is_file() else None
+
+
 def save(payload: dict, path: Path) -> None:
     save_atomic(dict(payload, format=FORMAT, sha256=digest(payload)), path)
+    _remember(path, payload)
 
 
 def set_aside(path: Path, reason: str, log) -> None:
     """Rename an unusable checkpoint to PATH.rejected (kept for inspection) and say why."""
+    _epochs.pop(os.path.abspath(path), None)
     rejected = path.with_name(path.name + ".rejected")
     os.replace(path, rejected)
     print(f"checkpoint {path} {reason}: moved it to {rejected.name} and starting over", file=log)
+
+
+def of_another_kind(path: Path) -> bool:
+    """Whether `path` is an existing file that is not a checkpoint of ours: never replaced nor set
+    aside (a user's notes, the prepared data file). A file named *.ckpt counts as ours even when
+    damaged: `load` sets it aside and the run starts over."""
+    if not path.is_file() or path.suffix == ".ckpt":
+        return False
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # mmap: no tensor is read
+    except Exception:
+        return True
+    return not (isinstance(saved, dict) and saved.get("format") == FORMAT)
 
 
 def load(path: Path, config, keys: tuple[str, ...], device, log) -> dict | None:
@@ -63,6 +96,8 @@ def load(path: Path, config, keys: tuple[str, ...], device, log) -> dict | None:
         return None
     try:
         saved = torch.load(path, map_location=device, weights_only=True)
+    except OSError:  # a file we may not read is not damaged: the CLI names it, the cause and the fix
+        raise
     except Exception as err:
         set_aside(path, f"is unreadable ({type(err).__name__})", log)
         return None
@@ -76,4 +111,5 @@ def load(path: Path, config, keys: tuple[str, ...], device, log) -> dict | None:
     if payload.get("config") != config:
         set_aside(path, "belongs to a run with other settings", log)
         return None
+    _remember(path, payload)
     return payload

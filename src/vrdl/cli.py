@@ -8,10 +8,11 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 
 import vrdl
 from vrdl import datasets, models, settings
-from vrdl.files import OutputError
+from vrdl.files import BusyError, OutputError, explain
 from vrdl.optim import OPTIMIZERS, registry
 
 
@@ -144,8 +145,16 @@ def _add_setting(p: argparse.ArgumentParser, s: settings.Setting, **overrides) -
     p.add_argument(s.flag, **(kwargs | overrides))
 
 
+def _short_usage() -> str:
+    """vrdl train's usage line: the required settings only (argparse would list every option,
+    30 lines above the one line of an error)."""
+    required = " ".join(f"{s.flag} {s.metavar or s.name.upper()}" for s in settings.SETTINGS if s.required)
+    return f"vrdl train {required} [OPTION ...] (vrdl train -h lists them)"
+
+
 def _add_train(sub) -> None:
-    t = sub.add_parser("train", help="train one run; writes RUN.csv and RUN.json", formatter_class=_HelpFormatter)
+    t = sub.add_parser("train", help="train one run; writes RUN.csv and RUN.json", formatter_class=_HelpFormatter,
+                       usage=_short_usage())
     for s in settings.SETTINGS:
         _add_setting(t, s)
         if s.name == "optimizer":
@@ -205,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_registry_listings(sub)
     _add_plan(sub)
     _add_describe(sub)
+    parser.subcommands = sub.choices  # each command's own parser: its errors show its usage
     return parser
 
 
@@ -222,6 +232,7 @@ def _train(args: argparse.Namespace, argv: list[str], hparams: dict) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = _run_config(args, hparams)
+    args.checkpoint = args.checkpoint or str(Path(args.out).with_suffix(".ckpt"))  # train.run's default
     run(cfg, out=args.out, data_dir=args.data_dir, device=args.device, checkpoint=args.checkpoint,
         command=["vrdl", *argv])
 
@@ -239,11 +250,12 @@ def _train_grid(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         run_args = [str(a) for a in run_args]
         parsed = parser.parse_args(["train", *run_args])
         parsed.compile = parsed.compile or args.compile
-        cfgs.append(_run_config(parsed, _given_hparams(parser, parsed)))
+        cfgs.append(_run_config(parsed, _given_hparams(parser.subcommands["train"], parsed)))
         outs.append(parsed.out)
         commands.append(["vrdl", "train", *run_args])
     if not cfgs:
         raise ValueError(f"{args.spec} lists no runs")
+    args.checkpoint = args.checkpoint or str(Path(outs[0]).with_suffix(".grid.ckpt"))  # run_grid's default
     run_grid(cfgs, outs, data_dir=args.data_dir, device=args.device, commands=commands, checkpoint=args.checkpoint)
 
 
@@ -281,40 +293,76 @@ def _user_error(err: Exception) -> bool:
     return isinstance(err, ValueError | OutputError) or (data is not None and isinstance(err, data.DataError))
 
 
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> None:
+    if args.command == "train":
+        _train(args, argv, _given_hparams(parser.subcommands["train"], args))
+    elif args.command == "train-grid":
+        _train_grid(parser, args)
+    elif args.command == "optimizers":
+        _print_optimizers()
+    elif args.command == "settings":
+        print(settings.markdown_table(), end="")
+    elif hasattr(args, "listing"):
+        print("\n".join(entry.describe() for entry in args.listing.values()))
+    elif args.command == "plan":
+        from vrdl.plan import print_plan
+
+        print_plan(args.configfile, costs=args.per_epoch_costs, results=args.results)
+    elif args.command == "prepare":
+        from vrdl.data import prepare
+
+        print(prepare(args.dataset, args.data_dir, args.source_dir))
+    else:
+        _describe(args)
+
+
+def _describe(args: argparse.Namespace) -> None:
+    from vrdl.models import build_model, count_batchnorm, count_parameters
+
+    studied_on = datasets.get(models.get(args.model).dataset)  # LeNet: MNIST, ResNets: CIFAR
+    in_channels = args.in_channels or studied_on.channels
+    image_size = args.image_size or studied_on.image_size
+    model = build_model(args.model, num_classes=args.num_classes, in_channels=in_channels,
+                        image_size=image_size, bn=args.bn, width=args.width)
+    print(json.dumps(dict(model=args.model, bn=args.bn, width=args.width, in_channels=in_channels,
+                          num_classes=args.num_classes, n_params=count_parameters(model),
+                          n_batchnorm=count_batchnorm(model))))
+
+
+def _interrupted(args: argparse.Namespace) -> str:
+    """What a Ctrl-C left: the epoch a rerun of a training command resumes after."""
+    if args.command not in ("train", "train-grid") or not getattr(args, "checkpoint", None):
+        return "interrupted"
+    from vrdl import checkpoints
+
+    epoch = checkpoints.saved_epoch(Path(args.checkpoint))
+    if epoch is not None:
+        return f"interrupted after epoch {epoch}; rerun the same command to resume"
+    if Path(args.checkpoint).is_file():  # stopped before it was read: its epoch is unknown here
+        return f"interrupted; rerun the same command to resume from {args.checkpoint}"
+    return "interrupted before the first epoch ended (no checkpoint yet); rerun the same command to start again"
+
+
+def _file_error(args: argparse.Namespace, err: OSError | OutputError) -> str:
+    """One line: the file, the cause and the fix (files.explain); a run's rerun resumes."""
+    message = explain(err) if isinstance(err, OSError) else str(err)
+    if args.command in ("train", "train-grid") and not isinstance(err, BusyError):
+        message += "; then rerun the same command (it resumes where it stopped)"
+    return message
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "train":
-            _train(args, argv, _given_hparams(parser, args))
-        elif args.command == "train-grid":
-            _train_grid(parser, args)
-        elif args.command == "optimizers":
-            _print_optimizers()
-        elif args.command == "settings":
-            print(settings.markdown_table(), end="")
-        elif hasattr(args, "listing"):
-            print("\n".join(entry.describe() for entry in args.listing.values()))
-        elif args.command == "plan":
-            from vrdl.plan import print_plan
-
-            print_plan(args.configfile, costs=args.per_epoch_costs, results=args.results)
-        elif args.command == "prepare":
-            from vrdl.data import prepare
-
-            print(prepare(args.dataset, args.data_dir, args.source_dir))
-        else:
-            from vrdl.models import build_model, count_batchnorm, count_parameters
-
-            studied_on = datasets.get(models.get(args.model).dataset)  # LeNet: MNIST, ResNets: CIFAR
-            in_channels = args.in_channels or studied_on.channels
-            image_size = args.image_size or studied_on.image_size
-            model = build_model(args.model, num_classes=args.num_classes, in_channels=in_channels,
-                                image_size=image_size, bn=args.bn, width=args.width)
-            print(json.dumps(dict(model=args.model, bn=args.bn, width=args.width, in_channels=in_channels,
-                                  num_classes=args.num_classes, n_params=count_parameters(model),
-                                  n_batchnorm=count_batchnorm(model))))
+        _dispatch(parser, args, argv)
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback; 130 as a shell reports SIGINT
+        print(f"vrdl {args.command}: {_interrupted(args)}", file=sys.stderr)
+        raise SystemExit(130) from None
+    except (OSError, OutputError) as err:  # a run's own files: logs, results, checkpoints, data
+        print(f"vrdl {args.command}: error: {_file_error(args, err)}", file=sys.stderr)
+        raise SystemExit(2) from None
     except Exception as err:
         if not _user_error(err):
             raise

@@ -202,6 +202,8 @@ def verify(name: str, path: Path) -> dict:
     and the fix otherwise. The returned dict holds the four tensors and `fingerprint`."""
     try:
         saved = torch.load(path, weights_only=True)
+    except OSError:  # unreadable here (permissions, I/O): the CLI names the file, the cause and the fix
+        raise
     except Exception as err:  # torch's own message blames "your checkpoint file"
         raise DataError(f"{path} is not a readable prepared data set ({type(err).__name__}: it is "
                         f"truncated, damaged or not a vrdl data file).\n{_prepare_fix(name, path)}") from None

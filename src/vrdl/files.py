@@ -8,11 +8,17 @@ internal message (torch.save on a full disk says only "unexpected pos ...").
 The temporary file is named `.NAME.pid<PID>@<HOST>.<random>.tmp` after its writer, so that the
 next start of a run can remove what a killed writer left (`remove_stale_temporaries`). Files get
 mode 0666 & ~umask, as `open()` would give them (mkstemp alone makes them 0600).
+
+One writer per output: a run holds a lock on its outputs while it runs (`one_writer`), so a
+second process on the same files is refused at start instead of mixing its files with the
+first's. `explain` turns an OSError into one line: the path, the cause and its fix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import io
 import json
 import math
@@ -27,13 +33,43 @@ class OutputError(RuntimeError):
     """An output that cannot be written; the message names the path and the cause."""
 
 
-def _explain(path: Path, err: OSError) -> OutputError:
+_CAUSES = {  # errno: (what it means, the fix)
+    errno.EROFS: ("a read-only file system", "make it writable or choose a writable location"),
+    errno.EACCES: ("permission denied", "fix its permissions (chmod/chown) or choose a writable location"),
+    errno.EPERM: ("permission denied", "fix its permissions (chmod/chown) or choose a writable location"),
+    errno.ENOSPC: ("the disk is full", "free space on it or choose another location"),
+    errno.EDQUOT: ("the disk quota is full", "free space or choose another location"),
+}
+
+
+def _no_free_inodes(path: Path) -> bool:
+    """ENOSPC with bytes to spare: the file system ran out of inodes (many small files)."""
+    for place in (path, *path.parents):
+        try:
+            stats = os.statvfs(place)
+        except OSError:
+            continue
+        return stats.f_files > 0 and stats.f_favail == 0
+    return False
+
+
+def explain(err: OSError, path: str | Path | None = None) -> str:
+    """`PATH: CAUSE (what it means: the fix)` for an OSError from one of a run's own files."""
     cause = err.strerror or str(err)
-    if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        cause += " (the disk or quota is full: free space or choose another location)"
-    elif err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        cause += " (choose a writable location)"
-    return OutputError(f"cannot write {path}: {cause}")
+    number = err.errno
+    if number is None:  # pyarrow's OSError has it in its text only: "... Detail: [errno 13] ..."
+        found = re.search(r"\[errno (\d+)\]", cause)
+        number = int(found[1]) if found else None
+    path = path if path is not None else err.filename
+    meaning = _CAUSES.get(number)
+    if number == errno.ENOSPC and path is not None and _no_free_inodes(Path(path)):
+        meaning = ("the file system has no free inodes", "delete files there (many small ones) or choose "
+                   "another location")
+    return (f"{path}: {cause}" if path is not None else cause) + (f" ({meaning[0]}: {meaning[1]})" if meaning else "")
+
+
+def _explain(path: Path, err: OSError) -> OutputError:
+    return OutputError(f"cannot write {explain(err, path)}")
 
 
 def check_writable(directory: str | Path) -> None:
@@ -97,6 +133,73 @@ def remove_stale_temporaries(path: str | Path, log=None) -> list[Path]:
         print(f"removed {len(removed)} temporary file(s) a killed vrdl process left: "
               f"{', '.join(p.name for p in removed)}", file=log)
     return removed
+
+
+class BusyError(OutputError):
+    """Another live process is writing an output: it holds that output's lock."""
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.lock")
+
+
+@contextlib.contextmanager
+def one_writer(files: list[tuple[str, Path]]):
+    """Hold an exclusive lock on each of `files` (what, path) for the block; a second process
+    that wants one of them is refused at once (BusyError naming the holder, pid@host).
+
+    The lock is a flock on `.NAME.lock` beside the file, which holds the holder's pid@host for the
+    message. The kernel drops a flock when its holder exits, however it dies (SIGKILL, OOM), so a
+    lock file a killed run left never blocks a later run; a run that ends removes its own."""
+    with contextlib.ExitStack() as stack:
+        for what, path in files:
+            stack.enter_context(_locked(what, Path(path)))
+        yield
+
+
+@contextlib.contextmanager
+def _locked(what: str, path: Path):
+    lock = lock_path(path)
+    fd = _acquire(what, path, lock)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # removed while still held: see _acquire
+            lock.unlink()
+        os.close(fd)
+
+
+def _acquire(what: str, path: Path, lock: Path) -> int:
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as err:
+            raise _explain(lock, err) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "a process just starting"
+            os.close(fd)
+            raise BusyError(f"{what} {path} is being written by another vrdl process ({holder}, pid@host; "
+                            f"it holds {lock}): wait for it to finish, or stop it and rerun this command "
+                            "(it resumes from its checkpoint)") from None
+        if _still_there(fd, lock):
+            break
+        os.close(fd)  # its holder removed it between our open and flock: lock the new one
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}@{socket.gethostname()}\n".encode(), 0)
+    except OSError as err:
+        os.close(fd)
+        raise _explain(lock, err) from None
+    return fd
+
+
+def _still_there(fd: int, lock: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(lock))
+    except FileNotFoundError:
+        return False
 
 
 def write_bytes_atomic(path: str | Path, data: bytes | memoryview) -> None:

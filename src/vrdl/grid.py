@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, grad_and_value, vmap
 
 from vrdl import checkpoints, data
-from vrdl.files import check_writable, remove_stale_temporaries
+from vrdl.files import check_writable, one_writer, remove_stale_temporaries
 from vrdl.gradients import evaluate
 from vrdl.identity import run_record, sealed_json
 from vrdl.models import build_model
@@ -265,12 +265,19 @@ class Steps:
 def run_grid(cfgs: list[RunConfig], outs: list[Path], *, data_dir="data", device="auto",
              commands: list[list[str]] | None = None, checkpoint: str | Path | None = None, log=None) -> None:
     """Train the runs together; a per-epoch checkpoint (default: beside the first output) lets a
-    rerun resume, as with `vrdl train`."""
+    rerun resume, as with `vrdl train`. One process at a time per output (files.one_writer)."""
     log = log or sys.stderr
     outs = [Path(out) for out in outs]
     checkpoint = Path(checkpoint) if checkpoint else outs[0].with_suffix(".grid.ckpt")
     check_compatible(cfgs)
     _check_files(cfgs, outs, checkpoint, log)
+    runs = [(f"--out (run {r + 1} of the spec)", out) for r, out in enumerate(outs)]
+    with one_writer([("--checkpoint", checkpoint), *runs]):
+        _train_grid(cfgs, outs, data_dir, device, commands, checkpoint, log)
+
+
+def _train_grid(cfgs: list[RunConfig], outs: list[Path], data_dir, device: str, commands, checkpoint: Path,
+                log) -> None:
     dev = resolve_device(device)
     cfg0 = cfgs[0]
     grid = Grid(cfgs, data_dir, dev)

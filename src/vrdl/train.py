@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 import math
 import os
 import platform
@@ -26,7 +27,7 @@ import vrdl
 from vrdl import checkpoints, data, gpu_slots, provenance, settings, variance
 from vrdl.bootstrap import evaluate_blocks
 from vrdl.compiled import CompiledGradients
-from vrdl.files import check_writable, remove_stale_temporaries, write_atomic
+from vrdl.files import check_writable, one_writer, remove_stale_temporaries, write_atomic
 from vrdl.gradients import Objective, ReferenceGradients, evaluate, minibatch_gradient
 from vrdl.identity import run_record, sealed_json
 from vrdl.metainit import metainit
@@ -149,10 +150,30 @@ def check_output_files(files: list[tuple[str, Path]]) -> None:
             raise ValueError(f"{what} {path}: must name a .csv file (RUN.csv; RUN.json is written beside it)")
         if (path.exists() or path.is_symlink()) and not path.is_file():
             raise ValueError(f"{what} {path} exists and is not a regular file (a directory?): choose another path")
+        if _of_another_kind(what, path):
+            kind, flag = ("checkpoint", "--checkpoint") if "checkpoint" in what else ("run file", "--out")
+            raise ValueError(f"{what} {path} is an existing file that vrdl did not write (not a {kind}): it is "
+                             f"left as it is. Fix: choose another {flag}, or delete {path} if it is not needed")
         key = os.path.realpath(path)
         if key in seen:
             raise ValueError(f"{what} {path} is also {seen[key]}: each output needs a file of its own")
         seen[key] = f"{what} {path}"
+
+
+def _of_another_kind(what: str, path: Path) -> bool:
+    """An existing file that a run would overwrite but did not write: a user's file, the data."""
+    if "checkpoint" in what:
+        return checkpoints.of_another_kind(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    if path.suffix == ".json":  # a run's record names its command and optimizer
+        try:
+            record = json.loads(path.read_bytes())
+        except ValueError:
+            return True
+        return not (isinstance(record, dict) and {"command", "optimizer"} <= record.keys())
+    with open(path, "rb") as f:
+        return not f.read(6) == b"epoch,"  # RUN.csv and RUN.variance.csv start with their header
 
 
 # ---------------------------------------------------------------------------- pieces of a run
@@ -220,11 +241,17 @@ def run(
     cfg: RunConfig, *, out: str | Path, data_dir: str | Path = "data", device: str = "auto",
     checkpoint: str | Path | None = None, command: list[str] | None = None, log=None,
 ) -> dict:
-    """Train as `cfg` says; write out (CSV) and its JSON; resume from `checkpoint` if present."""
+    """Train as `cfg` says; write out (CSV) and its JSON; resume from `checkpoint` if present.
+    One process at a time per output: a second one is refused (files.BusyError)."""
     log = log or sys.stderr
     out = Path(out)
     checkpoint = Path(checkpoint) if checkpoint else out.with_suffix(".ckpt")
     _prepare_outputs(cfg, out, checkpoint, log)
+    with one_writer([("--out", out), ("--checkpoint", checkpoint)]):
+        return _train(cfg, out, data_dir, device, checkpoint, command, log)
+
+
+def _train(cfg: RunConfig, out: Path, data_dir, device: str, checkpoint: Path, command, log) -> dict:
     dev = resolve_device(device)
     info = data.dataset_info(cfg.dataset)
     model_text = f"{cfg.model} (bn {'on' if cfg.bn else 'off'}{f', width {cfg.width:g}' if cfg.width != 1 else ''})"
@@ -378,6 +405,7 @@ def _train_epoch(cfg, epoch, model, objective, optimizer, reference, train, log=
     grad_evals, snapshot_grads = 0, None  # snapshot_grads: per-batch g_B(w~), when cached
     if cfg.reference == "snapshot" and optimizer.snapshot_due(epoch):
         grad_evals, snapshot_grads = _snapshot(cfg, optimizer, reference, compiled, train, plan)
+    steps_start = time.monotonic()  # the ETA is timed on steps alone: a snapshot pass is not a step
     variance_reduced = cfg.reference != "none"
     device = train.x.device
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -406,9 +434,9 @@ def _train_epoch(cfg, epoch, model, objective, optimizer, reference, train, log=
             optimizer.step(reference_grads)
         steps += 1
         if log is not None and time.monotonic() >= next_progress:  # long epochs show they are moving
-            elapsed = time.monotonic() - epoch_start
-            print(f"epoch {epoch}/{cfg.epochs}: step {steps}/{n_steps}  elapsed {elapsed:.0f}s  "
-                  f"eta {elapsed / steps * (n_steps - steps):.0f}s", file=log, flush=True)
+            now = time.monotonic()
+            print(f"epoch {epoch}/{cfg.epochs}: step {steps}/{n_steps}  elapsed {now - epoch_start:.0f}s  "
+                  f"eta {(now - steps_start) / steps * (n_steps - steps):.0f}s", file=log, flush=True)
             next_progress = time.monotonic() + PROGRESS_SECONDS
     return grad_evals, loss_sum, correct, steps
 

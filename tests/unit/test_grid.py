@@ -130,8 +130,9 @@ def test_grid_resumes_from_its_checkpoint(fashion_mnist_dir, tmp_path, monkeypat
     for f in (0, 1):
         (tmp_path / f"r{f}.csv").unlink()
     monkeypatch.setattr(vrdl.grid.checkpoints, "save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit) as interrupted:  # vrdl.cli: one line and exit 130
         run_cli(command)
+    assert interrupted.value.code == 130
     assert calls and not (tmp_path / "r0.csv").exists()
     monkeypatch.setattr(vrdl.grid.checkpoints, "save", original)
     run_cli(command)
