@@ -81,8 +81,9 @@ class Plan:
         return self.studies.table_runs() + [run for side in self.sides.values() for run in side.table_runs()]
 
     def report_tables(self) -> dict:
-        """The report's tables, written beside it as TSV (rule `report`)."""
-        return {"claims": self.paths.table("claims.tsv"), "time_to_target": self.paths.table("time_to_target.tsv")}
+        """The report's tables, written beside it as TSV, and the seal of all three (rule `report`)."""
+        return {"claims": self.paths.table("claims.tsv"), "time_to_target": self.paths.table("time_to_target.tsv"),
+                "seal": self.paths.table("report.sha256")}
 
     def tables(self) -> dict:
         """The tidy tables' paths (rule `tables`)."""

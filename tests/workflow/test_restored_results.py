@@ -87,19 +87,22 @@ def test_run_files_swapped_or_edited_with_their_mtimes_kept_rerun_in_the_next_ca
     assert_up_to_date(run_copy)
 
 
-def test_derived_tables_edited_or_garbage_with_their_mtimes_kept_are_rebuilt(run_copy):
+def test_derived_tables_and_report_edited_or_garbage_with_their_mtimes_kept_are_rebuilt(run_copy):
     root = run_copy / "results/tiny"
     runs_csv, parquet, seal = root / "runs.csv", root / "runs.parquet", root / "tables.sha256"
     written = runs_csv.read_text()
     keep_mtime(runs_csv, lambda: runs_csv.write_text(written.replace("lenet_tiny", "lenet_edited", 1)))
     keep_mtime(parquet, lambda: parquet.write_bytes(b"garbage"))
+    report = root / "report.html"
+    keep_mtime(report, lambda: report.write_text(report.read_text().replace("<h1", "<h1 data-edited", 1)))
 
     dry = snakemake(run_copy, "-n", configfile=config_path(run_copy)).stdout
     assert "results/tiny/runs.parquet is not the file its job wrote" in dry, dry[-3000:]
     assert "a run without -n rebuilds it" in dry and seal.is_file()  # -n removes nothing
 
     jobs = executed_jobs(snakemake(run_copy, configfile=config_path(run_copy)).stdout)
-    assert {rule for rule, _ in jobs} == {"tables", "all"}
+    assert {rule for rule, _ in jobs} == {"tables", "report", "all"}
+    assert "data-edited" not in report.read_text()
     assert runs_csv.read_text().count("lenet_edited") == 0
     assert parquet.read_bytes()[:4] == b"PAR1"
     assert_up_to_date(run_copy)

@@ -381,6 +381,7 @@ def variance_run_params(wildcards):
 
 
 def report_inputs(wildcards):
+    resealed(PLAN.report_tables()["seal"])  # first, as in table_inputs
     return PLAN.report_inputs()
 
 
