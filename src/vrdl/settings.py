@@ -1,7 +1,7 @@
 """Every `vrdl train` setting, declared once: its flag, type, default, valid range or choices and
 help. The `vrdl train` options (vrdl.cli), RunConfig's defaults and range checks (vrdl.train), the
 workflow's `vrdl train` arguments (vrdl.stages.base.train_args), the config schema's matching enums and bounds
-(vrdl.config) and the settings table (`vrdl settings`, docs/cli.md) are made from it. The
+(vrdl.schema) and the settings table (`vrdl settings`, docs/cli.md) are made from it. The
 optimizer's hyperparameters are declared in vrdl.optim.registry.
 
 No torch here (the workflow reads it in Snakemake's environment). The data set, model and

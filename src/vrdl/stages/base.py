@@ -145,7 +145,7 @@ class SideStage:
 
     @classmethod
     def setting_of(cls, block: dict) -> dict:
-        """The block as the size checks read it (vrdl.config.size_problems)."""
+        """The block as the size checks read it (vrdl.checks.size_problems)."""
         return block
 
     @classmethod

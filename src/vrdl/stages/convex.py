@@ -55,7 +55,7 @@ class Convex(SideStage):
 
     @classmethod
     def setting_of(cls, block: dict) -> dict:
-        """The block as the size checks read it (vrdl.config.size_problems): its model."""
+        """The block as the size checks read it (vrdl.checks.size_problems): its model."""
         return dict(block, model="logreg")
 
     @classmethod
