@@ -249,6 +249,7 @@ def _train_grid(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     for run_args in runs:
         run_args = [str(a) for a in run_args]
         parsed = parser.parse_args(["train", *run_args])
+        _refuse_grid_options(args, parsed, run_args, len(cfgs) + 1)
         parsed.compile = parsed.compile or args.compile
         cfgs.append(_run_config(parsed, _given_hparams(parser.subcommands["train"], parsed)))
         outs.append(parsed.out)
@@ -257,6 +258,22 @@ def _train_grid(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         raise ValueError(f"{args.spec} lists no runs")
     args.checkpoint = args.checkpoint or str(Path(outs[0]).with_suffix(".grid.ckpt"))  # run_grid's default
     run_grid(cfgs, outs, data_dir=args.data_dir, device=args.device, commands=commands, checkpoint=args.checkpoint)
+
+
+# Options of the whole grid: one data set, device, checkpoint and thread count for all its runs.
+GRID_OPTIONS = ("data_dir", "device", "checkpoint", "threads")
+
+
+def _refuse_grid_options(args, parsed, run_args: list[str], number: int) -> None:
+    """A run of the spec that sets one of GRID_OPTIONS to another value than the grid's (it would
+    be ignored); the workflow's specs repeat the grid's device, which is fine."""
+    for name in GRID_OPTIONS:
+        flag = "--" + name.replace("_", "-")
+        given = any(a == flag or a.startswith(flag + "=") for a in run_args)
+        if given and getattr(parsed, name) != getattr(args, name):
+            raise ValueError(f"run {number} of --spec {args.spec} gives {flag} {getattr(parsed, name)}, but "
+                             f"{flag} is the whole grid's ({getattr(args, name)}): give it to vrdl train-grid, "
+                             "not to a run")
 
 
 def _read_grid_spec(path: str) -> list:

@@ -341,3 +341,16 @@ def test_an_oserror_that_has_its_errno_only_in_its_text_still_gets_its_fix():
     err = OSError("Failed to open local file 'results/runs.parquet'. Detail: [errno 13] Permission denied")
     assert files.explain(err) == (f"{err} (permission denied: fix its permissions (chmod/chown) or choose a writable "
                                   "location)")
+
+
+@pytest.mark.parametrize("option,value", [("--data-dir", "elsewhere"), ("--checkpoint", "run.ckpt"),
+                                          ("--device", "cuda"), ("--threads", "3")])
+def test_a_grid_spec_run_cannot_set_what_belongs_to_the_whole_grid(fashion_mnist_dir, tmp_path, option, value):
+    """Once ignored: a run of the spec with its own data directory, device, checkpoint or threads."""
+    runs = [train_args(fashion_mnist_dir, tmp_path / f"r{f}.csv", epochs=1, folds=2, fold=f)[1:] for f in (0, 1)]
+    runs[1] += [option, str(tmp_path / value) if option != "--device" and option != "--threads" else value]
+    spec = tmp_path / "grid.json"
+    spec.write_text(json.dumps({"runs": [[str(a) for a in r] for r in runs]}))
+    line = one_line_error(run(["train-grid", "--spec", spec, "--data-dir", fashion_mnist_dir]), "train-grid")
+    assert f"run 2 of --spec {spec} gives {option} " in line and "give it to vrdl train-grid, not to a run" in line
+    assert not (tmp_path / "r0.csv").exists()
