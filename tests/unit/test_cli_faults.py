@@ -217,7 +217,7 @@ def test_ctrl_c_is_one_line_exit_130_and_the_rerun_resumes(fashion_mnist_dir, tm
     if command == "train-grid":
         spec = tmp_path / "grid.json"
         spec.write_text(json.dumps({"runs": [[str(a) for a in args[1:]]]}))
-        args = ["train-grid", "--spec", spec, "--data-dir", fashion_mnist_dir]
+        args = ["train-grid", "--spec", spec, "--data-dir", fashion_mnist_dir, "--threads", 1]  # the run's, grid-wide
         checkpoint = out.with_suffix(".grid.ckpt")
     interrupted = subprocess.Popen(vrdl(args), stderr=subprocess.PIPE, text=True)
     wait_for(checkpoint, interrupted)
