@@ -20,11 +20,11 @@ from .test_resume import CHECKPOINT, TARGET, one_job_config
 pytestmark = pytest.mark.slow
 
 
-def test_a_second_workflow_on_the_same_job_leaves_the_running_one_alone(tmp_path, data_dir):
+def test_a_second_workflow_on_the_same_job_leaves_the_running_one_alone(tmp_path, fashion_mnist_dir):
     if not FASHION_MNIST.is_dir():
         pytest.skip(f"Fashion-MNIST raw files not found at {FASHION_MNIST}")
     workdir = copy_workflow(tmp_path / "wf")
-    config = one_job_config(data_dir)
+    config = one_job_config(fashion_mnist_dir)
     config["studies"]["lenet_tiny"]["epochs"] = 10
     write_config(workdir / "config" / "one.yaml", config)
 

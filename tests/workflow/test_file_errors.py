@@ -23,14 +23,14 @@ def immutable(directory, on: bool) -> bool:
     return subprocess.run(["chattr", "+i" if on else "-i", str(directory)], capture_output=True).returncode == 0
 
 
-def test_an_unwritable_results_directory_ends_the_tables_job_with_one_line(tmp_path, data_dir):
+def test_an_unwritable_results_directory_ends_the_tables_job_with_one_line(tmp_path, fashion_mnist_dir):
     if not FASHION_MNIST.is_dir():
         pytest.skip(f"Fashion-MNIST raw files not found at {FASHION_MNIST}")
     workdir = copy_workflow(tmp_path / "wf")
-    write_config(workdir / "config" / "small.yaml", small_study(data_dir))
+    write_config(workdir / "config" / "small.yaml", small_study(fashion_mnist_dir))
     snakemake(workdir, "--configfile", "config/small.yaml")
     results = workdir / "results" / "tiny"
-    for name in ("runs.parquet", "runs.csv", "curves.parquet"):
+    for name in ("runs.parquet", "runs.csv", "curves.parquet", "tables.sha256"):  # every output of `tables`
         (results / name).unlink()
     if not immutable(results, True):
         pytest.skip("needs root where chattr +i is allowed, to make a directory unwritable to root")

@@ -74,11 +74,11 @@ def assert_every_target_passes_the_readers(workdir, configfile):
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm-snakemake", "sigint-snakemake"])
-def test_a_stopped_study_is_completed_by_the_same_command(tmp_path, data_dir, how):
+def test_a_stopped_study_is_completed_by_the_same_command(tmp_path, fashion_mnist_dir, how):
     if not FASHION_MNIST.is_dir():
         pytest.skip(f"Fashion-MNIST raw files not found at {FASHION_MNIST}")
     workdir = copy_workflow(tmp_path / "wf")
-    write_config(workdir / "config" / "small.yaml", small_study(data_dir))
+    write_config(workdir / "config" / "small.yaml", small_study(fashion_mnist_dir))
     cmd = [sys.executable, "-m", "snakemake", "--workflow-profile", "none", "--cores", "1",
            "--configfile", "config/small.yaml"]
     proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -92,6 +92,9 @@ def verified(csvs):
         except RunFileError as err:
             rerun = "a run without -n reruns it" if workflow.dryrun else "it reruns now"
             logger.warning(f"{err} ({rerun})")
+        except OSError as err:
+            # it cannot be set aside: the job reading it refuses it, naming it
+            logger.warning(f"{csv} cannot be checked or set aside: {err.strerror}")
     return csvs
 
 
@@ -102,11 +105,16 @@ def resealed(seal):
     """A derived file (vrdl.seals) edited or replaced since its job wrote it: the seal is removed,
     so that the job rebuilds the files in this call (a dry run only names it)."""
     problem = seal_problem(seal)
-    if problem:
+    if not problem:
+        return
+    rebuild = "a run without -n rebuilds it" if workflow.dryrun else "rebuilding it"
+    try:
         if not workflow.dryrun:
             Path(seal).unlink()
-        rebuild = "a run without -n rebuilds it" if workflow.dryrun else "rebuilding it"
-        logger.warning(f"{problem} ({rebuild})")
+    except OSError as err:
+        # its job then fails writing there, with one line naming the cause
+        rebuild = f"{seal} cannot be removed: {err.strerror}"
+    logger.warning(f"{problem} ({rebuild})")
 
 
 def data_input(dataset):
