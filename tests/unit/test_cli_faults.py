@@ -54,6 +54,16 @@ def long_run(data_dir, out, **options):
     return train_args(data_dir, out, **settings)
 
 
+def killed_after_a_checkpoint(data_dir, out):
+    """(its arguments, the process) of a long run SIGKILLed once its first checkpoint is written."""
+    args = long_run(data_dir, out)
+    killed = subprocess.Popen(vrdl(args), stderr=subprocess.DEVNULL)
+    wait_for(out.with_suffix(".ckpt"), killed)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    return args, killed
+
+
 # ---------------------------------------------------------------------------- one writer per run
 
 
@@ -76,11 +86,7 @@ def test_a_second_writer_of_a_run_is_refused_naming_the_holder(fashion_mnist_dir
 
 def test_a_lock_left_by_a_killed_run_blocks_nothing(fashion_mnist_dir, tmp_path):
     out = tmp_path / "run.csv"
-    args = long_run(fashion_mnist_dir, out)
-    killed = subprocess.Popen(vrdl(args), stderr=subprocess.DEVNULL)
-    wait_for(out.with_suffix(".ckpt"), killed)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
+    args, killed = killed_after_a_checkpoint(fashion_mnist_dir, out)
     assert files.lock_path(out).read_text() == f"{killed.pid}@{socket.gethostname()}\n"  # left behind
 
     done = run(args)
@@ -174,11 +180,7 @@ def test_an_unreadable_data_file_names_the_permission_not_damage(fashion_mnist_d
 
 def test_an_unreadable_checkpoint_is_named_and_left_in_place(fashion_mnist_dir, tmp_path):
     out = tmp_path / "run.csv"
-    args = long_run(fashion_mnist_dir, out)
-    killed = subprocess.Popen(vrdl(args), stderr=subprocess.DEVNULL)
-    wait_for(out.with_suffix(".ckpt"), killed)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
+    args, killed = killed_after_a_checkpoint(fashion_mnist_dir, out)
     checkpoint = out.with_suffix(".ckpt")
     checkpoint.chmod(0)
     line = one_line_error(run(args, prefix=without_permission_override()))
