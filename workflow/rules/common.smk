@@ -78,6 +78,10 @@ def planned(method, *args):
         raise WorkflowError(str(err)) from None
 
 
+# The run files checked in this call (each once)
+VERIFIED = set()
+
+
 def verified(csvs):
     """`csvs`, the runs a job reads, each checked again on every call (vrdl.runs.check_run_files:
     hashes, not mtimes), so that a run file edited or swapped since it was written is caught even
@@ -96,9 +100,6 @@ def verified(csvs):
             # it cannot be set aside: the job reading it refuses it, naming it
             logger.warning(f"{csv} cannot be checked or set aside: {err.strerror}")
     return csvs
-
-
-VERIFIED = set()
 
 
 def resealed(seal):
